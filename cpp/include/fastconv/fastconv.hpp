@@ -1,0 +1,61 @@
+// The C++ API of fastconv: run a convolution described by a ConvProblem with a chosen algorithm,
+// unfold/fold, and the runtime settings (ISA, threads). Arrays are dense, C-contiguous, in
+// (N, C, spatial...) order; weights are (K, C/groups, kernel...) for both ops (see problem.hpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fastconv/errors.hpp"
+#include "fastconv/index_map.hpp"
+#include "fastconv/problem.hpp"
+
+namespace fastconv {
+
+const char* version();
+
+// "auto" lets the registry pick; the others restrict the choice to one family. For the transposed
+// op, im2col means GEMM + col2im and direct means a formulation without a column buffer.
+enum class Algo { automatic, direct, im2col, reference };
+Algo parse_algo(const std::string& name);  // throws InvalidArgument listing the valid names
+const char* algo_name(Algo algo);
+std::vector<std::string> algo_names();
+
+// Runs the problem. Forward: src = x, dst = y. Transposed: src = y, dst = x. bias (may be null)
+// has dst_channels() elements. dst is fully written; its prior contents are ignored.
+// Thread-safe; parallelised over the global thread pool.
+void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void* weight,
+              const void* bias, void* dst);
+
+// The implementation run_conv would use, and for every registry entry whether it accepts the
+// problem under `algo` or why it declines.
+struct ImplChoice {
+    std::string name;
+    std::string algo;
+    bool accepted;
+    std::string reason;  // empty when accepted
+};
+std::string selected_impl(const ConvProblem& problem, Algo algo);
+std::vector<ImplChoice> explain_selection(const ConvProblem& problem, Algo algo);
+
+// im2col over a whole batch: x (N, C, in...) -> columns (N, C*prod(kernel), prod(out)), with the
+// geometry of make_unfold_problem. fold is its adjoint (col2im): overlapping entries are summed.
+void unfold(const ConvProblem& problem, const void* x, void* columns);
+void fold(const ConvProblem& problem, const void* columns, void* x);
+
+// Instruction sets with compiled kernels, best last. The active one is the best the CPU and OS
+// support, capped by the environment variable FASTCONV_MAX_ISA=scalar|avx2|avx512 read once.
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
+const char* isa_name(Isa isa);
+Isa detected_isa();
+Isa active_isa();
+std::vector<Isa> compiled_isas();
+std::string isa_override_warning();  // non-empty when FASTCONV_MAX_ISA held an unknown value
+
+void set_num_threads(int num_threads);  // >= 1; safe while other threads compute
+int get_num_threads();
+
+bool cuda_compiled();
+int cuda_device_count();  // 0 when not compiled, no driver or no device
+
+}  // namespace fastconv

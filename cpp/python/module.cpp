@@ -1,0 +1,284 @@
+// fastconv._core: the pybind11 binding. It takes arrays already normalised by fastconv/_api.py but
+// trusts nothing: dtype, contiguity, shapes, aliasing and every parameter are checked again (the C++
+// validation raises InvalidArgument -> ValueError, UnsupportedType -> TypeError), so no call can
+// crash the process. The GIL is released around every kernel.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "fastconv/fastconv.hpp"
+#include "gemm/gemm.hpp"
+
+namespace py = pybind11;
+using namespace fastconv;
+
+namespace {
+
+std::vector<int64_t> shape_of(const py::array& array) {
+    return std::vector<int64_t>(array.shape(), array.shape() + array.ndim());
+}
+
+DType dtype_of(const py::array& array, const char* op, const char* name) {
+    if (array.dtype().is(py::dtype::of<float>())) return DType::f32;
+    if (array.dtype().is(py::dtype::of<double>())) return DType::f64;
+    throw UnsupportedType(std::string(op) + ": " + name + " has dtype " + std::string(py::str(array.dtype())) +
+                          ", expected float32 or float64");
+}
+
+void require_dtype(const py::array& array, DType dtype, const char* op, const char* name) {
+    DType actual = dtype_of(array, op, name);
+    if (actual != dtype)
+        throw UnsupportedType(std::string(op) + ": " + name + " has dtype " + dtype_name(actual) +
+                              " but the input is " + dtype_name(dtype) + "; all arrays must share one dtype");
+}
+
+void require_contiguous(const py::array& array, const char* op, const char* name) {
+    if (!(array.flags() & py::array::c_style) || !(array.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+        throw InvalidArgument(std::string(op) + ": " + name + " must be a C-contiguous, aligned array");
+}
+
+bool overlaps(const py::array& a, const py::array& b) {
+    if (a.nbytes() == 0 || b.nbytes() == 0) return false;
+    const char* a0 = static_cast<const char*>(a.data());
+    const char* b0 = static_cast<const char*>(b.data());
+    return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// The output array: a fresh one, or the caller's `out` after checking it fits exactly and does not
+// alias an input (a kernel reading what it writes would give silently wrong answers).
+py::array make_output(const py::object& out, DType dtype, const std::vector<int64_t>& shape, const char* op,
+                      std::initializer_list<const py::array*> inputs) {
+    if (out.is_none()) {
+        std::vector<py::ssize_t> extents(shape.begin(), shape.end());
+        return dtype == DType::f32 ? py::array(py::array_t<float>(extents)) : py::array(py::array_t<double>(extents));
+    }
+    if (!py::isinstance<py::array>(out)) throw UnsupportedType(std::string(op) + ": out must be a numpy array");
+    py::array array = py::reinterpret_borrow<py::array>(out);
+    require_dtype(array, dtype, op, "out");
+    require_contiguous(array, op, "out");
+    if (!array.writeable()) throw InvalidArgument(std::string(op) + ": out must be writeable");
+    if (shape_of(array) != shape) throw InvalidArgument(std::string(op) + ": out has the wrong shape");
+    for (const py::array* input : inputs)
+        if (input && overlaps(array, *input)) throw InvalidArgument(std::string(op) + ": out must not overlap an input");
+    return array;
+}
+
+ConvParams params_of(std::vector<int64_t> stride, std::vector<int64_t> dilation, std::vector<int64_t> pad_before,
+                     std::vector<int64_t> pad_after, std::vector<int64_t> output_padding, int64_t groups) {
+    ConvParams params;
+    params.stride = std::move(stride);
+    params.dilation = std::move(dilation);
+    params.pad_before = std::move(pad_before);
+    params.pad_after = std::move(pad_after);
+    params.output_padding = std::move(output_padding);
+    params.groups = groups;
+    return params;
+}
+
+py::array conv_call(bool transposed, const py::array& x, const py::array& weight, const py::object& bias_obj,
+                    const ConvParams& params, const std::string& algo_text, const py::object& out) {
+    const char* op = transposed ? "conv_transpose" : "conv";
+    const DType dtype = dtype_of(x, op, "input");
+    require_dtype(weight, dtype, op, "weight");
+    require_contiguous(x, op, "input");
+    require_contiguous(weight, op, "weight");
+    const Algo algo = parse_algo(algo_text);
+    const ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, shape_of(x), shape_of(weight), params)
+                                           : make_conv_problem(dtype, shape_of(x), shape_of(weight), params);
+    py::array bias;
+    const void* bias_data = nullptr;
+    if (!bias_obj.is_none()) {
+        if (!py::isinstance<py::array>(bias_obj)) throw UnsupportedType(std::string(op) + ": bias must be a numpy array or None");
+        bias = py::reinterpret_borrow<py::array>(bias_obj);
+        require_dtype(bias, dtype, op, "bias");
+        require_contiguous(bias, op, "bias");
+        if (bias.ndim() != 1 || bias.shape(0) != problem.dst_channels())
+            throw InvalidArgument(std::string(op) + ": bias must have shape (" + std::to_string(problem.dst_channels()) +
+                                  ",) (one value per output channel), got ndim " + std::to_string(bias.ndim()) +
+                                  (bias.ndim() == 1 ? " with " + std::to_string(bias.shape(0)) + " values" : ""));
+        bias_data = bias.data();
+    }
+    std::vector<int64_t> out_shape{problem.batch, problem.dst_channels()};
+    const Dims& spatial = transposed ? problem.in_size : problem.out_size;
+    for (int d = kMaxSpatialDims - problem.ndim; d < kMaxSpatialDims; ++d) out_shape.push_back(spatial[d]);
+    py::array result = make_output(out, dtype, out_shape, op, {&x, &weight, bias_data ? &bias : nullptr});
+    void* dst = result.mutable_data();
+    const void* src = x.data();
+    const void* w = weight.data();
+    {
+        py::gil_scoped_release release;
+        run_conv(problem, algo, src, w, bias_data, dst);
+    }
+    return result;
+}
+
+std::tuple<std::string, std::vector<std::tuple<std::string, std::string, bool, std::string>>> explain(
+    bool transposed, const std::string& dtype_text, const std::vector<int64_t>& x_shape,
+    const std::vector<int64_t>& w_shape, std::vector<int64_t> stride, std::vector<int64_t> dilation,
+    std::vector<int64_t> pad_before, std::vector<int64_t> pad_after, std::vector<int64_t> output_padding,
+    int64_t groups, const std::string& algo_text) {
+    DType dtype;
+    if (dtype_text == "float32") dtype = DType::f32;
+    else if (dtype_text == "float64") dtype = DType::f64;
+    else throw UnsupportedType("dtype must be 'float32' or 'float64', got '" + dtype_text + "'");
+    const ConvParams params = params_of(std::move(stride), std::move(dilation), std::move(pad_before),
+                                        std::move(pad_after), std::move(output_padding), groups);
+    const ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, x_shape, w_shape, params)
+                                           : make_conv_problem(dtype, x_shape, w_shape, params);
+    const Algo algo = parse_algo(algo_text);
+    std::vector<std::tuple<std::string, std::string, bool, std::string>> rows;
+    for (const ImplChoice& choice : explain_selection(problem, algo))
+        rows.emplace_back(choice.name, choice.algo, choice.accepted, choice.reason);
+    return {selected_impl(problem, algo), rows};
+}
+
+template <typename T>
+void append_ukernels(py::list& rows, const char* dtype) {
+    for (const auto& ukernel : gemm::ukernels<T>())
+        rows.append(py::make_tuple(ukernel.name, dtype, isa_name(ukernel.isa), ukernel.mr, ukernel.nr));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "fastconv's compiled core; use the functions of the fastconv package instead.";
+    m.attr("__version__") = version();
+    py::register_exception<UnsupportedType>(m, "UnsupportedTypeError", PyExc_TypeError);
+
+    m.def(
+        "conv",
+        [](const py::array& x, const py::array& weight, const py::object& bias, std::vector<int64_t> stride,
+           std::vector<int64_t> dilation, std::vector<int64_t> pad_before, std::vector<int64_t> pad_after,
+           int64_t groups, const std::string& algo, const py::object& out) {
+            return conv_call(false, x, weight, bias,
+                             params_of(std::move(stride), std::move(dilation), std::move(pad_before),
+                                       std::move(pad_after), {}, groups),
+                             algo, out);
+        },
+        py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"),
+        py::arg("pad_after"), py::arg("groups"), py::arg("algo"), py::arg("out") = py::none());
+
+    m.def(
+        "conv_transpose",
+        [](const py::array& x, const py::array& weight, const py::object& bias, std::vector<int64_t> stride,
+           std::vector<int64_t> dilation, std::vector<int64_t> pad_before, std::vector<int64_t> pad_after,
+           std::vector<int64_t> output_padding, int64_t groups, const std::string& algo, const py::object& out) {
+            return conv_call(true, x, weight, bias,
+                             params_of(std::move(stride), std::move(dilation), std::move(pad_before),
+                                       std::move(pad_after), std::move(output_padding), groups),
+                             algo, out);
+        },
+        py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"),
+        py::arg("pad_after"), py::arg("output_padding"), py::arg("groups"), py::arg("algo"),
+        py::arg("out") = py::none());
+
+    m.def(
+        "unfold",
+        [](const py::array& x, std::vector<int64_t> kernel, std::vector<int64_t> dilation, std::vector<int64_t> pad_before,
+           std::vector<int64_t> pad_after, std::vector<int64_t> stride, const py::object& out) {
+            const DType dtype = dtype_of(x, "unfold", "input");
+            require_contiguous(x, "unfold", "input");
+            const int ndim = static_cast<int>(kernel.size());
+            if (x.ndim() != ndim + 2)
+                throw InvalidArgument("unfold: input must have " + std::to_string(ndim + 2) +
+                                      " dimensions (N, C, spatial...) for a " + std::to_string(ndim) +
+                                      "-d kernel_size, got " + std::to_string(x.ndim()));
+            const std::vector<int64_t> shape = shape_of(x);
+            const ConvProblem problem = make_unfold_problem(
+                dtype, shape[0], shape[1], {shape.begin() + 2, shape.end()}, kernel,
+                params_of(std::move(stride), std::move(dilation), std::move(pad_before), std::move(pad_after), {}, 1));
+            const std::vector<int64_t> out_shape{problem.batch, problem.gemm_k(), problem.out_spatial()};
+            py::array result = make_output(out, dtype, out_shape, "unfold", {&x});
+            void* dst = result.mutable_data();
+            const void* src = x.data();
+            {
+                py::gil_scoped_release release;
+                unfold(problem, src, dst);
+            }
+            return result;
+        },
+        py::arg("x"), py::arg("kernel_size"), py::arg("dilation"), py::arg("pad_before"), py::arg("pad_after"),
+        py::arg("stride"), py::arg("out") = py::none());
+
+    m.def(
+        "fold",
+        [](const py::array& columns, std::vector<int64_t> output_size, std::vector<int64_t> kernel,
+           std::vector<int64_t> dilation, std::vector<int64_t> pad_before, std::vector<int64_t> pad_after,
+           std::vector<int64_t> stride, const py::object& out) {
+            const DType dtype = dtype_of(columns, "fold", "input");
+            require_contiguous(columns, "fold", "input");
+            if (columns.ndim() != 3)
+                throw InvalidArgument("fold: input must have 3 dimensions (N, C * prod(kernel_size), L), got " +
+                                      std::to_string(columns.ndim()));
+            const std::vector<int64_t> shape = shape_of(columns);
+            int64_t taps = 1;
+            for (int64_t k : kernel) {
+                if (k < 1) throw InvalidArgument("fold: kernel_size must be positive");
+                taps = checked_mul(taps, k, "kernel size");
+            }
+            if (shape[1] % taps != 0)
+                throw InvalidArgument("fold: input.shape[1] (" + std::to_string(shape[1]) +
+                                      ") must be divisible by the product of kernel_size (" + std::to_string(taps) + ")");
+            const ConvProblem problem = make_unfold_problem(
+                dtype, shape[0], shape[1] / taps, output_size, kernel,
+                params_of(std::move(stride), std::move(dilation), std::move(pad_before), std::move(pad_after), {}, 1));
+            if (shape[2] != problem.out_spatial())
+                throw InvalidArgument("fold: input.shape[2] (" + std::to_string(shape[2]) +
+                                      ") must equal the number of sliding blocks for output_size, kernel_size, "
+                                      "dilation, padding and stride, which is " +
+                                      std::to_string(problem.out_spatial()));
+            std::vector<int64_t> out_shape{problem.batch, problem.in_channels};
+            out_shape.insert(out_shape.end(), output_size.begin(), output_size.end());
+            py::array result = make_output(out, dtype, out_shape, "fold", {&columns});
+            void* dst = result.mutable_data();
+            const void* src = columns.data();
+            {
+                py::gil_scoped_release release;
+                fold(problem, src, dst);
+            }
+            return result;
+        },
+        py::arg("columns"), py::arg("output_size"), py::arg("kernel_size"), py::arg("dilation"), py::arg("pad_before"),
+        py::arg("pad_after"), py::arg("stride"), py::arg("out") = py::none());
+
+    m.def("conv_output_size", &conv_output_size, py::arg("input_size"), py::arg("kernel_size"), py::arg("stride"),
+          py::arg("pad_before"), py::arg("pad_after"), py::arg("dilation"));
+    m.def("conv_transpose_output_size", &conv_transpose_output_size, py::arg("input_size"), py::arg("kernel_size"),
+          py::arg("stride"), py::arg("pad_before"), py::arg("pad_after"), py::arg("output_padding"),
+          py::arg("dilation"));
+    m.def("explain_selection", &explain, py::arg("transposed"), py::arg("dtype"), py::arg("x_shape"),
+          py::arg("weight_shape"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"), py::arg("pad_after"),
+          py::arg("output_padding"), py::arg("groups"), py::arg("algo"));
+    m.def("algo_names", &algo_names);
+    m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); });
+    m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
+    m.def("compiled_isas", [] {
+        std::vector<std::string> names;
+        for (Isa isa : compiled_isas()) names.emplace_back(isa_name(isa));
+        return names;
+    });
+    m.def("isa_override_warning", &isa_override_warning);
+    m.def("gemm_ukernels", [] {
+        py::list rows;
+        append_ukernels<float>(rows, "float32");
+        append_ukernels<double>(rows, "float64");
+        return rows;
+    });
+    m.def("active_gemm_ukernels", [] {
+        return std::vector<std::string>{gemm::active_ukernel<float>().name, gemm::active_ukernel<double>().name};
+    });
+    m.def(
+        "set_num_threads",
+        [](int num_threads) {
+            py::gil_scoped_release release;
+            set_num_threads(num_threads);
+        },
+        py::arg("num_threads"));
+    m.def("get_num_threads", &get_num_threads);
+    m.def("cuda_compiled", &cuda_compiled);
+    m.def("cuda_device_count", &cuda_device_count);
+}

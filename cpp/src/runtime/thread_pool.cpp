@@ -1,0 +1,149 @@
+// Condition-variable thread pool (no spinning: a process that also runs torch's threads keeps its
+// cores). The default size is the number of CPUs this process may run on, or FASTCONV_NUM_THREADS.
+#include "runtime/thread_pool.hpp"
+
+#include <cstdlib>
+#include <string>
+
+#include "fastconv/errors.hpp"
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+namespace fastconv {
+namespace {
+
+thread_local bool inside_task = false;
+
+int default_thread_count() {
+    if (const char* env = std::getenv("FASTCONV_NUM_THREADS")) {
+        char* end = nullptr;
+        long value = std::strtol(env, &end, 10);
+        if (end != env && *end == '\0' && value >= 1 && value <= 1024) return static_cast<int>(value);
+    }
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int count = CPU_COUNT(&set);
+        if (count >= 1) return count;
+    }
+#endif
+    unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+}  // namespace
+
+ThreadPool& ThreadPool::instance() {
+    // Leaked on purpose: joining threads from a static destructor at interpreter exit can deadlock.
+    static ThreadPool* pool = new ThreadPool();
+    return *pool;
+}
+
+ThreadPool::ThreadPool() { start_workers(default_thread_count() - 1); }
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+int ThreadPool::num_threads() {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    return num_threads_;
+}
+
+void ThreadPool::set_num_threads(int num_threads) {
+    if (num_threads < 1 || num_threads > 1024)
+        throw InvalidArgument("set_num_threads: num_threads must be between 1 and 1024, got " +
+                              std::to_string(num_threads));
+    std::lock_guard<std::mutex> run_lock(run_mutex_);  // waits for a running parallel_for
+    stop_workers();
+    start_workers(num_threads - 1);
+}
+
+void ThreadPool::start_workers(int count) {
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        stopping_ = false;
+        num_threads_ = count + 1;
+    }
+    int64_t generation = generation_;
+    for (int i = 0; i < count; ++i) workers_.emplace_back([this, generation] { worker_loop(generation); });
+}
+
+void ThreadPool::stop_workers() {
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        stopping_ = true;
+    }
+    work_ready_.notify_all();
+    for (auto& worker : workers_) worker.join();
+    workers_.clear();
+}
+
+void ThreadPool::run_tasks() {
+    for (;;) {
+        int64_t task;
+        {
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            if (next_task_ >= num_tasks_ || error_) return;
+            task = next_task_++;
+        }
+        try {
+            (*body_)(task);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            if (!error_) error_ = std::current_exception();
+        }
+    }
+}
+
+void ThreadPool::worker_loop(int64_t seen_generation) {
+    inside_task = true;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(state_mutex_);
+            work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
+            if (stopping_) return;
+            seen_generation = generation_;
+            ++busy_workers_;
+        }
+        run_tasks();
+        {
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            --busy_workers_;
+        }
+        work_done_.notify_all();
+    }
+}
+
+void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_t)>& body) {
+    if (num_tasks <= 0) return;
+    std::unique_lock<std::mutex> run_lock(run_mutex_, std::defer_lock);
+    if (num_tasks == 1 || inside_task || !run_lock.try_lock() || workers_.empty()) {
+        for (int64_t task = 0; task < num_tasks; ++task) body(task);
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        body_ = &body;
+        num_tasks_ = num_tasks;
+        next_task_ = 0;
+        error_ = nullptr;
+        ++generation_;
+    }
+    work_ready_.notify_all();
+    inside_task = true;
+    run_tasks();
+    inside_task = false;
+    std::exception_ptr error;
+    {
+        std::unique_lock<std::mutex> lock(state_mutex_);
+        // Workers that woke late find no tasks left and leave at once, so this wait is short.
+        work_done_.wait(lock, [&] { return busy_workers_ == 0; });
+        body_ = nullptr;
+        error = error_;
+        error_ = nullptr;
+    }
+    if (error) std::rethrow_exception(error);
+}
+
+}  // namespace fastconv

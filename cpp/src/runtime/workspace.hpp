@@ -1,0 +1,23 @@
+// Per-thread scratch memory reused across calls, so a convolution does not map and unmap fresh
+// pages every time (page-fault storms from large mallocs cost some libraries several times their
+// kernel time). Each thread has one growing, 64-byte aligned buffer per slot; a slot is used by one
+// piece of code at a time on a thread, which the fixed slot names make easy to see.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fastconv {
+
+enum class ScratchSlot { gemm_a, gemm_b, columns, accumulators, count };
+
+// Returns space for `bytes` bytes in this thread's buffer for `slot`; the contents are undefined
+// and the pointer stays valid until the next call for the same slot on this thread.
+void* scratch_bytes(ScratchSlot slot, size_t bytes);
+
+template <typename T>
+T* scratch(ScratchSlot slot, int64_t count) {
+    return static_cast<T*>(scratch_bytes(slot, static_cast<size_t>(count) * sizeof(T)));
+}
+
+}  // namespace fastconv

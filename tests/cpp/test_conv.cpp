@@ -1,0 +1,196 @@
+// Every registry entry against the reference loops, over a table of shapes chosen to hit the
+// traversal's edges (padding on both sides, stride > kernel, dilation, kernel larger than the input,
+// groups, depthwise, 1-D/2-D/3-D, batch 0 and 1, odd channels) in float32 and float64. The output is
+// poisoned with NaN first, so an element an implementation forgets to write fails the comparison.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "fastconv/fastconv.hpp"
+#include "registry.hpp"
+
+namespace fastconv {
+namespace {
+
+struct Shape {
+    const char* name;
+    bool transposed;
+    std::vector<int64_t> x;  // the op's input shape
+    std::vector<int64_t> w;  // the op's weight shape (torch layout)
+    std::vector<int64_t> stride, dilation, pad_before, pad_after, output_padding;
+    int64_t groups;
+};
+
+const std::vector<Shape>& shapes() {
+    static const std::vector<Shape> table{
+        {"plain_3x3", false, {2, 3, 7, 6}, {5, 3, 3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
+        {"padded_3x3", false, {1, 4, 8, 8}, {6, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
+        {"asymmetric_pad", false, {1, 3, 5, 9}, {4, 3, 3, 2}, {1, 2}, {1, 1}, {2, 0}, {0, 3}, {}, 1},
+        {"stride_gt_kernel", false, {1, 2, 11, 10}, {3, 2, 2, 2}, {3, 4}, {1, 1}, {1, 0}, {1, 2}, {}, 1},
+        {"dilated", false, {1, 3, 9, 9}, {4, 3, 3, 3}, {1, 2}, {2, 3}, {2, 1}, {2, 1}, {}, 1},
+        {"kernel_gt_input", false, {1, 2, 3, 2}, {3, 2, 5, 4}, {1, 1}, {1, 1}, {2, 2}, {2, 1}, {}, 1},
+        {"grouped", false, {2, 6, 6, 5}, {9, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 3},
+        {"depthwise", false, {1, 5, 7, 7}, {5, 1, 3, 3}, {2, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 5},
+        {"pointwise", false, {2, 7, 5, 6}, {9, 7, 1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
+        {"pointwise_strided", false, {1, 7, 5, 6}, {3, 7, 1, 1}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
+        {"conv1d", false, {2, 3, 50}, {4, 3, 5}, {2}, {3}, {4}, {1}, {}, 1},
+        {"conv3d", false, {1, 3, 5, 6, 4}, {4, 3, 3, 2, 3}, {1, 2, 1}, {1, 1, 2}, {1, 0, 2}, {1, 1, 0}, {}, 1},
+        {"batch0", false, {0, 3, 5, 5}, {4, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
+        {"large_positions", false, {1, 3, 40, 41}, {17, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
+        {"wide_reduction", false, {1, 40, 9, 9}, {19, 40, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
+        {"t_plain", true, {2, 3, 4, 5}, {3, 5, 3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {0, 0}, 1},
+        {"t_stride2", true, {1, 4, 5, 4}, {4, 3, 4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, 1},
+        {"t_output_padding", true, {1, 3, 4, 4}, {3, 2, 3, 3}, {2, 3}, {1, 1}, {1, 0}, {1, 0}, {1, 2}, 1},
+        {"t_dilation_output_padding", true, {1, 2, 5, 5}, {2, 3, 3, 3}, {1, 1}, {2, 3}, {0, 1}, {0, 1}, {1, 2}, 1},
+        {"t_asymmetric_pad", true, {1, 3, 6, 3}, {3, 2, 3, 4}, {2, 1}, {1, 2}, {2, 0}, {0, 1}, {1, 0}, 1},
+        {"t_stride_gt_kernel", true, {1, 2, 3, 3}, {2, 3, 2, 2}, {4, 3}, {1, 1}, {0, 0}, {0, 0}, {0, 0}, 1},
+        {"t_grouped", true, {2, 6, 4, 4}, {6, 2, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 3},
+        {"t_depthwise", true, {1, 4, 5, 5}, {4, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, 4},
+        {"t_pointwise", true, {1, 5, 4, 3}, {5, 6, 1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {0, 0}, 1},
+        {"t_conv1d", true, {2, 3, 9}, {3, 4, 4}, {3}, {2}, {2}, {1}, {1}, 1},
+        {"t_conv3d", true, {1, 2, 3, 4, 3}, {2, 3, 2, 3, 2}, {2, 1, 2}, {1, 2, 1}, {0, 1, 1}, {0, 1, 0}, {1, 0, 1}, 1},
+        {"t_many_channels", true, {1, 24, 6, 6}, {24, 20, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1},
+    };
+    return table;
+}
+
+ConvProblem build(const Shape& s, DType dtype) {
+    ConvParams params;
+    params.stride = s.stride;
+    params.dilation = s.dilation;
+    params.pad_before = s.pad_before;
+    params.pad_after = s.pad_after;
+    params.output_padding = s.output_padding;
+    params.groups = s.groups;
+    return s.transposed ? make_conv_transpose_problem(dtype, s.x, s.w, params) : make_conv_problem(dtype, s.x, s.w, params);
+}
+
+template <typename T>
+std::vector<T> random_values(int64_t count, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> dist(-1.0, 1.0);
+    std::vector<T> values(static_cast<size_t>(count));
+    for (T& v : values) v = static_cast<T>(dist(rng));
+    return values;
+}
+
+template <typename T>
+void check_impl_against_reference(const ConvImpl& impl, const Shape& shape, DType dtype) {
+    const ConvProblem p = build(shape, dtype);
+    if (!impl.declines(p).empty()) return;
+    const auto src = random_values<T>(p.src_elements(), 1);
+    const auto weight = random_values<T>(p.weight_elements(), 2);
+    const auto bias = random_values<T>(p.dst_channels(), 3);
+    for (bool with_bias : {false, true}) {
+        std::vector<T> expected(p.dst_elements()), actual(p.dst_elements(), std::numeric_limits<T>::quiet_NaN());
+        const T* b = with_bias ? bias.data() : nullptr;
+        reference_impl.run(p, {src.data(), weight.data(), b, expected.data()});
+        if (p.dst_elements() > 0) impl.run(p, {src.data(), weight.data(), b, actual.data()});
+        const double tolerance = (std::is_same<T, float>::value ? 2e-6 : 1e-14) * (p.gemm_k() + 1) * 4;
+        for (size_t i = 0; i < expected.size(); ++i)
+            ASSERT_NEAR(actual[i], expected[i], tolerance) << impl.name << " " << shape.name << " element " << i
+                                                          << " bias=" << with_bias << " " << p.describe();
+    }
+}
+
+class ImplTest : public ::testing::TestWithParam<std::tuple<size_t, size_t>> {};
+
+TEST_P(ImplTest, MatchesReference) {
+    const ConvImpl& impl = conv_registry()[std::get<0>(GetParam())];
+    const Shape& shape = shapes()[std::get<1>(GetParam())];
+    check_impl_against_reference<float>(impl, shape, DType::f32);
+    check_impl_against_reference<double>(impl, shape, DType::f64);
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, ImplTest,
+                         ::testing::Combine(::testing::Range<size_t>(0, conv_registry().size() - 1),
+                                            ::testing::Range<size_t>(0, shapes().size())),
+                         [](const ::testing::TestParamInfo<ImplTest::ParamType>& info) {
+                             return std::string(conv_registry()[std::get<0>(info.param)].name) + "_" +
+                                    shapes()[std::get<1>(info.param)].name;
+                         });
+
+TEST(Registry, EveryShapeHasADirectAndAGemmImplementation) {
+    for (const Shape& shape : shapes()) {
+        const ConvProblem p = build(shape, DType::f32);
+        EXPECT_NO_THROW(select_impl(p, Algo::direct)) << shape.name;
+        EXPECT_NO_THROW(select_impl(p, Algo::im2col)) << shape.name;
+        EXPECT_NO_THROW(select_impl(p, Algo::automatic)) << shape.name;
+        EXPECT_STREQ(select_impl(p, Algo::reference).name, "reference");
+    }
+}
+
+TEST(Registry, DecliningEntriesSayWhy) {
+    const ConvProblem p = build(shapes()[0], DType::f32);  // a 3x3 forward convolution
+    for (const ImplChoice& choice : explain_selection(p, Algo::automatic))
+        EXPECT_EQ(choice.accepted, choice.reason.empty()) << choice.name;
+    EXPECT_NE(gemm_1x1_impl.declines(p).find("1x1"), std::string::npos);
+    EXPECT_NE(gemm_col2im_impl.declines(p).find("transposed"), std::string::npos);
+    for (const ImplChoice& choice : explain_selection(p, Algo::direct))
+        if (choice.algo != "direct") {
+            EXPECT_FALSE(choice.accepted) << choice.name;
+        }
+}
+
+// The same call gives bitwise identical output for 1, 2 and 3 threads, for every entry.
+TEST(Determinism, IndependentOfThreadCount) {
+    const int saved = get_num_threads();
+    for (const Shape& shape : shapes()) {
+        const ConvProblem p = build(shape, DType::f32);
+        const auto src = random_values<float>(p.src_elements(), 4);
+        const auto weight = random_values<float>(p.weight_elements(), 5);
+        for (const ConvImpl& impl : conv_registry()) {
+            if (!impl.declines(p).empty() || p.dst_elements() == 0) continue;
+            std::vector<float> first;
+            for (int threads : {1, 2, 3}) {
+                set_num_threads(threads);
+                std::vector<float> out(p.dst_elements());
+                impl.run(p, {src.data(), weight.data(), nullptr, out.data()});
+                if (first.empty()) first = out;
+                else ASSERT_EQ(0, std::memcmp(first.data(), out.data(), out.size() * sizeof(float))) << impl.name << " " << shape.name << " threads=" << threads;
+            }
+        }
+    }
+    set_num_threads(saved);
+}
+
+TEST(Unfold, MatchesDirectIndexing) {
+    ConvParams params{{2, 1}, {1, 2}, {1, 0}, {0, 2}, {}, 1};
+    const ConvProblem p = make_unfold_problem(DType::f64, 2, 3, {5, 6}, {2, 3}, params);
+    const auto x = random_values<double>(p.x_elements(), 6);
+    std::vector<double> columns(p.batch * p.gemm_k() * p.out_spatial(), std::nan(""));
+    unfold(p, x.data(), columns.data());
+    const int64_t L = p.out_spatial();
+    for (int64_t n = 0; n < 2; ++n)
+        for (int64_t c = 0; c < 3; ++c)
+            for (int64_t kh = 0; kh < 2; ++kh)
+                for (int64_t kw = 0; kw < 3; ++kw)
+                    for (int64_t oh = 0; oh < p.out_size[1]; ++oh)
+                        for (int64_t ow = 0; ow < p.out_size[2]; ++ow) {
+                            const int64_t ih = oh * 2 - 1 + kh, iw = ow - 0 + kw * 2;
+                            const double expected = (ih < 0 || ih >= 5 || iw < 0 || iw >= 6) ? 0.0 : x[((n * 3 + c) * 5 + ih) * 6 + iw];
+                            const int64_t row = (c * 2 + kh) * 3 + kw;
+                            ASSERT_EQ(expected, columns[(n * p.gemm_k() + row) * L + oh * p.out_size[2] + ow]);
+                        }
+}
+
+// fold is unfold's adjoint: <unfold(x), c> == <x, fold(c)> for any x and c.
+TEST(Fold, IsTheAdjointOfUnfold) {
+    ConvParams params{{2, 3}, {2, 1}, {1, 2}, {2, 0}, {}, 1};
+    const ConvProblem p = make_unfold_problem(DType::f64, 1, 2, {7, 8}, {3, 2}, params);
+    const auto x = random_values<double>(p.x_elements(), 7);
+    const auto c = random_values<double>(p.batch * p.gemm_k() * p.out_spatial(), 8);
+    std::vector<double> ux(c.size()), fc(x.size(), std::nan(""));
+    unfold(p, x.data(), ux.data());
+    fold(p, c.data(), fc.data());
+    double left = 0, right = 0;
+    for (size_t i = 0; i < c.size(); ++i) left += ux[i] * c[i];
+    for (size_t i = 0; i < x.size(); ++i) right += x[i] * fc[i];
+    EXPECT_NEAR(left, right, 1e-12 * (std::abs(left) + 1));
+}
+
+}  // namespace
+}  // namespace fastconv
