@@ -42,4 +42,10 @@ for isa in $ISAS; do
     echo "== pytest with FASTCONV_MAX_ISA=$isa"
     FASTCONV_MAX_ISA=$isa $PYTHON -m pytest tests/python -q -p no:cacheprovider
 done
+echo "== C++ package: cmake --install, then find_package(fastconv) from a consumer project"
+rm -rf build/prefix build/consumer
+cmake --install build/cpp --prefix build/prefix >/dev/null
+cmake -S tests/cpp/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/prefix" >/dev/null
+cmake --build build/consumer -j "$JOBS" >/dev/null
+build/consumer/consumer
 echo "== all tests passed"

@@ -279,6 +279,20 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("num_threads"));
     m.def("get_num_threads", &get_num_threads);
+    m.def(
+        "fma_peak_gflops",
+        [](const std::string& isa_text, double seconds, int threads) {
+            Isa isa = active_isa();
+            if (!isa_text.empty()) {
+                bool found = false;
+                for (Isa candidate : compiled_isas())
+                    if (isa_text == isa_name(candidate)) isa = candidate, found = true;
+                if (!found) throw InvalidArgument("fma_peak_gflops: unknown or uncompiled isa '" + isa_text + "'");
+            }
+            py::gil_scoped_release release;
+            return measure_fma_peak(isa, seconds, threads);
+        },
+        py::arg("isa") = "", py::arg("seconds") = 0.2, py::arg("threads") = 1);
     m.def("cuda_compiled", &cuda_compiled);
     m.def("cuda_device_count", &cuda_device_count);
 }

@@ -52,6 +52,10 @@ Isa active_isa();
 std::vector<Isa> compiled_isas();
 std::string isa_override_warning();  // non-empty when FASTCONV_MAX_ISA held an unknown value
 
+// GFLOP/s of a register-resident float32 FMA loop of `isa` run on `threads` pool threads at once for
+// about `seconds`: the machine's measured peak, the yardstick of the benchmarks.
+double measure_fma_peak(Isa isa, double seconds, int threads);
+
 void set_num_threads(int num_threads);  // >= 1; safe while other threads compute
 int get_num_threads();
 

@@ -1,0 +1,202 @@
+// The portable part of the packed GEMM (see gemm.hpp): BLIS's loop nest around an MR x NR
+// microkernel, the packing of strided operands into microkernel order, and the dispatch list.
+//
+// Loop nest, outermost first: NC columns of B (jc), KC of depth (pc; packs the KC x NC panel of B),
+// MC rows of A (ic; packs the MC x KC block of A), NR-wide slivers of B (jr), MR-tall slivers of A
+// (ir), and the microkernel's k loop. Every element of C gets its K terms in the same order (KC
+// blocks in turn, each summed by one FMA or multiply-add chain), and a tile at the edge of C runs the
+// same kernel on the same values as an interior one, so an element's bits depend only on its row of
+// A, its column of B, K and the microkernel: never on M, N, the blocking or where a caller cut C.
+#include "gemm/gemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/gemm_ukernels.hpp"
+#include "runtime/workspace.hpp"
+
+namespace fastconv::gemm {
+namespace {
+
+// Packs rows [0, rows) x depth [0, depth) of A (already offset to the block's corner) into MR-tall
+// slivers, sliver s at packed + s * MR * depth with element (i, p) at p * MR + i. Rows past `rows`
+// in the last sliver are zero, so the microkernel runs on a full tile.
+template <typename T>
+void pack_a(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
+    for (int64_t i0 = 0; i0 < rows; i0 += mr, packed += mr * depth) {
+        const int64_t valid = std::min<int64_t>(mr, rows - i0);
+        const T* src = a.data + i0 * a.row_stride;
+        if (a.row_stride == 1) {  // column-major A (a transposed view): each k step is contiguous
+            for (int64_t p = 0; p < depth; ++p) {
+                const T* column = src + p * a.col_stride;
+                T* dst = packed + p * mr;
+                for (int64_t i = 0; i < valid; ++i) dst[i] = column[i];
+                for (int64_t i = valid; i < mr; ++i) dst[i] = T(0);
+            }
+            continue;
+        }
+        for (int64_t i = 0; i < valid; ++i) {
+            const T* row = src + i * a.row_stride;
+            for (int64_t p = 0; p < depth; ++p) packed[p * mr + i] = row[p * a.col_stride];
+        }
+        for (int64_t i = valid; i < mr; ++i)
+            for (int64_t p = 0; p < depth; ++p) packed[p * mr + i] = T(0);
+    }
+}
+
+// Packs depth [0, depth) x columns [0, cols) of B (already offset to the panel's corner) into
+// NR-wide slivers, sliver s at packed + s * NR * depth with element (p, j) at p * NR + j, columns
+// past `cols` zero.
+template <typename T>
+void pack_b(ConstMatrix<T> b, int64_t depth, int64_t cols, int nr, T* packed) {
+    for (int64_t j0 = 0; j0 < cols; j0 += nr, packed += nr * depth) {
+        const int64_t valid = std::min<int64_t>(nr, cols - j0);
+        const T* src = b.data + j0 * b.col_stride;
+        for (int64_t p = 0; p < depth; ++p) {
+            const T* row = src + p * b.row_stride;
+            T* dst = packed + p * nr;
+            if (b.col_stride == 1) {
+                std::memcpy(dst, row, static_cast<size_t>(valid) * sizeof(T));
+            } else {
+                for (int64_t j = 0; j < valid; ++j) dst[j] = row[j * b.col_stride];
+            }
+            for (int64_t j = valid; j < nr; ++j) dst[j] = T(0);
+        }
+    }
+}
+
+// One MR x NR tile of C whose valid part is rows x cols. A partial tile goes through a local
+// full-size tile so the microkernel never writes outside C; the valid part of C is copied in first
+// when accumulating, so the kernel does exactly the arithmetic it would do in place.
+template <typename T>
+void run_tile(const Ukernel<T>& ukernel, int64_t kc, const T* a_sliver, const T* b_sliver, T* c,
+              int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
+    if (rows == ukernel.mr && cols == ukernel.nr) {
+        ukernel.fn(kc, a_sliver, b_sliver, c, ldc, accumulate);
+        return;
+    }
+    alignas(64) T tile[kMaxTileElements];
+    const int nr = ukernel.nr;
+    if (accumulate) {
+        // Zero the unused part too: stale bits there could be denormals that slow the FMAs down.
+        std::fill_n(tile, ukernel.mr * nr, T(0));
+        for (int64_t i = 0; i < rows; ++i) std::copy_n(c + i * ldc, cols, tile + i * nr);
+    }
+    ukernel.fn(kc, a_sliver, b_sliver, tile, nr, accumulate);
+    for (int64_t i = 0; i < rows; ++i) std::copy_n(tile + i * nr, cols, c + i * ldc);
+}
+
+template <typename T>
+std::vector<Ukernel<T>> make_ukernel_list();
+
+template <>
+std::vector<Ukernel<float>> make_ukernel_list<float>() {
+    return {
+#if defined(FASTCONV_X86_KERNELS)
+        {"f32_gemm_ukernel_14x32__avx512f", Isa::avx512, kF32Avx512Mr, kF32Avx512Nr,
+         f32_gemm_ukernel_14x32__avx512f},
+        {"f32_gemm_ukernel_6x16__avx2_fma", Isa::avx2, kF32Avx2Mr, kF32Avx2Nr, f32_gemm_ukernel_6x16__avx2_fma},
+#endif
+        {"f32_gemm_ukernel_4x8__scalar", Isa::scalar, kF32ScalarMr, kF32ScalarNr, f32_gemm_ukernel_4x8__scalar},
+    };
+}
+
+template <>
+std::vector<Ukernel<double>> make_ukernel_list<double>() {
+    return {
+#if defined(FASTCONV_X86_KERNELS)
+        {"f64_gemm_ukernel_14x16__avx512f", Isa::avx512, kF64Avx512Mr, kF64Avx512Nr,
+         f64_gemm_ukernel_14x16__avx512f},
+        {"f64_gemm_ukernel_6x8__avx2_fma", Isa::avx2, kF64Avx2Mr, kF64Avx2Nr, f64_gemm_ukernel_6x8__avx2_fma},
+#endif
+        {"f64_gemm_ukernel_4x4__scalar", Isa::scalar, kF64ScalarMr, kF64ScalarNr, f64_gemm_ukernel_4x4__scalar},
+    };
+}
+
+template <typename T>
+void zero_or_keep(int64_t M, int64_t N, T* C, int64_t ldc, bool accumulate) {
+    if (accumulate) return;
+    for (int64_t i = 0; i < M; ++i) std::fill_n(C + i * ldc, N, T(0));
+}
+
+}  // namespace
+
+template <typename T>
+const std::vector<Ukernel<T>>& ukernels() {
+    static const std::vector<Ukernel<T>> list = make_ukernel_list<T>();
+    return list;
+}
+
+template <typename T>
+const Ukernel<T>& active_ukernel() {
+    static const Ukernel<T>& chosen = [] () -> const Ukernel<T>& {
+        const Isa limit = active_isa();
+        for (const Ukernel<T>& ukernel : ukernels<T>())
+            if (ukernel.isa <= limit) return ukernel;
+        return ukernels<T>().back();
+    }();
+    return chosen;
+}
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, ConstMatrix<T> A, ConstMatrix<T> B, T* C, int64_t ldc,
+          bool accumulate) {
+    gemm_with(active_ukernel<T>(), M, N, K, A, B, C, ldc, accumulate);
+}
+
+template <typename T>
+void gemm_with(const Ukernel<T>& ukernel, int64_t M, int64_t N, int64_t K, ConstMatrix<T> A,
+               ConstMatrix<T> B, T* C, int64_t ldc, bool accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        zero_or_keep(M, N, C, ldc, accumulate);
+        return;
+    }
+    const int mr = ukernel.mr, nr = ukernel.nr;
+    const Blocking blocking = blocking_for(mr, nr, sizeof(T));
+    const int64_t kc_max = std::min(K, blocking.kc);
+    // Round the buffers up to whole slivers: the last sliver of each is zero-padded.
+    const int64_t mc_max = (std::min(M, blocking.mc) + mr - 1) / mr * mr;
+    const int64_t nc_max = (std::min(N, blocking.nc) + nr - 1) / nr * nr;
+    T* packed_a = scratch<T>(ScratchSlot::gemm_a, mc_max * kc_max);
+    T* packed_b = scratch<T>(ScratchSlot::gemm_b, kc_max * nc_max);
+
+    for (int64_t jc = 0; jc < N; jc += blocking.nc) {
+        const int64_t nc = std::min(blocking.nc, N - jc);
+        for (int64_t pc = 0; pc < K; pc += blocking.kc) {
+            const int64_t kc = std::min(blocking.kc, K - pc);
+            const bool accumulate_block = pc > 0 || accumulate;
+            pack_b(ConstMatrix<T>{B.data + pc * B.row_stride + jc * B.col_stride, B.row_stride, B.col_stride},
+                   kc, nc, nr, packed_b);
+            for (int64_t ic = 0; ic < M; ic += blocking.mc) {
+                const int64_t mc = std::min(blocking.mc, M - ic);
+                pack_a(ConstMatrix<T>{A.data + ic * A.row_stride + pc * A.col_stride, A.row_stride, A.col_stride},
+                       mc, kc, mr, packed_a);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    const T* b_sliver = packed_b + jr * kc;
+                    const int64_t cols = std::min<int64_t>(nr, nc - jr);
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        T* c_tile = C + (ic + ir) * ldc + jc + jr;
+                        run_tile(ukernel, kc, packed_a + ir * kc, b_sliver, c_tile, ldc,
+                                 std::min<int64_t>(mr, mc - ir), cols, accumulate_block);
+                    }
+                }
+            }
+        }
+    }
+}
+
+template const std::vector<Ukernel<float>>& ukernels<float>();
+template const std::vector<Ukernel<double>>& ukernels<double>();
+template const Ukernel<float>& active_ukernel<float>();
+template const Ukernel<double>& active_ukernel<double>();
+template void gemm<float>(int64_t, int64_t, int64_t, ConstMatrix<float>, ConstMatrix<float>, float*, int64_t,
+                          bool);
+template void gemm<double>(int64_t, int64_t, int64_t, ConstMatrix<double>, ConstMatrix<double>, double*,
+                           int64_t, bool);
+template void gemm_with<float>(const Ukernel<float>&, int64_t, int64_t, int64_t, ConstMatrix<float>,
+                               ConstMatrix<float>, float*, int64_t, bool);
+template void gemm_with<double>(const Ukernel<double>&, int64_t, int64_t, int64_t, ConstMatrix<double>,
+                                ConstMatrix<double>, double*, int64_t, bool);
+
+}  // namespace fastconv::gemm

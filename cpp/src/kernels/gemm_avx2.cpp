@@ -1,0 +1,80 @@
+// AVX2 + FMA GEMM microkernels (this file alone is compiled with -mavx2 -mfma; the dispatch list
+// only hands it work when the CPU and OS support AVX2).
+//
+// Register budget, 16 ymm: a 6 x 2-vector tile of accumulators (12), the two vectors of the B row
+// for this k step, and one broadcast of A at a time. Every element is one FMA chain over k in order,
+// starting from C or zero, independent of its place in the tile.
+#include <immintrin.h>
+
+#include "kernels/gemm_ukernels.hpp"
+
+namespace fastconv::gemm {
+namespace {
+
+struct F32Ymm {
+    using Scalar = float;
+    using Vec = __m256;
+    static constexpr int lanes = 8;
+    static Vec zero() { return _mm256_setzero_ps(); }
+    static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+    static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+    static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+    static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+};
+
+struct F64Ymm {
+    using Scalar = double;
+    using Vec = __m256d;
+    static constexpr int lanes = 4;
+    static Vec zero() { return _mm256_setzero_pd(); }
+    static Vec load(const double* p) { return _mm256_loadu_pd(p); }
+    static void store(double* p, Vec v) { _mm256_storeu_pd(p, v); }
+    static Vec broadcast(const double* p) { return _mm256_broadcast_sd(p); }
+    static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a, b, c); }
+};
+
+// MR rows x two vectors per row.
+template <typename V, int MR>
+void two_vector_tile(int64_t kc, const typename V::Scalar* a, const typename V::Scalar* b,
+                     typename V::Scalar* c, int64_t ldc, bool accumulate) {
+    constexpr int NR = 2 * V::lanes;
+    typename V::Vec acc[MR][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        acc[i][0] = accumulate ? V::load(c + i * ldc) : V::zero();
+        acc[i][1] = accumulate ? V::load(c + i * ldc + V::lanes) : V::zero();
+    }
+    for (int64_t p = 0; p < kc; ++p) {
+        const typename V::Vec b0 = V::load(b);
+        const typename V::Vec b1 = V::load(b + V::lanes);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            const typename V::Vec a_ip = V::broadcast(a + i);
+            acc[i][0] = V::fma(a_ip, b0, acc[i][0]);
+            acc[i][1] = V::fma(a_ip, b1, acc[i][1]);
+        }
+        a += MR;
+        b += NR;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        V::store(c + i * ldc, acc[i][0]);
+        V::store(c + i * ldc + V::lanes, acc[i][1]);
+    }
+}
+
+static_assert(kF32Avx2Nr == 2 * F32Ymm::lanes && kF64Avx2Nr == 2 * F64Ymm::lanes);
+
+}  // namespace
+
+void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                     bool accumulate) {
+    two_vector_tile<F32Ymm, kF32Avx2Mr>(kc, a, b, c, ldc, accumulate);
+}
+
+void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+                                    bool accumulate) {
+    two_vector_tile<F64Ymm, kF64Avx2Mr>(kc, a, b, c, ldc, accumulate);
+}
+
+}  // namespace fastconv::gemm

@@ -1,0 +1,62 @@
+// The GEMM microkernels of every instruction set (one file per ISA: gemm_<isa>.cpp, named after
+// XNNPACK's scheme <dtype>_gemm_ukernel_<MR>x<NR>__<isa>) and the cache blocking the packed GEMM
+// uses around them. Only gemm.cpp calls the kernels, and only through the dispatch list, so an ISA
+// file's code never runs on a CPU that lacks the ISA. The contract of every kernel is UkernelFn's
+// in gemm/gemm.hpp.
+#pragma once
+
+#include <cstdint>
+
+namespace fastconv::gemm {
+
+// Register tiles. AVX2 has 16 ymm registers: 6 rows x 2 vectors of accumulators, two of B and one
+// broadcast of A. AVX-512 has 32 zmm: 14 rows x 2 vectors + 2 of B + 1 broadcast; with a 15th row
+// GCC spills accumulators to the stack inside the k loop (checked with objdump).
+constexpr int kF32ScalarMr = 4, kF32ScalarNr = 8;
+constexpr int kF64ScalarMr = 4, kF64ScalarNr = 4;
+constexpr int kF32Avx2Mr = 6, kF32Avx2Nr = 16;
+constexpr int kF64Avx2Mr = 6, kF64Avx2Nr = 8;
+constexpr int kF32Avx512Mr = 14, kF32Avx512Nr = 32;
+constexpr int kF64Avx512Mr = 14, kF64Avx512Nr = 16;
+
+// The largest MR x NR of any kernel: the framework computes edge tiles into a local tile this big.
+constexpr int kMaxTileElements = 14 * 32;
+static_assert(kF32Avx512Mr * kF32Avx512Nr <= kMaxTileElements && kF64Avx512Mr * kF64Avx512Nr <= kMaxTileElements &&
+              kF32Avx2Mr * kF32Avx2Nr <= kMaxTileElements && kF64Avx2Mr * kF64Avx2Nr <= kMaxTileElements &&
+              kF32ScalarMr * kF32ScalarNr <= kMaxTileElements && kF64ScalarMr * kF64ScalarNr <= kMaxTileElements);
+
+void f32_gemm_ukernel_4x8__scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                  bool accumulate);
+void f64_gemm_ukernel_4x4__scalar(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+                                  bool accumulate);
+
+void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                     bool accumulate);
+void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+                                    bool accumulate);
+
+void f32_gemm_ukernel_14x32__avx512f(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                     bool accumulate);
+void f64_gemm_ukernel_14x16__avx512f(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+                                     bool accumulate);
+
+// Cache blocking for a kernel with an mr x nr tile over elements of element_bytes bytes, sized for
+// a core with about 48 KiB of L1 data cache and 2 MiB of L2. The kernel streams MR-row slivers of
+// the packed A block past one KC x NR sliver of packed B, which therefore has to stay in L1 next to
+// the A sliver in flight: KC x NR is kept near 16 KiB. The MC x KC block of A is read once per B
+// sliver and stays in L2 (~256 KiB); the KC x NC panel of B (~1 MiB) is packed once per KC step and
+// read back from L2 while every A block passes over it.
+struct Blocking {
+    int64_t mc;  // rows of A per packed block, a multiple of mr
+    int64_t nc;  // columns of B per packed panel, a multiple of nr
+    int64_t kc;  // depth of both
+};
+
+constexpr Blocking blocking_for(int mr, int nr, int element_bytes) {
+    const int64_t kc = 256;
+    const int64_t mc_target = (256 * 1024) / (kc * element_bytes);
+    const int64_t nc_target = (1024 * 1024) / (kc * element_bytes);
+    return {mc_target / mr * mr, nc_target / nr * nr, kc};
+}
+
+}  // namespace fastconv::gemm
