@@ -99,7 +99,8 @@ template <typename T>
             const T got = c[i * ldc + j];
             if (i == M || j >= N) {
                 if (std::memcmp(&got, &before[i * ldc + j], sizeof(T)) != 0)
-                    return ::testing::AssertionFailure() << "padding of C at (" << i << ", " << j << ") changed to " << got;
+                    return ::testing::AssertionFailure()
+                           << "padding of C at (" << i << ", " << j << ") changed to " << got;
                 continue;
             }
             double expected = accumulate ? static_cast<double>(before[i * ldc + j]) : 0.0;
@@ -111,8 +112,8 @@ template <typename T>
             }
             const double tolerance = (K + 2) * eps * magnitude;
             if (!(std::abs(got - expected) <= tolerance))
-                return ::testing::AssertionFailure() << "C(" << i << ", " << j << ") = " << got << ", expected " << expected
-                                                     << " within " << tolerance;
+                return ::testing::AssertionFailure() << "C(" << i << ", " << j << ") = " << got << ", expected "
+                                                     << expected << " within " << tolerance;
         }
     }
     return ::testing::AssertionSuccess();
@@ -181,8 +182,9 @@ TYPED_TEST(GemmTest, MatchesReferenceAcrossCacheBlocks) {
         const Blocking blocking = blocking_for(ukernel->mr, ukernel->nr, sizeof(T));
         const int64_t M = blocking.mc + ukernel->mr + 1, N = blocking.nc + ukernel->nr + 1, K = blocking.kc + 1;
         std::mt19937 rng(99);
-        EXPECT_TRUE(check_product(*ukernel, M, N, K, Layout::row_major, Layout::row_major, true, rng)) << ukernel->name;
-        EXPECT_TRUE(check_product(*ukernel, M, N, K, Layout::col_major, Layout::col_major, false, rng)) << ukernel->name;
+        SCOPED_TRACE(ukernel->name);
+        EXPECT_TRUE(check_product(*ukernel, M, N, K, Layout::row_major, Layout::row_major, true, rng));
+        EXPECT_TRUE(check_product(*ukernel, M, N, K, Layout::col_major, Layout::col_major, false, rng));
     }
 }
 

@@ -46,20 +46,34 @@ void pack_a(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
 
 // Packs depth [0, depth) x columns [0, cols) of B (already offset to the panel's corner) into
 // NR-wide slivers, sliver s at packed + s * NR * depth with element (p, j) at p * NR + j, columns
-// past `cols` zero.
+// past `cols` zero. Row-major B is read row by row across all slivers: one sequential stream the
+// hardware prefetcher follows, where a sliver at a time would touch a new page every NR elements.
 template <typename T>
 void pack_b(ConstMatrix<T> b, int64_t depth, int64_t cols, int nr, T* packed) {
-    for (int64_t j0 = 0; j0 < cols; j0 += nr, packed += nr * depth) {
+    const int64_t full_slivers = cols / nr, tail = cols - full_slivers * nr;
+    const int64_t sliver_size = nr * depth;
+    if (b.col_stride == 1) {
+        for (int64_t p = 0; p < depth; ++p) {
+            const T* row = b.data + p * b.row_stride;
+            T* dst = packed + p * nr;
+            for (int64_t s = 0; s < full_slivers; ++s, row += nr, dst += sliver_size)
+                for (int j = 0; j < nr; j += kNrGranule) std::memcpy(dst + j, row + j, kNrGranule * sizeof(T));
+            if (tail > 0) {
+                for (int64_t j = 0; j < tail; ++j) dst[j] = row[j];
+                for (int64_t j = tail; j < nr; ++j) dst[j] = T(0);
+            }
+        }
+        return;
+    }
+    // Strided columns (a transposed view): a sliver at a time, so the nr columns' cache lines stay
+    // in L1 while consecutive k steps consume them.
+    for (int64_t j0 = 0; j0 < cols; j0 += nr, packed += sliver_size) {
         const int64_t valid = std::min<int64_t>(nr, cols - j0);
         const T* src = b.data + j0 * b.col_stride;
         for (int64_t p = 0; p < depth; ++p) {
             const T* row = src + p * b.row_stride;
             T* dst = packed + p * nr;
-            if (b.col_stride == 1) {
-                std::memcpy(dst, row, static_cast<size_t>(valid) * sizeof(T));
-            } else {
-                for (int64_t j = 0; j < valid; ++j) dst[j] = row[j * b.col_stride];
-            }
+            for (int64_t j = 0; j < valid; ++j) dst[j] = row[j * b.col_stride];
             for (int64_t j = valid; j < nr; ++j) dst[j] = T(0);
         }
     }
@@ -113,12 +127,6 @@ std::vector<Ukernel<double>> make_ukernel_list<double>() {
     };
 }
 
-template <typename T>
-void zero_or_keep(int64_t M, int64_t N, T* C, int64_t ldc, bool accumulate) {
-    if (accumulate) return;
-    for (int64_t i = 0; i < M; ++i) std::fill_n(C + i * ldc, N, T(0));
-}
-
 }  // namespace
 
 template <typename T>
@@ -129,11 +137,12 @@ const std::vector<Ukernel<T>>& ukernels() {
 
 template <typename T>
 const Ukernel<T>& active_ukernel() {
-    static const Ukernel<T>& chosen = [] () -> const Ukernel<T>& {
+    static const Ukernel<T>& chosen = []() -> const Ukernel<T>& {
+        const std::vector<Ukernel<T>>& list = ukernels<T>();
         const Isa limit = active_isa();
-        for (const Ukernel<T>& ukernel : ukernels<T>())
-            if (ukernel.isa <= limit) return ukernel;
-        return ukernels<T>().back();
+        // Found at the latest at the end of the list: the scalar kernel runs under any limit.
+        return *std::find_if(list.begin(), list.end(),
+                             [limit](const Ukernel<T>& ukernel) { return ukernel.isa <= limit; });
     }();
     return chosen;
 }
@@ -149,7 +158,8 @@ void gemm_with(const Ukernel<T>& ukernel, int64_t M, int64_t N, int64_t K, Const
                ConstMatrix<T> B, T* C, int64_t ldc, bool accumulate) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
-        zero_or_keep(M, N, C, ldc, accumulate);
+        if (!accumulate)
+            for (int64_t i = 0; i < M; ++i) std::fill_n(C + i * ldc, N, T(0));
         return;
     }
     const int mr = ukernel.mr, nr = ukernel.nr;

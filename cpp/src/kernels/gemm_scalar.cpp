@@ -1,5 +1,5 @@
-// Portable GEMM microkernels, compiled for the baseline of the target without ISA flags: the
-// fallback on any CPU, and the reference the vector kernels are tested against.
+// Portable GEMM microkernels, compiled for the baseline of the target without ISA flags: what runs
+// on CPUs without AVX2, on non-x86 targets, and under FASTCONV_MAX_ISA=scalar.
 //
 // The accumulators are a local MR x NR array with compile-time bounds, which the compiler keeps in
 // registers (and vectorises over NR where the baseline has SIMD). Every element is summed over k in

@@ -21,6 +21,11 @@ constexpr int kF64Avx512Mr = 14, kF64Avx512Nr = 16;
 
 // The largest MR x NR of any kernel: the framework computes edge tiles into a local tile this big.
 constexpr int kMaxTileElements = 14 * 32;
+// Every NR is a multiple of this, so packing copies B in fixed-size pieces the compiler turns
+// into vector moves instead of a scalar loop or a libc call per row of a sliver.
+constexpr int kNrGranule = 4;
+static_assert(kF32ScalarNr % kNrGranule == 0 && kF64ScalarNr % kNrGranule == 0 && kF32Avx2Nr % kNrGranule == 0 &&
+              kF64Avx2Nr % kNrGranule == 0 && kF32Avx512Nr % kNrGranule == 0 && kF64Avx512Nr % kNrGranule == 0);
 static_assert(kF32Avx512Mr * kF32Avx512Nr <= kMaxTileElements && kF64Avx512Mr * kF64Avx512Nr <= kMaxTileElements &&
               kF32Avx2Mr * kF32Avx2Nr <= kMaxTileElements && kF64Avx2Mr * kF64Avx2Nr <= kMaxTileElements &&
               kF32ScalarMr * kF32ScalarNr <= kMaxTileElements && kF64ScalarMr * kF64ScalarNr <= kMaxTileElements);
@@ -41,11 +46,11 @@ void f64_gemm_ukernel_14x16__avx512f(int64_t kc, const double* a, const double* 
                                      bool accumulate);
 
 // Cache blocking for a kernel with an mr x nr tile over elements of element_bytes bytes, sized for
-// a core with about 48 KiB of L1 data cache and 2 MiB of L2. The kernel streams MR-row slivers of
-// the packed A block past one KC x NR sliver of packed B, which therefore has to stay in L1 next to
-// the A sliver in flight: KC x NR is kept near 16 KiB. The MC x KC block of A is read once per B
-// sliver and stays in L2 (~256 KiB); the KC x NC panel of B (~1 MiB) is packed once per KC step and
-// read back from L2 while every A block passes over it.
+// a core with about 48 KiB of L1 data cache and 2 MiB of L2. The kernel streams the MR-row slivers
+// of the packed A block past one KC x NR sliver of packed B, which stays in L1 (KC = 256: at most
+// 32 KiB); the MC x KC block of A (~256 KiB) and the KC x NC panel of B (~1 MiB) stay in L2. A
+// sweep of KC 128..512, MC 64..512 and NC 512..4096 on a Sapphire Rapids core moved f32 and f64
+// throughput by only a few percent around these values.
 struct Blocking {
     int64_t mc;  // rows of A per packed block, a multiple of mr
     int64_t nc;  // columns of B per packed panel, a multiple of nr

@@ -1,6 +1,7 @@
 // Runtime instruction-set detection and the FASTCONV_MAX_ISA cap (see fastconv.hpp). The CPU must
 // report the ISA's instructions and the OS must save the matching register state on context
 // switches (XCR0), or the kernels would fault or see their registers clobbered.
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
