@@ -1,0 +1,204 @@
+# Tests of the `fastconv` command line (fastconv.cli) and the measuring code behind it
+# (fastconv.bench): every subcommand runs end to end on a tiny slice of the suite, its output names
+# what it measured, and bad arguments stop in argparse (exit code 2) before anything runs.
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+import fastconv
+from fastconv import bench
+from fastconv.cli import main
+
+SMALL_LAYER = "dcgan_up_4x4"  # 67 MFLOP: milliseconds per call for every algo
+FAST = ["--repeat", "1", "--min-time", "0.005"]
+
+
+def _rows(output: str, layer: str):
+    """The table rows of `layer`, split on runs of spaces."""
+    return [re.split(r"\s{2,}", line.strip()) for line in output.splitlines() if line.startswith(layer)]
+
+
+def test_info_prints_every_key(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for key in fastconv.info():
+        assert str(key) in out
+
+
+def test_info_json_round_trips(capsys):
+    assert main(["info", "--json"]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert parsed == json.loads(json.dumps(fastconv.info(), default=str))
+
+
+def test_check_passes(capsys):
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "FAIL" not in out
+    for op in ("conv1d", "conv2d", "conv3d", "conv_transpose2d", "unfold", "fold"):
+        assert op in out
+    assert "all" in out.splitlines()[-1]
+
+
+def test_check_fails_on_a_wrong_algo(monkeypatch, capsys):
+    real_conv2d = fastconv.conv2d
+
+    def off_by_a_bit(*args, algo="auto", **kwargs):
+        y = real_conv2d(*args, algo=algo, **kwargs)
+        return y + 1e-3 if algo == "im2col" else y
+
+    monkeypatch.setattr(fastconv, "conv2d", off_by_a_bit)
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    failed = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert failed and all("conv2d" in line for line in failed)
+    assert "FAILED" in out.splitlines()[-1]
+
+
+def test_bench_table_markdown_and_json(capsys, tmp_path):
+    markdown, report = tmp_path / "bench.md", tmp_path / "bench.json"
+    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "direct,im2col", "--threads", "1", *FAST,
+            "--markdown", str(markdown), "--json", str(report)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "GFLOP/s" in captured.out
+    rows = _rows(captured.out, SMALL_LAYER)
+    assert [row[3] for row in rows] == ["direct", "im2col"]
+    for row in rows:
+        milliseconds, gflops = float(row[4]), float(row[5])
+        assert milliseconds > 0 and gflops > 0
+    assert f"[1/1] {SMALL_LAYER}" in captured.err  # progress goes to stderr
+
+    text = markdown.read_text()
+    assert text.startswith("# ")
+    assert f"| {SMALL_LAYER} |" in text and "GFLOP/s" in text
+    for label in ("machine", "fastconv", "commit", "isa", "threads", "numpy", "date"):
+        assert f"**{label}**" in text
+
+    data = json.loads(report.read_text())
+    assert {row["algo"] for row in data["results"]} == {"direct", "im2col"}
+    assert all(row["gflops"] > 0 and row["error"] is None for row in data["results"])
+
+
+def test_bench_compare_torch(capsys):
+    pytest.importorskip("torch")
+    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "im2col", "--threads", "1", "--compare", "torch", *FAST]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "torch/fastconv" in out
+    (row,) = _rows(out, SMALL_LAYER)
+    assert float(row[6]) > 0 and row[8].endswith("x")
+    assert re.search(r"geometric mean of torch/fastconv, im2col, threads=1: \d+\.\d+x", out)
+
+
+def test_bench_compare_torch_without_torch(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "torch_available", lambda: False)
+    assert main(["bench", "--layers", SMALL_LAYER, "--compare", "torch", *FAST]) == 1
+    assert "PyTorch" in capsys.readouterr().err
+
+
+def test_bench_reports_a_raising_algo_as_an_error_row(monkeypatch, capsys):
+    real_runner = bench.fastconv_runner
+
+    def runner(layer, x, w, algo):
+        if algo == "direct":
+            def broken():
+                raise RuntimeError("injected failure")
+            return broken
+        return real_runner(layer, x, w, algo)
+
+    monkeypatch.setattr(bench, "fastconv_runner", runner)
+    assert main(["bench", "--layers", SMALL_LAYER, "--algos", "direct,im2col", "--threads", "1", *FAST]) == 1
+    out = capsys.readouterr().out
+    direct, im2col = _rows(out, SMALL_LAYER)
+    assert direct[4] == "ERROR" and "injected failure" in out
+    assert float(im2col[5]) > 0
+
+
+def test_bench_list_and_multiple_thread_counts(capsys):
+    assert main(["bench", "--list", "--layers", "resnet_*"]) == 0
+    listed = capsys.readouterr().out
+    assert "resnet_3x3_56" in listed and "dcgan" not in listed
+    assert main(["bench", "--layers", SMALL_LAYER, "--algos", "im2col", "--threads", "1,2", *FAST]) == 0
+    rows = _rows(capsys.readouterr().out, SMALL_LAYER)
+    assert [row[2] for row in rows] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["bench", "--algos", "fast"],
+        ["bench", "--algos", ""],
+        ["bench", "--threads", "0"],
+        ["bench", "--threads", "two"],
+        ["bench", "--repeat", "0"],
+        ["bench", "--min-time", "-1"],
+        ["bench", "--dtype", "float16"],
+        ["bench", "--compare", "tensorflow"],
+        ["bench", "--layers", "no_such_layer"],
+        ["info", "--verbose"],
+    ],
+)
+def test_bad_arguments_are_argparse_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "fastconv", "info", "--json"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert isinstance(json.loads(result.stdout), dict)
+
+
+# ---- fastconv.bench as a library -------------------------------------------------------------
+
+
+def test_suite_flops_follow_the_formula():
+    layers = {layer.name: layer for layer in bench.load_suite()}
+    assert len(layers) >= 10
+    # conv: 2 * N * K * C/groups * prod(kernel) * prod(output spatial)
+    assert layers["resnet_3x3_56"].flops() == 2 * 64 * 64 * 9 * 56 * 56
+    assert layers["resnet_1x1_s2"].flops() == 2 * 256 * 512 * 14 * 14
+    assert layers["depthwise_3x3"].flops() == 2 * 256 * 1 * 9 * 56 * 56
+    # conv_transpose: 2 * N * C * K/groups * prod(kernel) * prod(input spatial)
+    assert layers["dcgan_up_4x4"].flops() == 2 * 512 * 256 * 16 * 4 * 4
+
+
+def test_select_layers_by_substring_and_glob():
+    layers = bench.load_suite()
+    names = lambda pattern: [layer.name for layer in bench.select_layers(layers, pattern)]  # noqa: E731
+    assert names("3x3_14") == ["resnet_3x3_14"]
+    assert names("resnet_3x3_*") == ["resnet_3x3_56", "resnet_3x3_28", "resnet_3x3_14", "resnet_3x3_7"]
+    assert names("conv1d_audio,dcgan_up_16") == ["conv1d_audio", "dcgan_up_16"]
+    assert names(None) == [layer.name for layer in layers]
+
+
+def test_inputs_are_reproducible():
+    layer = bench.select_layers(bench.load_suite(), SMALL_LAYER)[0]
+    x1, w1 = bench.make_inputs(layer, "float64")
+    x2, w2 = bench.make_inputs(layer, "float64")
+    assert x1.shape == layer.input and w1.shape == layer.weight and x1.dtype == "float64"
+    assert (x1 == x2).all() and (w1 == w2).all()
+
+
+def test_measure_repeats_and_captures_errors():
+    calls = {"fast": 0}
+
+    def fast():
+        calls["fast"] += 1
+
+    def broken():
+        raise ValueError("nope")
+
+    timings = bench.measure({"fast": fast, "broken": broken}, min_time=0.0, min_repeat=5)
+    assert timings["fast"].repeats == 5 and calls["fast"] == 6  # one untimed warm-up call
+    assert timings["fast"].median_s is not None and timings["fast"].error is None
+    assert timings["broken"].median_s is None and "ValueError: nope" in timings["broken"].error
