@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -79,16 +80,31 @@ ConvParams params_of(std::vector<int64_t> stride, std::vector<int64_t> dilation,
     return params;
 }
 
+// (N, spatial..., C) <-> (N, C, spatial...): a channels-last array's memory order and its logical shape.
+std::vector<int64_t> channels_to_front(std::vector<int64_t> shape) {
+    if (shape.size() >= 2) std::rotate(shape.begin() + 1, shape.end() - 1, shape.end());
+    return shape;
+}
+std::vector<int64_t> channels_to_back(std::vector<int64_t> shape) {
+    if (shape.size() >= 2) std::rotate(shape.begin() + 1, shape.begin() + 2, shape.end());
+    return shape;
+}
+
+// x (and the result) are given in memory order: (N, C, spatial...) or, with channels_last,
+// (N, spatial..., C).
 py::array conv_call(bool transposed, const py::array& x, const py::array& weight, const py::object& bias_obj,
-                    const ConvParams& params, const std::string& algo_text, const py::object& out) {
+                    const ConvParams& params, const std::string& algo_text, const py::object& out,
+                    bool channels_last) {
     const char* op = transposed ? "conv_transpose" : "conv";
     const DType dtype = dtype_of(x, op, "input");
     require_dtype(weight, dtype, op, "weight");
     require_contiguous(x, op, "input");
     require_contiguous(weight, op, "weight");
     const Algo algo = parse_algo(algo_text);
-    const ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, shape_of(x), shape_of(weight), params)
-                                           : make_conv_problem(dtype, shape_of(x), shape_of(weight), params);
+    const std::vector<int64_t> x_shape = channels_last ? channels_to_front(shape_of(x)) : shape_of(x);
+    ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, x_shape, shape_of(weight), params)
+                                     : make_conv_problem(dtype, x_shape, shape_of(weight), params);
+    if (channels_last) problem.layout = Layout::channels_last;
     py::array bias;
     const void* bias_data = nullptr;
     if (!bias_obj.is_none()) {
@@ -105,6 +121,7 @@ py::array conv_call(bool transposed, const py::array& x, const py::array& weight
     std::vector<int64_t> out_shape{problem.batch, problem.dst_channels()};
     const Dims& spatial = transposed ? problem.in_size : problem.out_size;
     for (int d = kMaxSpatialDims - problem.ndim; d < kMaxSpatialDims; ++d) out_shape.push_back(spatial[d]);
+    if (channels_last) out_shape = channels_to_back(out_shape);
     py::array result = make_output(out, dtype, out_shape, op, {&x, &weight, bias_data ? &bias : nullptr});
     void* dst = result.mutable_data();
     const void* src = x.data();
@@ -120,15 +137,16 @@ std::tuple<std::string, std::vector<std::tuple<std::string, std::string, bool, s
     bool transposed, const std::string& dtype_text, const std::vector<int64_t>& x_shape,
     const std::vector<int64_t>& w_shape, std::vector<int64_t> stride, std::vector<int64_t> dilation,
     std::vector<int64_t> pad_before, std::vector<int64_t> pad_after, std::vector<int64_t> output_padding,
-    int64_t groups, const std::string& algo_text) {
+    int64_t groups, const std::string& algo_text, bool channels_last) {
     DType dtype;
     if (dtype_text == "float32") dtype = DType::f32;
     else if (dtype_text == "float64") dtype = DType::f64;
     else throw UnsupportedType("dtype must be 'float32' or 'float64', got '" + dtype_text + "'");
     const ConvParams params = params_of(std::move(stride), std::move(dilation), std::move(pad_before),
                                         std::move(pad_after), std::move(output_padding), groups);
-    const ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, x_shape, w_shape, params)
-                                           : make_conv_problem(dtype, x_shape, w_shape, params);
+    ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, x_shape, w_shape, params)
+                                     : make_conv_problem(dtype, x_shape, w_shape, params);
+    if (channels_last) problem.layout = Layout::channels_last;
     const Algo algo = parse_algo(algo_text);
     std::vector<std::tuple<std::string, std::string, bool, std::string>> rows;
     for (const ImplChoice& choice : explain_selection(problem, algo))
@@ -153,28 +171,30 @@ PYBIND11_MODULE(_core, m) {
         "conv",
         [](const py::array& x, const py::array& weight, const py::object& bias, std::vector<int64_t> stride,
            std::vector<int64_t> dilation, std::vector<int64_t> pad_before, std::vector<int64_t> pad_after,
-           int64_t groups, const std::string& algo, const py::object& out) {
+           int64_t groups, const std::string& algo, const py::object& out, bool channels_last) {
             return conv_call(false, x, weight, bias,
                              params_of(std::move(stride), std::move(dilation), std::move(pad_before),
                                        std::move(pad_after), {}, groups),
-                             algo, out);
+                             algo, out, channels_last);
         },
         py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"),
-        py::arg("pad_after"), py::arg("groups"), py::arg("algo"), py::arg("out") = py::none());
+        py::arg("pad_after"), py::arg("groups"), py::arg("algo"), py::arg("out") = py::none(),
+        py::arg("channels_last") = false);
 
     m.def(
         "conv_transpose",
         [](const py::array& x, const py::array& weight, const py::object& bias, std::vector<int64_t> stride,
            std::vector<int64_t> dilation, std::vector<int64_t> pad_before, std::vector<int64_t> pad_after,
-           std::vector<int64_t> output_padding, int64_t groups, const std::string& algo, const py::object& out) {
+           std::vector<int64_t> output_padding, int64_t groups, const std::string& algo, const py::object& out,
+           bool channels_last) {
             return conv_call(true, x, weight, bias,
                              params_of(std::move(stride), std::move(dilation), std::move(pad_before),
                                        std::move(pad_after), std::move(output_padding), groups),
-                             algo, out);
+                             algo, out, channels_last);
         },
         py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"),
         py::arg("pad_after"), py::arg("output_padding"), py::arg("groups"), py::arg("algo"),
-        py::arg("out") = py::none());
+        py::arg("out") = py::none(), py::arg("channels_last") = false);
 
     m.def(
         "unfold",
@@ -252,7 +272,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("dilation"));
     m.def("explain_selection", &explain, py::arg("transposed"), py::arg("dtype"), py::arg("x_shape"),
           py::arg("weight_shape"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"), py::arg("pad_after"),
-          py::arg("output_padding"), py::arg("groups"), py::arg("algo"));
+          py::arg("output_padding"), py::arg("groups"), py::arg("algo"), py::arg("channels_last") = false);
     m.def("algo_names", &algo_names);
     m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); });
     m.def("active_isa", [] { return std::string(isa_name(active_isa())); });

@@ -6,6 +6,7 @@
 #include "im2col.hpp"
 #include "registry.hpp"
 #include "runtime/thread_pool.hpp"
+#include "runtime/workspace.hpp"
 
 namespace fastconv {
 
@@ -46,14 +47,60 @@ std::vector<std::string> algo_names() {
     return names;
 }
 
-void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void* weight,
-              const void* bias, void* dst) {
-    const ConvImpl& impl = select_impl(problem, algo);
-    if (problem.dst_elements() == 0) return;
-    impl.run(problem, ConvArgs{src, weight, bias, dst});
+namespace {
+
+// (N, A, B) -> (N, B, A) for each image, in blocks that keep both sides' cache lines in use.
+template <typename T>
+void transpose_images(const T* src, T* dst, int64_t batch, int64_t rows, int64_t cols) {
+    constexpr int64_t kBlock = 32;
+    const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
+    parallel_for(batch * row_blocks, [&](int64_t task) {
+        const int64_t n = task / row_blocks, r0 = task % row_blocks * kBlock, r1 = std::min(rows, r0 + kBlock);
+        const T* s = src + n * rows * cols;
+        T* d = dst + n * rows * cols;
+        for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c) d[c * rows + r] = s[r * cols + c];
+    });
 }
 
-std::string selected_impl(const ConvProblem& problem, Algo algo) { return select_impl(problem, algo).name; }
+// Runs a channels-last problem with a channels-first implementation: src and dst are converted
+// through per-thread scratch buffers reused across calls.
+template <typename T>
+void run_converted(const ConvImpl& impl, const ConvProblem& problem, const ConvArgs& args) {
+    const ConvProblem first = channels_first_view(problem);
+    const bool forward = problem.kind == ConvKind::forward;
+    const int64_t src_channels = forward ? problem.in_channels : problem.out_channels;
+    const int64_t dst_channels = problem.dst_channels();
+    const int64_t src_spatial = forward ? problem.in_spatial() : problem.out_spatial();
+    const int64_t dst_spatial = forward ? problem.out_spatial() : problem.in_spatial();
+    T* src = scratch<T>(ScratchSlot::layout_src, problem.src_elements());
+    T* dst = scratch<T>(ScratchSlot::layout_dst, problem.dst_elements());
+    transpose_images(static_cast<const T*>(args.src), src, problem.batch, src_spatial, src_channels);
+    impl.run(first, ConvArgs{src, args.weight, args.bias, dst});
+    transpose_images(dst, static_cast<T*>(args.dst), problem.batch, dst_channels, dst_spatial);
+}
+
+}  // namespace
+
+void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void* weight,
+              const void* bias, void* dst) {
+    const Selection selection = select(problem, algo);
+    if (problem.dst_elements() == 0) return;
+    const ConvArgs args{src, weight, bias, dst};
+    if (!selection.converts_layout) {
+        selection.impl->run(problem, args);
+    } else if (problem.dtype == DType::f32) {
+        run_converted<float>(*selection.impl, problem, args);
+    } else {
+        run_converted<double>(*selection.impl, problem, args);
+    }
+}
+
+std::string selected_impl(const ConvProblem& problem, Algo algo) {
+    const Selection selection = select(problem, algo);
+    return std::string(selection.impl->name) + (selection.converts_layout ? " (via channels-first copies)" : "");
+}
 
 std::vector<ImplChoice> explain_selection(const ConvProblem& problem, Algo algo) {
     std::vector<ImplChoice> choices;

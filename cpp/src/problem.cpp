@@ -98,6 +98,9 @@ int64_t checked_add(int64_t a, int64_t b, const char* what) {
 
 const char* dtype_name(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
 int64_t dtype_size(DType dtype) { return dtype == DType::f32 ? 4 : 8; }
+const char* layout_name(Layout layout) {
+    return layout == Layout::channels_first ? "channels_first" : "channels_last";
+}
 
 double ConvProblem::flops() const {
     return 2.0 * static_cast<double>(batch) * static_cast<double>(out_channels) *
@@ -113,6 +116,7 @@ std::string ConvProblem::describe() const {
         << " kernel=" << join_dims(kernel, ndim) << " stride=" << join_dims(stride, ndim)
         << " dilation=" << join_dims(dilation, ndim) << " pad=" << join_dims(pad_before, ndim, ",") << "/"
         << join_dims(pad_after, ndim, ",");
+    if (layout == Layout::channels_last) out << " channels_last";
     return out.str();
 }
 

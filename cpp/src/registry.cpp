@@ -26,6 +26,16 @@ const std::vector<ConvImpl>& conv_registry() {
     return registry;
 }
 
+Selection select(const ConvProblem& problem, Algo algo) {
+    const Algo family = algo == Algo::automatic ? auto_family(problem) : algo;
+    if (problem.layout == Layout::channels_last) {
+        for (const ConvImpl& impl : conv_registry())
+            if (impl.algo == family && impl.declines(problem).empty()) return {&impl, false};
+        return {&select_impl(channels_first_view(problem), algo), true};
+    }
+    return {&select_impl(problem, algo), false};
+}
+
 const ConvImpl& select_impl(const ConvProblem& problem, Algo algo) {
     const Algo family = algo == Algo::automatic ? auto_family(problem) : algo;
     for (const ConvImpl& impl : conv_registry())

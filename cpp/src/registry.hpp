@@ -3,6 +3,7 @@
 // algorithm family, so dispatch, `explain_selection`, tests and benchmarks all read one list.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,12 +24,36 @@ struct ConvImpl {
     // Empty when the implementation accepts the problem, else the reason it declines.
     std::string (*declines)(const ConvProblem& problem);
     void (*run)(const ConvProblem& problem, const ConvArgs& args);
+    // Optional, for prepacked plans: pack the weights once (layout, transforms) and run many times;
+    // run(p, args) must equal run_packed(p, args, pack(p, args.weight).get()) bit for bit.
+    std::shared_ptr<const void> (*pack)(const ConvProblem& problem, const void* weight) = nullptr;
+    void (*run_packed)(const ConvProblem& problem, const ConvArgs& args, const void* packed) = nullptr;
 };
+
+// The decline reason of implementations that read and write only (N, C, spatial...) memory.
+inline std::string needs_channels_first(const ConvProblem& p) {
+    return p.layout == Layout::channels_first ? std::string() : "needs channels-first (N, C, spatial...) memory";
+}
+
+// What run_conv does for a problem: run `impl`, on the problem as given or, when no implementation
+// of the family reads channels-last memory, on a channels-first copy converted in and out.
+struct Selection {
+    const ConvImpl* impl;
+    bool converts_layout;
+};
+Selection select(const ConvProblem& problem, Algo algo);
 
 const std::vector<ConvImpl>& conv_registry();
 
-// The entry run_conv uses; throws InvalidArgument when no entry of the family accepts.
+// The first entry of the family that accepts the problem exactly as given; throws InvalidArgument
+// listing every entry's reason when none does.
 const ConvImpl& select_impl(const ConvProblem& problem, Algo algo);
+
+// The same problem over channels-first memory.
+inline ConvProblem channels_first_view(ConvProblem p) {
+    p.layout = Layout::channels_first;
+    return p;
+}
 
 // Declared by the algorithm files, listed in order by registry.cpp.
 extern const ConvImpl gemm_1x1_impl;

@@ -165,6 +165,15 @@ def _for_core(array: np.ndarray) -> np.ndarray:
     return np.require(array, requirements=("C_CONTIGUOUS", "ALIGNED"))
 
 
+def _is_channels_last(array: np.ndarray) -> bool:
+    """True when a batched array's memory is (N, spatial..., C) (torch's channels_last, e.g.
+    x_nhwc.transpose(0, 3, 1, 2)) rather than (N, C, spatial...): it is then used without a copy and
+    the result is returned in the same memory format."""
+    if array.ndim < 3 or array.shape[1] == 1 or array.flags.c_contiguous:
+        return False
+    return bool(np.moveaxis(array, 1, -1).flags.c_contiguous)
+
+
 def _call_core(fn: str, function: Any, *args: Any, **kwargs: Any) -> Any:
     """Calls _core, restating its errors with the name of the function the user called (_core names
     its generic op, e.g. "conv" for conv2d)."""
@@ -306,10 +315,20 @@ def _conv(
                 f"got shape {tuple(b.shape)}"
             )
         b = _for_core(b)
-    x, w = _for_core(x), _for_core(w)
-    out = _nan_output(_conv_output_shape(transposed, x.shape, w.shape, geometry), x.dtype) if _POISON_OUTPUT else None
+    channels_last = _is_channels_last(x)
+    w = _for_core(w)
+    out_shape = _conv_output_shape(transposed, x.shape, w.shape, geometry)
+    if channels_last:
+        x = _for_core(np.moveaxis(x, 1, -1))
+        if out_shape is not None:
+            out_shape = (out_shape[0], *out_shape[2:], out_shape[1])
+    else:
+        x = _for_core(x)
+    out = _nan_output(out_shape, x.dtype) if _POISON_OUTPUT else None
     core_function = _core.conv_transpose if transposed else _core.conv
-    y = _call_core(fn, core_function, x, w, b, algo=algo, out=out, **geometry)
+    y = _call_core(fn, core_function, x, w, b, algo=algo, out=out, channels_last=channels_last, **geometry)
+    if channels_last:
+        y = np.moveaxis(y, -1, 1)
     return y[0] if unbatched else y
 
 

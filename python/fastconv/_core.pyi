@@ -20,8 +20,10 @@ def conv(
     groups: int,
     algo: str,
     out: Optional[NDArray[np.floating]] = None,
+    channels_last: bool = False,
 ) -> NDArray[np.floating]:
-    """Forward convolution: x (N, C, *in) and weight (K, C/groups, *kernel) -> (N, K, *out)."""
+    """Forward convolution: x (N, C, *in) and weight (K, C/groups, *kernel) -> (N, K, *out); with
+    channels_last, x is (N, *in, C) and the result (N, *out, K)."""
 
 def conv_transpose(
     x: NDArray[np.floating],
@@ -35,8 +37,10 @@ def conv_transpose(
     groups: int,
     algo: str,
     out: Optional[NDArray[np.floating]] = None,
+    channels_last: bool = False,
 ) -> NDArray[np.floating]:
-    """Transposed convolution: x (N, C_in, *in), weight (C_in, C_out/groups, *kernel) -> (N, C_out, *out)."""
+    """Transposed convolution: x (N, C_in, *in), weight (C_in, C_out/groups, *kernel) -> (N, C_out, *out);
+    with channels_last, x is (N, *in, C_in) and the result (N, *out, C_out)."""
 
 def unfold(
     x: NDArray[np.floating],
@@ -85,6 +89,7 @@ def explain_selection(
     output_padding: Sequence[int],
     groups: int,
     algo: str,
+    channels_last: bool = False,
 ) -> Tuple[str, List[Tuple[str, str, bool, str]]]:
     """(selected implementation, [(impl, algo, accepted, reason if declined), ...])."""
 

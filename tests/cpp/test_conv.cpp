@@ -1,7 +1,9 @@
 // Every registry entry against the reference loops, over a table of shapes chosen to hit the
 // traversal's edges (padding on both sides, stride > kernel, dilation, kernel larger than the input,
-// groups, depthwise, 1-D/2-D/3-D, batch 0 and 1, odd channels) in float32 and float64. The output is
-// poisoned with NaN first, so an element an implementation forgets to write fails the comparison.
+// groups, depthwise, 1-D/2-D/3-D, batch 0 and 1, odd channels) in float32 and float64, in
+// channels-first and channels-last memory. The expected values always come from the reference on
+// channels-first memory, so a layout mistake cannot hide in both sides. The output is poisoned with
+// NaN first, so an element an implementation forgets to write fails the comparison.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -77,22 +79,59 @@ std::vector<T> random_values(int64_t count, unsigned seed) {
     return values;
 }
 
+// (N, A, B) -> (N, B, A): channels-first <-> channels-last memory of one activation.
 template <typename T>
-void check_impl_against_reference(const ConvImpl& impl, const Shape& shape, DType dtype) {
-    const ConvProblem p = build(shape, dtype);
+std::vector<T> swap_inner(const std::vector<T>& values, int64_t batch, int64_t a, int64_t b) {
+    std::vector<T> out(values.size());
+    for (int64_t n = 0; n < batch; ++n)
+        for (int64_t i = 0; i < a; ++i)
+            for (int64_t j = 0; j < b; ++j) out[(n * b + j) * a + i] = values[(n * a + i) * b + j];
+    return out;
+}
+
+// Runs `run` on problem p (in `layout`) with channels-first src, returns channels-first dst.
+template <typename T, typename Run>
+std::vector<T> run_in_layout(ConvProblem p, Layout layout, const std::vector<T>& src, const T* weight, const T* bias,
+                             Run&& run) {
+    p.layout = layout;
+    const bool forward = p.kind == ConvKind::forward;
+    const int64_t src_c = forward ? p.in_channels : p.out_channels, dst_c = p.dst_channels();
+    const int64_t src_s = forward ? p.in_spatial() : p.out_spatial(), dst_s = forward ? p.out_spatial() : p.in_spatial();
+    const bool last = layout == Layout::channels_last;
+    const std::vector<T> in = last ? swap_inner(src, p.batch, src_c, src_s) : src;
+    std::vector<T> out(p.dst_elements(), std::numeric_limits<T>::quiet_NaN());
+    run(p, in.data(), weight, bias, out.data());
+    return last ? swap_inner(out, p.batch, dst_s, dst_c) : out;
+}
+
+template <typename T>
+void expect_matches(const std::vector<T>& actual, const std::vector<T>& expected, const ConvProblem& p,
+                    const std::string& what) {
+    const double tolerance = (std::is_same<T, float>::value ? 2e-6 : 1e-14) * (p.gemm_k() + 1) * 4;
+    for (size_t i = 0; i < expected.size(); ++i)
+        ASSERT_NEAR(actual[i], expected[i], tolerance) << what << " element " << i << " " << p.describe();
+}
+
+template <typename T>
+void check_impl_against_reference(const ConvImpl& impl, const Shape& shape, DType dtype, Layout layout) {
+    ConvProblem p = build(shape, dtype);
+    p.layout = layout;
     if (!impl.declines(p).empty()) return;
+    p.layout = Layout::channels_first;
     const auto src = random_values<T>(p.src_elements(), 1);
     const auto weight = random_values<T>(p.weight_elements(), 2);
     const auto bias = random_values<T>(p.dst_channels(), 3);
     for (bool with_bias : {false, true}) {
-        std::vector<T> expected(p.dst_elements()), actual(p.dst_elements(), std::numeric_limits<T>::quiet_NaN());
         const T* b = with_bias ? bias.data() : nullptr;
+        std::vector<T> expected(p.dst_elements());
         reference_impl.run(p, {src.data(), weight.data(), b, expected.data()});
-        if (p.dst_elements() > 0) impl.run(p, {src.data(), weight.data(), b, actual.data()});
-        const double tolerance = (std::is_same<T, float>::value ? 2e-6 : 1e-14) * (p.gemm_k() + 1) * 4;
-        for (size_t i = 0; i < expected.size(); ++i)
-            ASSERT_NEAR(actual[i], expected[i], tolerance) << impl.name << " " << shape.name << " element " << i
-                                                          << " bias=" << with_bias << " " << p.describe();
+        const auto actual = run_in_layout<T>(p, layout, src, weight.data(), b,
+                                             [&](const ConvProblem& q, const T* s, const T* w, const T* bb, T* d) {
+                                                 if (q.dst_elements() > 0) impl.run(q, {s, w, bb, d});
+                                             });
+        expect_matches(actual, expected, p,
+                       std::string(impl.name) + " " + shape.name + " " + layout_name(layout) +
+                           " bias=" + std::to_string(with_bias));
     }
 }
 
@@ -101,17 +140,47 @@ class ImplTest : public ::testing::TestWithParam<std::tuple<size_t, size_t>> {};
 TEST_P(ImplTest, MatchesReference) {
     const ConvImpl& impl = conv_registry()[std::get<0>(GetParam())];
     const Shape& shape = shapes()[std::get<1>(GetParam())];
-    check_impl_against_reference<float>(impl, shape, DType::f32);
-    check_impl_against_reference<double>(impl, shape, DType::f64);
+    for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+        check_impl_against_reference<float>(impl, shape, DType::f32, layout);
+        check_impl_against_reference<double>(impl, shape, DType::f64, layout);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, ImplTest,
-                         ::testing::Combine(::testing::Range<size_t>(0, conv_registry().size() - 1),
+                         ::testing::Combine(::testing::Range<size_t>(0, conv_registry().size()),
                                             ::testing::Range<size_t>(0, shapes().size())),
                          [](const ::testing::TestParamInfo<ImplTest::ParamType>& info) {
                              return std::string(conv_registry()[std::get<0>(info.param)].name) + "_" +
                                     shapes()[std::get<1>(info.param)].name;
                          });
+
+// run_conv on channels-last memory, for every family: through an implementation that reads it or
+// through the channels-first copies.
+TEST(RunConv, ChannelsLastEveryFamily) {
+    for (const Shape& shape : shapes()) {
+        const ConvProblem p = build(shape, DType::f32);
+        const auto src = random_values<float>(p.src_elements(), 9);
+        const auto weight = random_values<float>(p.weight_elements(), 10);
+        const auto bias = random_values<float>(p.dst_channels(), 11);
+        std::vector<float> expected(p.dst_elements());
+        reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
+        for (Algo algo : {Algo::automatic, Algo::direct, Algo::im2col}) {
+            const auto actual = run_in_layout<float>(
+                p, Layout::channels_last, src, weight.data(), bias.data(),
+                [&](const ConvProblem& q, const float* s, const float* w, const float* b, float* d) {
+                    run_conv(q, algo, s, w, b, d);
+                });
+            expect_matches(actual, expected, p, std::string("run_conv ") + algo_name(algo) + " " + shape.name);
+        }
+    }
+}
+
+TEST(RunConv, ExplainsLayoutConversion) {
+    ConvProblem p = build(shapes()[0], DType::f32);
+    p.layout = Layout::channels_last;
+    EXPECT_NE(im2col_gemm_impl.declines(p).find("channels-first"), std::string::npos);
+    EXPECT_EQ(selected_impl(p, Algo::im2col), "im2col_gemm (via channels-first copies)");
+}
 
 TEST(Registry, EveryShapeHasADirectAndAGemmImplementation) {
     for (const Shape& shape : shapes()) {
@@ -143,7 +212,7 @@ TEST(Determinism, IndependentOfThreadCount) {
         const auto src = random_values<float>(p.src_elements(), 4);
         const auto weight = random_values<float>(p.weight_elements(), 5);
         for (const ConvImpl& impl : conv_registry()) {
-            if (!impl.declines(p).empty() || p.dst_elements() == 0) continue;
+            if (!impl.declines(p).empty() || p.dst_elements() == 0 || &impl == &reference_impl) continue;
             std::vector<float> first;
             for (int threads : {1, 2, 3}) {
                 set_num_threads(threads);

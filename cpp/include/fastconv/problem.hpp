@@ -23,14 +23,19 @@ using Dims = std::array<int64_t, kMaxSpatialDims>;
 
 enum class DType { f32, f64 };
 enum class ConvKind { forward, transposed };
+// Memory order of src and dst (weights are always (K, C/groups, kernel...)). channels_last is
+// torch's channels_last / NHWC: (N, spatial..., C) contiguous, so one pixel's channels are adjacent.
+enum class Layout { channels_first, channels_last };
 
 const char* dtype_name(DType dtype);
+const char* layout_name(Layout layout);
 int64_t dtype_size(DType dtype);
 
 struct ConvProblem {
     ConvKind kind = ConvKind::forward;
     DType dtype = DType::f32;
     int ndim = 2;  // spatial dimensions, 1..3
+    Layout layout = Layout::channels_first;
 
     int64_t batch = 1;         // N
     int64_t in_channels = 1;   // C: channels of x (the transposed op's *output* channels)

@@ -109,10 +109,12 @@ void direct_transposed(const ConvProblem& p, const ConvArgs& args) {
 }
 
 std::string needs_forward(const ConvProblem& p) {
-    return p.kind == ConvKind::forward ? std::string() : "handles forward convolutions only";
+    if (p.kind != ConvKind::forward) return "handles forward convolutions only";
+    return needs_channels_first(p);
 }
 std::string needs_transposed(const ConvProblem& p) {
-    return p.kind == ConvKind::transposed ? std::string() : "handles transposed convolutions only";
+    if (p.kind != ConvKind::transposed) return "handles transposed convolutions only";
+    return needs_channels_first(p);
 }
 
 void run_direct_forward(const ConvProblem& p, const ConvArgs& args) {

@@ -129,13 +129,15 @@ void gemm_transposed(const ConvProblem& p, const ConvArgs& args) {
 std::string declines_pointwise(const ConvProblem& p) {
     if (p.kind != ConvKind::forward) return "handles forward convolutions only";
     if (!is_pointwise(p)) return "needs a 1x1 kernel with stride 1 and no padding";
-    return {};
+    return needs_channels_first(p);
 }
 std::string needs_forward(const ConvProblem& p) {
-    return p.kind == ConvKind::forward ? std::string() : "handles forward convolutions only";
+    if (p.kind != ConvKind::forward) return "handles forward convolutions only";
+    return needs_channels_first(p);
 }
 std::string needs_transposed(const ConvProblem& p) {
-    return p.kind == ConvKind::transposed ? std::string() : "handles transposed convolutions only";
+    if (p.kind != ConvKind::transposed) return "handles transposed convolutions only";
+    return needs_channels_first(p);
 }
 
 void run_gemm_forward(const ConvProblem& p, const ConvArgs& args) {

@@ -8,6 +8,11 @@
 namespace fastconv {
 namespace {
 
+// Offset of element (n, c, spatial position s) of an activation with C channels and S positions.
+int64_t activation_offset(Layout layout, int64_t n, int64_t c, int64_t s, int64_t C, int64_t S) {
+    return layout == Layout::channels_first ? (n * C + c) * S + s : (n * S + s) * C + c;
+}
+
 template <typename T>
 void reference_forward(const ConvProblem& p, const ConvArgs& args) {
     const T* x = static_cast<const T*>(args.src);
@@ -35,11 +40,13 @@ void reference_forward(const ConvProblem& p, const ConvArgs& args) {
                                         if (id < 0 || id >= I[0] || ih < 0 || ih >= I[1] || iw < 0 || iw >= I[2])
                                             continue;
                                         const int64_t c = g * Cg + cl;
-                                        const T xv = x[(((n * p.in_channels + c) * I[0] + id) * I[1] + ih) * I[2] + iw];
+                                        const T xv = x[activation_offset(p.layout, n, c, (id * I[1] + ih) * I[2] + iw,
+                                                                          p.in_channels, p.in_spatial())];
                                         const T wv = w[(((k * Cg + cl) * R[0] + kd) * R[1] + kh) * R[2] + kw];
                                         acc += static_cast<double>(wv) * static_cast<double>(xv);
                                     }
-                        y[(((n * p.out_channels + k) * O[0] + od) * O[1] + oh) * O[2] + ow] = static_cast<T>(acc);
+                        y[activation_offset(p.layout, n, k, (od * O[1] + oh) * O[2] + ow, p.out_channels, p.out_spatial())] =
+                            static_cast<T>(acc);
                     }
 }
 
@@ -77,11 +84,13 @@ void reference_transposed(const ConvProblem& p, const ConvArgs& args) {
                                         const int64_t ow = source_output(iw, kw, p.stride[2], p.dilation[2], p.pad_before[2], O[2]);
                                         if (od < 0 || oh < 0 || ow < 0) continue;
                                         const int64_t k = g * Kg + kl;
-                                        const T yv = y[(((n * p.out_channels + k) * O[0] + od) * O[1] + oh) * O[2] + ow];
+                                        const T yv = y[activation_offset(p.layout, n, k, (od * O[1] + oh) * O[2] + ow,
+                                                                          p.out_channels, p.out_spatial())];
                                         const T wv = w[(((k * Cg + cl) * R[0] + kd) * R[1] + kh) * R[2] + kw];
                                         acc += static_cast<double>(wv) * static_cast<double>(yv);
                                     }
-                        x[(((n * p.in_channels + c) * I[0] + id) * I[1] + ih) * I[2] + iw] = static_cast<T>(acc);
+                        x[activation_offset(p.layout, n, c, (id * I[1] + ih) * I[2] + iw, p.in_channels, p.in_spatial())] =
+                            static_cast<T>(acc);
                     }
 }
 

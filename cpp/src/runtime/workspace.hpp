@@ -9,7 +9,15 @@
 
 namespace fastconv {
 
-enum class ScratchSlot { gemm_a, gemm_b, columns, accumulators, count };
+enum class ScratchSlot {
+    gemm_a,
+    gemm_b,
+    columns,
+    accumulators,
+    layout_src,  // run_conv's channels-first copies for implementations without channels-last code
+    layout_dst,
+    count
+};
 
 // Returns space for `bytes` bytes in this thread's buffer for `slot`; the contents are undefined
 // and the pointer stays valid until the next call for the same slot on this thread.

@@ -1,0 +1,84 @@
+# Channels-last (torch's channels_last / NHWC) inputs: an array whose memory is (N, spatial..., C),
+# e.g. x_nhwc.transpose(0, 3, 1, 2), is computed on without a copy and the result comes back in the
+# same memory format, as torch does. Every op x algo x dtype is checked against the float64 reference
+# on ordinary memory, and the batched 2-D case against torch's channels_last results.
+import numpy as np
+import pytest
+from conftest import ALGOS, CONV_OPS, DTYPES, assert_close, maybe, op_geometry, torch_conv
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_conv import conv_cases
+
+import fastconv
+
+
+def channels_last(a: np.ndarray) -> np.ndarray:
+    """The same values with channels-last memory: (N, C, *S) viewed over (N, *S, C) storage."""
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
+
+
+def is_channels_last(a: np.ndarray) -> bool:
+    return np.moveaxis(a, 1, -1).flags.c_contiguous
+
+
+@pytest.mark.parametrize("op", CONV_OPS)
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@settings(max_examples=15)
+@given(data=st.data())
+def test_channels_last_matches_reference(op, algo, dtype, data):
+    case = data.draw(conv_cases(op))
+    ndim, _ = op_geometry(op)
+    x = case.x.astype(dtype)
+    if x.ndim != ndim + 2 or x.shape[1] == 1:
+        x = x.reshape((1,) * (ndim + 2 - x.ndim) + x.shape)  # batched, so the layout is visible
+    x = channels_last(x)
+    y = getattr(fastconv, op)(x, case.w.astype(dtype), maybe(case.b, dtype), algo=algo, **case.kwargs)
+    cast = lambda a: None if a is None else a.astype(dtype).astype(np.float64)  # noqa: E731
+    expected = getattr(fastconv, op)(
+        np.ascontiguousarray(cast(x)), cast(case.w), cast(case.b), algo="reference", **case.kwargs
+    )
+    magnitude = getattr(fastconv, op)(
+        np.abs(np.ascontiguousarray(x, np.float64)), np.abs(case.w), None if case.b is None else np.abs(case.b),
+        algo="reference", **case.kwargs,
+    )
+    assert_close(y, expected, magnitude, dtype, case.reduction())
+    if not x.flags.c_contiguous and y.shape[1] > 1 and np.prod(y.shape[2:]) > 1:  # else both layouts agree
+        assert is_channels_last(y), "the result must come back in the input's memory format"
+
+
+@pytest.mark.parametrize("op, x_shape, w_shape, kwargs", [
+    ("conv2d", (2, 16, 9, 11), (24, 16, 3, 3), {"padding": 1}),
+    ("conv2d", (1, 32, 8, 8), (32, 1, 3, 3), {"padding": 1, "groups": 32}),
+    ("conv2d", (1, 12, 10, 10), (20, 12, 1, 1), {"stride": 2}),
+    ("conv_transpose2d", (1, 16, 5, 6), (16, 8, 4, 4), {"stride": 2, "padding": 1}),
+    ("conv3d", (1, 8, 4, 5, 6), (8, 8, 3, 3, 3), {"padding": 1}),
+])
+@pytest.mark.parametrize("algo", ALGOS)
+def test_channels_last_matches_torch_channels_last(torch, op, x_shape, w_shape, kwargs, algo):
+    rng = np.random.default_rng(7)
+    x = channels_last(rng.standard_normal(x_shape).astype(np.float32))
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = rng.standard_normal(w_shape[1] * kwargs.get("groups", 1) if "transpose" in op else w_shape[0]).astype(np.float32)
+    y = getattr(fastconv, op)(x, w, b, algo=algo, **kwargs)
+    expected = torch_conv(torch, op, x, w, b, kwargs)
+    magnitude = torch_conv(torch, op, np.abs(x).astype(np.float64), np.abs(w).astype(np.float64),
+                           np.abs(b).astype(np.float64), kwargs)
+    assert_close(y, expected, magnitude, np.float32, int(np.prod(w_shape[1:])) * 4)
+    assert is_channels_last(y)
+
+
+def test_channels_last_detection_ignores_ambiguous_layouts():
+    """One channel, or ordinary C-contiguous memory, is channels-first; a transposed-but-not-NHWC
+    view is copied to channels-first (the result is then channels-first too)."""
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((4, 3, 3, 3))
+    x = rng.standard_normal((2, 3, 6, 7))
+    odd_view = np.ascontiguousarray(x.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)  # (N, H, C, W) memory
+    for layout in (x, odd_view):
+        y = fastconv.conv2d(layout, w, padding=1)
+        assert y.flags.c_contiguous
+        np.testing.assert_allclose(y, fastconv.conv2d(x, w, padding=1, algo="reference"), rtol=1e-12, atol=1e-12)
+    nhwc = channels_last(x)
+    assert not nhwc.flags.c_contiguous and is_channels_last(nhwc)
+    assert is_channels_last(fastconv.conv2d(nhwc, w, padding=1))
