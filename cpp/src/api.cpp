@@ -4,6 +4,7 @@
 
 #include "fastconv/fastconv.hpp"
 #include "im2col.hpp"
+#include "layout.hpp"
 #include "registry.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/workspace.hpp"
@@ -48,21 +49,6 @@ std::vector<std::string> algo_names() {
 }
 
 namespace {
-
-// (N, A, B) -> (N, B, A) for each image, in blocks that keep both sides' cache lines in use.
-template <typename T>
-void transpose_images(const T* src, T* dst, int64_t batch, int64_t rows, int64_t cols) {
-    constexpr int64_t kBlock = 32;
-    const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
-    parallel_for(batch * row_blocks, [&](int64_t task) {
-        const int64_t n = task / row_blocks, r0 = task % row_blocks * kBlock, r1 = std::min(rows, r0 + kBlock);
-        const T* s = src + n * rows * cols;
-        T* d = dst + n * rows * cols;
-        for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
-            for (int64_t r = r0; r < r1; ++r)
-                for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c) d[c * rows + r] = s[r * cols + c];
-    });
-}
 
 // Runs a channels-last problem with a channels-first implementation: src and dst are converted
 // through per-thread scratch buffers reused across calls.

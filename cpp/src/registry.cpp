@@ -5,22 +5,38 @@
 namespace fastconv {
 namespace {
 
-// Which family "auto" asks for. GEMM wins once the product is big enough to fill microkernel tiles;
-// the direct kernels win when each output sums only a few terms (depthwise, tiny groups), where
-// packing and im2col would cost more than the arithmetic. Thresholds come from the suite's layers
-// and will be refined by benchmark data.
+bool is_pointwise(const ConvProblem& p) {
+    for (int d = 0; d < kMaxSpatialDims; ++d)
+        if (p.kernel[d] != 1 || p.stride[d] != 1 || p.pad_before[d] != 0 || p.pad_after[d] != 0) return false;
+    return true;
+}
+
+// Which family "auto" asks for; the registry order then picks the implementation. Measured on the
+// shared layer suite (docs/benchmarks.md), float32:
+// - the indirect-GEMM direct kernel (igemm) wins on dense and transposed layers in either layout;
+// - on channels-first memory a pointwise layer is a plain GEMM on x as it lies (gemm_1x1), which
+//   beats igemm's transposes in and out;
+// - with fewer than 8 input channels per group (the RGB stem) igemm's per-tap pointer setup
+//   outweighs its few FMAs, and im2col's long GEMM rows win;
+// - depthwise and thin groups go to the direct family's specialised kernels.
+// float64 has no igemm kernel: GEMM once the product fills microkernel tiles, else direct loops.
 Algo auto_family(const ConvProblem& p) {
     const int64_t reduction = p.kind == ConvKind::forward ? p.gemm_k() : p.out_channels_per_group();
     const int64_t rows = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.gemm_k();
     if (reduction < 16 || rows < 4) return Algo::direct;
-    return Algo::im2col;
+    if (p.dtype == DType::f64) return Algo::im2col;
+    if (p.kind == ConvKind::forward) {
+        if (is_pointwise(p) && p.layout == Layout::channels_first) return Algo::im2col;
+        if (p.in_channels_per_group() < 8) return Algo::im2col;
+    }
+    return Algo::direct;
 }
 
 }  // namespace
 
 const std::vector<ConvImpl>& conv_registry() {
     static const std::vector<ConvImpl> registry{
-        gemm_1x1_impl,       im2col_gemm_impl,       gemm_col2im_impl,
+        gemm_1x1_impl, im2col_gemm_impl,       gemm_col2im_impl, igemm_impl,
         direct_forward_impl, direct_transposed_impl, reference_impl,
     };
     return registry;

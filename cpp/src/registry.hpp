@@ -59,8 +59,15 @@ inline ConvProblem channels_first_view(ConvProblem p) {
 extern const ConvImpl gemm_1x1_impl;
 extern const ConvImpl im2col_gemm_impl;
 extern const ConvImpl gemm_col2im_impl;
+extern const ConvImpl igemm_impl;
 extern const ConvImpl direct_forward_impl;
 extern const ConvImpl direct_transposed_impl;
 extern const ConvImpl reference_impl;
+
+namespace igemm {
+struct Ukernel;
+// igemm_impl with an explicit microkernel, so tests cover every compiled ISA variant.
+void run_with(const Ukernel& ukernel, const ConvProblem& problem, const ConvArgs& args);
+}  // namespace igemm
 
 }  // namespace fastconv

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "fastconv/fastconv.hpp"
+#include "igemm/igemm.hpp"
 #include "registry.hpp"
 
 namespace fastconv {
@@ -180,6 +181,29 @@ TEST(RunConv, ExplainsLayoutConversion) {
     p.layout = Layout::channels_last;
     EXPECT_NE(im2col_gemm_impl.declines(p).find("channels-first"), std::string::npos);
     EXPECT_EQ(selected_impl(p, Algo::im2col), "im2col_gemm (via channels-first copies)");
+}
+
+// igemm with every compiled microkernel this CPU can run, not only the one dispatch picks.
+TEST(Igemm, EveryMicrokernelMatchesReference) {
+    for (const igemm::Ukernel& ukernel : igemm::ukernels()) {
+        if (ukernel.isa > detected_isa()) continue;
+        for (const Shape& shape : shapes()) {
+            const ConvProblem p = build(shape, DType::f32);
+            const auto src = random_values<float>(p.src_elements(), 12);
+            const auto weight = random_values<float>(p.weight_elements(), 13);
+            const auto bias = random_values<float>(p.dst_channels(), 14);
+            std::vector<float> expected(p.dst_elements());
+            reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
+            for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+                const auto actual = run_in_layout<float>(
+                    p, layout, src, weight.data(), bias.data(),
+                    [&](const ConvProblem& q, const float* s, const float* w, const float* b, float* d) {
+                        if (q.dst_elements() > 0) igemm::run_with(ukernel, q, {s, w, b, d});
+                    });
+                expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
+            }
+        }
+    }
 }
 
 TEST(Registry, EveryShapeHasADirectAndAGemmImplementation) {

@@ -1,0 +1,291 @@
+// Direct convolution on channels-last memory through the indirect-GEMM microkernels
+// (igemm/igemm.hpp), forward and transposed, float32. No column matrix: each MR x NR tile of the
+// output (MR pixels x NR channels) gets MR pointers per kernel tap into the source activation and
+// one FMA chain per element over (tap, channel).
+//
+// Transposed convolution is stride-decomposed: the destination pixels split into prod(stride)
+// classes by their residue modulo the stride, and each class reads only the taps that land on real
+// source elements, so no multiply ever meets an inserted zero (only border padding reads the zero
+// row). The forward op is the one-class case with every tap.
+//
+// Weights are packed once per call (or once per plan: pack/run_packed) into per-class, per-group,
+// NR-wide column blocks, zero-padded so partial blocks need no scalar tail. Channels-first problems
+// are transposed in and out through per-thread scratch: the transposes cost far less than the
+// arithmetic on the layers this path is chosen for.
+//
+// Every output element is written by exactly one microkernel call that sums all its terms in a
+// fixed order, so results are bitwise identical for any thread count and any task split.
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "igemm/igemm.hpp"
+#include "layout.hpp"
+#include "registry.hpp"
+#include "runtime/thread_pool.hpp"
+#include "runtime/workspace.hpp"
+
+namespace fastconv {
+namespace {
+
+using Tap = std::array<int64_t, kMaxSpatialDims>;
+
+// Destination pixels first + step * j (per dimension, j < count) and the taps they all read.
+struct TapClass {
+    Dims first{0, 0, 0};
+    Dims step{1, 1, 1};
+    Dims count{1, 1, 1};
+    std::vector<Tap> taps;
+    std::vector<int64_t> tap_index;  // the taps' flat indices in the weight's kernel dimensions
+    int64_t weight_offset = 0;       // floats into PackedWeights::data
+    int64_t pixels() const { return count[0] * count[1] * count[2]; }
+};
+
+struct FloatDeleter {
+    void operator()(float* p) const { std::free(p); }
+};
+
+struct PackedWeights {
+    const igemm::Ukernel* ukernel;
+    int64_t reduction;      // channels summed per group
+    int64_t columns;        // destination channels per group
+    int64_t column_blocks;  // ceil(columns / NR)
+    std::vector<TapClass> classes;
+    std::unique_ptr<float, FloatDeleter> data;
+};
+
+int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
+
+std::vector<TapClass> tap_classes(const ConvProblem& p) {
+    std::vector<TapClass> classes;
+    if (p.kind == ConvKind::forward) {
+        TapClass all;
+        all.count = p.out_size;
+        for (int64_t kd = 0; kd < p.kernel[0]; ++kd)
+            for (int64_t kh = 0; kh < p.kernel[1]; ++kh)
+                for (int64_t kw = 0; kw < p.kernel[2]; ++kw) {
+                    all.taps.push_back({kd, kh, kw});
+                    all.tap_index.push_back((kd * p.kernel[1] + kh) * p.kernel[2] + kw);
+                }
+        classes.push_back(std::move(all));
+        return classes;
+    }
+    const Dims& s = p.stride;
+    for (int64_t rd = 0; rd < s[0]; ++rd)
+        for (int64_t rh = 0; rh < s[1]; ++rh)
+            for (int64_t rw = 0; rw < s[2]; ++rw) {
+                TapClass c;
+                const Dims residue{rd, rh, rw};
+                for (int d = 0; d < kMaxSpatialDims; ++d) {
+                    c.first[d] = residue[d];
+                    c.step[d] = s[d];
+                    c.count[d] = residue[d] < p.in_size[d] ? (p.in_size[d] - residue[d] + s[d] - 1) / s[d] : 0;
+                }
+                if (c.pixels() == 0) continue;
+                auto lands = [&](int d, int64_t r) {
+                    return positive_mod(residue[d] + p.pad_before[d] - r * p.dilation[d], s[d]) == 0;
+                };
+                for (int64_t kd = 0; kd < p.kernel[0]; ++kd)
+                    for (int64_t kh = 0; kh < p.kernel[1]; ++kh)
+                        for (int64_t kw = 0; kw < p.kernel[2]; ++kw)
+                            if (lands(0, kd) && lands(1, kh) && lands(2, kw)) {
+                                c.taps.push_back({kd, kh, kw});
+                                c.tap_index.push_back((kd * p.kernel[1] + kh) * p.kernel[2] + kw);
+                            }
+                classes.push_back(std::move(c));
+            }
+    return classes;
+}
+
+std::shared_ptr<const void> pack_with(const igemm::Ukernel& ukernel, const ConvProblem& p, const float* w) {
+    auto packed = std::make_shared<PackedWeights>();
+    const bool forward = p.kind == ConvKind::forward;
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group(), taps = p.kernel_spatial();
+    const int64_t NR = ukernel.nr;
+    packed->ukernel = &ukernel;
+    packed->reduction = forward ? Cg : Kg;
+    packed->columns = forward ? Kg : Cg;
+    packed->column_blocks = (packed->columns + NR - 1) / NR;
+    packed->classes = tap_classes(p);
+    int64_t total = 0;
+    for (TapClass& c : packed->classes) {
+        c.weight_offset = total;
+        total += p.groups * packed->column_blocks * static_cast<int64_t>(c.taps.size()) * packed->reduction * NR;
+    }
+    packed->data.reset(static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(std::max<int64_t>(total, 16)) * 4)));
+    if (!packed->data) throw std::bad_alloc();
+    float* data = packed->data.get();
+    const int64_t blocks = p.groups * packed->column_blocks;
+    for (const TapClass& c : packed->classes) {
+        const int64_t ks = static_cast<int64_t>(c.taps.size());
+        const int64_t block_size = ks * packed->reduction * NR;
+        parallel_for(blocks, [&](int64_t block) {
+            const int64_t g = block / packed->column_blocks, cb = block % packed->column_blocks;
+            float* out = data + c.weight_offset + block * block_size;
+            const int64_t valid = std::min<int64_t>(NR, packed->columns - cb * NR);
+            // Reduction channel outermost: the source rows w[k][c][...] of consecutive j are then
+            // walked in step, so reads stay in a few cache lines and writes fill ks NR-wide lines.
+            for (int64_t r = 0; r < packed->reduction; ++r) {
+                for (int64_t j = valid; j < NR; ++j)
+                    for (int64_t t = 0; t < ks; ++t) out[(t * packed->reduction + r) * NR + j] = 0.0f;
+                for (int64_t j = 0; j < valid; ++j) {
+                    // Forward: w[k][c][tap], k = column, c = reduction. Transposed: w[k][c][tap],
+                    // k = reduction (source channel), c = column (destination channel).
+                    const int64_t k = forward ? g * Kg + cb * NR + j : g * Kg + r;
+                    const int64_t ch = forward ? r : cb * NR + j;
+                    const float* row = w + (k * Cg + ch) * taps;
+                    for (int64_t t = 0; t < ks; ++t)
+                        out[(t * packed->reduction + r) * NR + j] = row[c.tap_index[t]];
+                }
+            }
+        });
+    }
+    return packed;
+}
+
+// Runs on channels-last src and dst.
+void run_channels_last(const ConvProblem& p, const PackedWeights& pw, const float* src, const float* bias, float* dst) {
+    const bool forward = p.kind == ConvKind::forward;
+    const igemm::Ukernel& uk = *pw.ukernel;
+    const int64_t MR = uk.mr, NR = uk.nr;
+    const int64_t src_channels = forward ? p.in_channels : p.out_channels;
+    const int64_t dst_channels = p.dst_channels();
+    const Dims& src_size = forward ? p.in_size : p.out_size;
+    const Dims& dst_size = forward ? p.out_size : p.in_size;
+    const int64_t src_spatial = src_size[0] * src_size[1] * src_size[2];
+    const int64_t dst_spatial = dst_size[0] * dst_size[1] * dst_size[2];
+
+    // Tasks: image x group x column block x chunk of tiles of one class. The chunk size only
+    // balances the load; it never changes what a microkernel call sums.
+    int64_t total_tiles = 0;
+    for (const TapClass& c : pw.classes) total_tiles += (c.pixels() + MR - 1) / MR;
+    const int64_t outer = p.batch * p.groups * pw.column_blocks;
+    const int64_t threads = ThreadPool::instance().num_threads();
+    const int64_t chunk_tiles = std::max<int64_t>(1, std::min<int64_t>(32, outer * total_tiles / (8 * threads)));
+    std::vector<std::array<int64_t, 3>> chunks;  // (class, first tile, end tile)
+    for (size_t ci = 0; ci < pw.classes.size(); ++ci) {
+        const int64_t tiles = (pw.classes[ci].pixels() + MR - 1) / MR;
+        for (int64_t t0 = 0; t0 < tiles; t0 += chunk_tiles)
+            chunks.push_back({static_cast<int64_t>(ci), t0, std::min(tiles, t0 + chunk_tiles)});
+    }
+    const int64_t num_chunks = static_cast<int64_t>(chunks.size());
+
+    parallel_for(outer * num_chunks, [&](int64_t task) {
+        const auto& chunk = chunks[task % num_chunks];
+        const int64_t cb = (task / num_chunks) % pw.column_blocks;
+        const int64_t g = (task / num_chunks / pw.column_blocks) % p.groups;
+        const int64_t n = task / num_chunks / pw.column_blocks / p.groups;
+        const TapClass& cls = pw.classes[chunk[0]];
+        const int64_t ks = static_cast<int64_t>(cls.taps.size());
+        const int64_t block_size = ks * pw.reduction * NR;
+        const float* w_block = pw.data.get() + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
+        const int64_t nr = std::min<int64_t>(NR, pw.columns - cb * NR);
+        const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
+
+        float* zero = scratch<float>(ScratchSlot::accumulators, pw.reduction);
+        std::fill_n(zero, pw.reduction, 0.0f);
+        const float** a = static_cast<const float**>(
+            scratch_bytes(ScratchSlot::columns, static_cast<size_t>(std::max<int64_t>(ks, 1) * MR) * sizeof(float*)));
+        float* c_rows[16];
+        Dims coords[16];
+        const float* src_image = src + n * src_spatial * src_channels + g * pw.reduction;
+        float* dst_image = dst + n * dst_spatial * dst_channels + g * pw.columns + cb * NR;
+        const int64_t pixels = cls.pixels();
+
+        for (int64_t tile = chunk[1]; tile < chunk[2]; ++tile) {
+            const int64_t j0 = tile * MR, mr = std::min(MR, pixels - j0);
+            for (int64_t i = 0; i < mr; ++i) {
+                const int64_t j = j0 + i;
+                const int64_t jw = j % cls.count[2], jh = (j / cls.count[2]) % cls.count[1];
+                const int64_t jd = j / cls.count[2] / cls.count[1];
+                coords[i] = {cls.first[0] + cls.step[0] * jd, cls.first[1] + cls.step[1] * jh,
+                             cls.first[2] + cls.step[2] * jw};
+                c_rows[i] = dst_image + ((coords[i][0] * dst_size[1] + coords[i][1]) * dst_size[2] + coords[i][2]) *
+                                            dst_channels;
+            }
+            for (int64_t t = 0; t < ks; ++t) {
+                const Tap& r = cls.taps[t];
+                for (int64_t i = 0; i < MR; ++i) {
+                    const float* row = zero;
+                    if (i < mr) {
+                        int64_t s[kMaxSpatialDims];
+                        bool valid = true;
+                        for (int d = 0; d < kMaxSpatialDims; ++d) {
+                            if (forward) {
+                                s[d] = coords[i][d] * p.stride[d] - p.pad_before[d] + r[d] * p.dilation[d];
+                            } else {
+                                const int64_t num = coords[i][d] + p.pad_before[d] - r[d] * p.dilation[d];
+                                s[d] = num >= 0 ? num / p.stride[d] : -1;  // exact: the class guarantees it
+                            }
+                            valid = valid && s[d] >= 0 && s[d] < src_size[d];
+                        }
+                        if (valid) row = src_image + ((s[0] * src_size[1] + s[1]) * src_size[2] + s[2]) * src_channels;
+                    }
+                    a[t * MR + i] = row;
+                }
+            }
+            uk.fn(mr, nr, pw.reduction, ks, a, w_block, bias_block, c_rows);
+        }
+    });
+}
+
+void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* packed) {
+    const PackedWeights& pw = *static_cast<const PackedWeights*>(packed);
+    const float* src = static_cast<const float*>(args.src);
+    const float* bias = static_cast<const float*>(args.bias);
+    float* dst = static_cast<float*>(args.dst);
+    if (p.layout == Layout::channels_last) {
+        run_channels_last(p, pw, src, bias, dst);
+        return;
+    }
+    const bool forward = p.kind == ConvKind::forward;
+    const int64_t src_channels = forward ? p.in_channels : p.out_channels;
+    const int64_t src_spatial = forward ? p.in_spatial() : p.out_spatial();
+    const int64_t dst_spatial = forward ? p.out_spatial() : p.in_spatial();
+    float* src_last = scratch<float>(ScratchSlot::layout_src, p.src_elements());
+    float* dst_last = scratch<float>(ScratchSlot::layout_dst, p.dst_elements());
+    transpose_images(src, src_last, p.batch, src_channels, src_spatial);
+    run_channels_last(p, pw, src_last, bias, dst_last);
+    transpose_images(dst_last, dst, p.batch, dst_spatial, p.dst_channels());
+}
+
+// The active ISA's widest tile, or a narrower one of the same ISA when the wide one would leave
+// most lanes of its column block empty.
+const igemm::Ukernel& choose_ukernel(const ConvProblem& p) {
+    const igemm::Ukernel& best = igemm::active_ukernel();
+    const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
+    for (const igemm::Ukernel& k : igemm::ukernels())
+        if (k.isa == best.isa && k.nr < best.nr && columns <= k.nr) return k;
+    return best;
+}
+
+std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) {
+    return pack_with(choose_ukernel(p), p, static_cast<const float*>(weight));
+}
+
+void run_impl(const ConvProblem& p, const ConvArgs& args) {
+    run_packed_impl(p, args, pack_impl(p, args.weight).get());
+}
+
+std::string declines_igemm(const ConvProblem& p) {
+    if (p.dtype != DType::f32) return "float32 only (float64 runs on the im2col GEMM)";
+    if (igemm::active_ukernel().mr > 16) return "microkernel tile taller than 16 rows";
+    const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
+    if (columns < 4) return "fewer than 4 output channels per group would leave most vector lanes idle";
+    return {};
+}
+
+}  // namespace
+
+const ConvImpl igemm_impl{"igemm", Algo::direct, declines_igemm, run_impl, pack_impl, run_packed_impl};
+
+namespace igemm {
+// Runs one problem with an explicit microkernel, so tests can check every compiled ISA variant.
+void run_with(const Ukernel& ukernel, const ConvProblem& p, const ConvArgs& args) {
+    run_packed_impl(p, args, pack_with(ukernel, p, static_cast<const float*>(args.weight)).get());
+}
+}  // namespace igemm
+
+}  // namespace fastconv

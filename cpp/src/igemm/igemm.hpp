@@ -1,0 +1,45 @@
+// Indirect GEMM (XNNPACK's "igemm"): the microkernel of fastconv's direct convolution on
+// channels-last memory. A tile is MR output pixels x NR output channels; for each kernel tap the
+// caller hands MR pointers, one per pixel, to the kc input channels that pixel reads through that
+// tap (or to a zero row where it reads padding). Stride, dilation, padding and the transposed op's
+// stride decomposition all live in those pointers, so one kernel per ISA serves every geometry and
+// no column matrix is ever built.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "fastconv/fastconv.hpp"
+
+namespace fastconv::igemm {
+
+// c[i][j] = bias[j] (or 0) + sum over t < ks, p < kc of a[t * MR + i][p] * w[(t * kc + p) * NR + j]
+// for i < mr, j < nr. w is packed: NR values per (tap, channel), zero beyond nr, 64-byte aligned.
+// Rows i >= mr must still point at readable memory (the zero row): the kernel computes all MR.
+// Each element is one FMA chain in (t, p) order, so results do not depend on the tiling.
+using UkernelFn = void (*)(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+                           const float* w, const float* bias, float* const* c);
+
+struct Ukernel {
+    const char* name;  // e.g. "f32_igemm_ukernel_6x64__avx512f"
+    Isa isa;
+    int mr;
+    int nr;
+    UkernelFn fn;
+};
+
+// Every compiled kernel, best ISA first, ending with the portable one.
+const std::vector<Ukernel>& ukernels();
+// The first kernel whose ISA the CPU (and FASTCONV_MAX_ISA) allows.
+const Ukernel& active_ukernel();
+
+void f32_igemm_ukernel_4x8__scalar(int64_t, int64_t, int64_t, int64_t, const float* const*, const float*,
+                                   const float*, float* const*);
+void f32_igemm_ukernel_6x16__avx2_fma(int64_t, int64_t, int64_t, int64_t, const float* const*, const float*,
+                                      const float*, float* const*);
+void f32_igemm_ukernel_6x64__avx512f(int64_t, int64_t, int64_t, int64_t, const float* const*, const float*,
+                                     const float*, float* const*);
+void f32_igemm_ukernel_8x32__avx512f(int64_t, int64_t, int64_t, int64_t, const float* const*, const float*,
+                                     const float*, float* const*);
+
+}  // namespace fastconv::igemm

@@ -1,0 +1,36 @@
+// Conversions between channels-first (N, C, spatial...) and channels-last (N, spatial..., C) memory,
+// for implementations that compute in one layout and are handed the other.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "runtime/thread_pool.hpp"
+
+namespace fastconv {
+
+// dst = src with each image's (rows x cols) matrix transposed, i.e. (N, A, B) -> (N, B, A), in
+// 32 x 32 blocks so both sides' cache lines are used fully; parallel over images x row blocks.
+// Inside a block, 8-row strips are read together so each destination line gets 8 contiguous
+// values per visit (the compiler vectorises the strip), instead of one store per line.
+template <typename T>
+void transpose_images(const T* src, T* dst, int64_t batch, int64_t rows, int64_t cols) {
+    constexpr int64_t kBlock = 32;
+    const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
+    parallel_for(batch * row_blocks, [&](int64_t task) {
+        const int64_t n = task / row_blocks, r0 = task % row_blocks * kBlock, r1 = std::min(rows, r0 + kBlock);
+        const T* s = src + n * rows * cols;
+        T* d = dst + n * rows * cols;
+        for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
+            const int64_t c1 = std::min(cols, c0 + kBlock);
+            int64_t r = r0;
+            for (; r + 8 <= r1; r += 8)
+                for (int64_t c = c0; c < c1; ++c)
+                    for (int64_t i = 0; i < 8; ++i) d[c * rows + r + i] = s[(r + i) * cols + c];
+            for (; r < r1; ++r)
+                for (int64_t c = c0; c < c1; ++c) d[c * rows + r] = s[r * cols + c];
+        }
+    });
+}
+
+}  // namespace fastconv
