@@ -196,6 +196,74 @@ PYBIND11_MODULE(_core, m) {
         py::arg("pad_after"), py::arg("output_padding"), py::arg("groups"), py::arg("algo"),
         py::arg("out") = py::none(), py::arg("channels_last") = false);
 
+    py::class_<ConvPlan>(m, "ConvPlan",
+                         "A prepacked convolution for one input shape (see fastconv.Conv2d and friends).")
+        .def(py::init([](bool transposed, const std::vector<int64_t>& x_shape, const py::array& weight,
+                         std::vector<int64_t> stride, std::vector<int64_t> dilation, std::vector<int64_t> pad_before,
+                         std::vector<int64_t> pad_after, std::vector<int64_t> output_padding, int64_t groups,
+                         const std::string& algo_text, bool channels_last) {
+                 const char* op = transposed ? "conv_transpose" : "conv";
+                 const DType dtype = dtype_of(weight, op, "weight");
+                 require_contiguous(weight, op, "weight");
+                 const ConvParams params = params_of(std::move(stride), std::move(dilation), std::move(pad_before),
+                                                     std::move(pad_after), std::move(output_padding), groups);
+                 ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, x_shape, shape_of(weight), params)
+                                                  : make_conv_problem(dtype, x_shape, shape_of(weight), params);
+                 if (channels_last) problem.layout = Layout::channels_last;
+                 const Algo algo = parse_algo(algo_text);
+                 const void* w = weight.data();
+                 py::gil_scoped_release release;
+                 return ConvPlan(problem, algo, w);
+             }),
+             py::arg("transposed"), py::arg("x_shape"), py::arg("weight"), py::arg("stride"), py::arg("dilation"),
+             py::arg("pad_before"), py::arg("pad_after"), py::arg("output_padding"), py::arg("groups"),
+             py::arg("algo"), py::arg("channels_last"))
+        .def_property_readonly("impl", &ConvPlan::impl_name)
+        .def(
+            "run",
+            [](const ConvPlan& plan, const py::array& x, const py::object& bias_obj, const py::object& out) {
+                const ConvProblem& p = plan.problem();
+                const char* op = p.kind == ConvKind::transposed ? "conv_transpose" : "conv";
+                const bool last = p.layout == Layout::channels_last;
+                require_dtype(x, p.dtype, op, "input");
+                require_contiguous(x, op, "input");
+                std::vector<int64_t> src_shape{p.batch, p.kind == ConvKind::forward ? p.in_channels : p.out_channels};
+                const Dims& src_size = p.kind == ConvKind::forward ? p.in_size : p.out_size;
+                const Dims& dst_size = p.kind == ConvKind::forward ? p.out_size : p.in_size;
+                std::vector<int64_t> dst_shape{p.batch, p.dst_channels()};
+                for (int d = kMaxSpatialDims - p.ndim; d < kMaxSpatialDims; ++d) {
+                    src_shape.push_back(src_size[d]);
+                    dst_shape.push_back(dst_size[d]);
+                }
+                if (last) {
+                    src_shape = channels_to_back(src_shape);
+                    dst_shape = channels_to_back(dst_shape);
+                }
+                if (shape_of(x) != src_shape)
+                    throw InvalidArgument(std::string(op) + ": input does not have the shape this plan was made for");
+                py::array bias;
+                const void* bias_data = nullptr;
+                if (!bias_obj.is_none()) {
+                    if (!py::isinstance<py::array>(bias_obj))
+                        throw UnsupportedType(std::string(op) + ": bias must be a numpy array or None");
+                    bias = py::reinterpret_borrow<py::array>(bias_obj);
+                    require_dtype(bias, p.dtype, op, "bias");
+                    require_contiguous(bias, op, "bias");
+                    if (bias.ndim() != 1 || bias.shape(0) != p.dst_channels())
+                        throw InvalidArgument(std::string(op) + ": bias must have one value per output channel");
+                    bias_data = bias.data();
+                }
+                py::array result = make_output(out, p.dtype, dst_shape, op, {&x, bias_data ? &bias : nullptr});
+                void* dst = result.mutable_data();
+                const void* src = x.data();
+                {
+                    py::gil_scoped_release release;
+                    plan.run(src, bias_data, dst);
+                }
+                return result;
+            },
+            py::arg("x"), py::arg("bias"), py::arg("out") = py::none());
+
     m.def(
         "unfold",
         [](const py::array& x, std::vector<int64_t> kernel, std::vector<int64_t> dilation, std::vector<int64_t> pad_before,

@@ -50,10 +50,10 @@ std::vector<std::string> algo_names() {
 
 namespace {
 
-// Runs a channels-last problem with a channels-first implementation: src and dst are converted
-// through per-thread scratch buffers reused across calls.
-template <typename T>
-void run_converted(const ConvImpl& impl, const ConvProblem& problem, const ConvArgs& args) {
+// Runs a channels-last problem with `run`, which computes channels-first problems: src and dst are
+// converted through per-thread scratch buffers reused across calls.
+template <typename T, typename Run>
+void run_converted(const ConvProblem& problem, const ConvArgs& args, Run&& run) {
     const ConvProblem first = channels_first_view(problem);
     const bool forward = problem.kind == ConvKind::forward;
     const int64_t src_channels = forward ? problem.in_channels : problem.out_channels;
@@ -63,24 +63,63 @@ void run_converted(const ConvImpl& impl, const ConvProblem& problem, const ConvA
     T* src = scratch<T>(ScratchSlot::layout_src, problem.src_elements());
     T* dst = scratch<T>(ScratchSlot::layout_dst, problem.dst_elements());
     transpose_images(static_cast<const T*>(args.src), src, problem.batch, src_spatial, src_channels);
-    impl.run(first, ConvArgs{src, args.weight, args.bias, dst});
+    run(first, ConvArgs{src, args.weight, args.bias, dst});
     transpose_images(dst, static_cast<T*>(args.dst), problem.batch, dst_channels, dst_spatial);
+}
+
+// Runs the selection, with prepacked weights when `packed` is not null.
+void run_selection(const Selection& selection, const ConvProblem& problem, const ConvArgs& args,
+                   const void* packed) {
+    if (problem.dst_elements() == 0) return;
+    auto run = [&](const ConvProblem& p, const ConvArgs& a) {
+        packed ? selection.impl->run_packed(p, a, packed) : selection.impl->run(p, a);
+    };
+    if (!selection.converts_layout) {
+        run(problem, args);
+    } else if (problem.dtype == DType::f32) {
+        run_converted<float>(problem, args, run);
+    } else {
+        run_converted<double>(problem, args, run);
+    }
 }
 
 }  // namespace
 
 void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void* weight,
               const void* bias, void* dst) {
-    const Selection selection = select(problem, algo);
-    if (problem.dst_elements() == 0) return;
-    const ConvArgs args{src, weight, bias, dst};
-    if (!selection.converts_layout) {
-        selection.impl->run(problem, args);
-    } else if (problem.dtype == DType::f32) {
-        run_converted<float>(*selection.impl, problem, args);
+    run_selection(select(problem, algo), problem, ConvArgs{src, weight, bias, dst}, nullptr);
+}
+
+struct ConvPlan::State {
+    ConvProblem problem;
+    Selection selection;
+    std::vector<unsigned char> weight;  // a copy, for implementations without a packed form
+    std::shared_ptr<const void> packed;
+};
+
+ConvPlan::ConvPlan(const ConvProblem& problem, Algo algo, const void* weight) {
+    auto state = std::make_shared<State>();
+    state->problem = problem;
+    state->selection = select(problem, algo);
+    const ConvImpl& impl = *state->selection.impl;
+    if (impl.pack && impl.run_packed) {
+        state->packed = impl.pack(state->selection.converts_layout ? channels_first_view(problem) : problem, weight);
     } else {
-        run_converted<double>(*selection.impl, problem, args);
+        const auto* bytes = static_cast<const unsigned char*>(weight);
+        state->weight.assign(bytes, bytes + problem.weight_elements() * dtype_size(problem.dtype));
     }
+    state_ = std::move(state);
+}
+
+const ConvProblem& ConvPlan::problem() const { return state_->problem; }
+
+std::string ConvPlan::impl_name() const {
+    return std::string(state_->selection.impl->name) + (state_->packed ? " (prepacked)" : "");
+}
+
+void ConvPlan::run(const void* src, const void* bias, void* dst) const {
+    run_selection(state_->selection, state_->problem, ConvArgs{src, state_->weight.data(), bias, dst},
+                  state_->packed.get());
 }
 
 std::string selected_impl(const ConvProblem& problem, Algo algo) {

@@ -21,10 +21,18 @@ from ._api import (
     unfold,
 )
 
+from .plan import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+
 __version__: str = _core.__version__
 
 __all__ = [
     "__version__",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
     "algorithms",
     "conv1d",
     "conv2d",

@@ -3,6 +3,7 @@
 // (N, C, spatial...) order; weights are (K, C/groups, kernel...) for both ops (see problem.hpp).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,22 @@ std::vector<std::string> algo_names();
 // Thread-safe; parallelised over the global thread pool.
 void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void* weight,
               const void* bias, void* dst);
+
+// A prepacked convolution, as XNNPACK operators and oneDNN primitives: the implementation is chosen
+// and the weights packed (reordered, transformed) once, then run() computes any number of inputs of
+// exactly this problem's shape. Weights are copied or packed at construction, so the caller's
+// buffer may change afterwards. run() is const and thread-safe; copies share the packed weights.
+class ConvPlan {
+   public:
+    ConvPlan(const ConvProblem& problem, Algo algo, const void* weight);
+    void run(const void* src, const void* bias, void* dst) const;
+    const ConvProblem& problem() const;
+    std::string impl_name() const;
+
+   private:
+    struct State;
+    std::shared_ptr<const State> state_;
+};
 
 // The implementation run_conv would use, and for every registry entry whether it accepts the
 // problem under `algo` or why it declines.

@@ -1,0 +1,101 @@
+# Prepacked plans (fastconv.Conv2d and friends): the same results as the functional calls, bit for
+# bit (same implementation, same packed weights, same summation order), for every op, algo, dtype and
+# memory format; weights and bias are copied at construction; one plan serves many input shapes and
+# many threads; bad arguments raise the functional API's errors.
+import threading
+
+import numpy as np
+import pytest
+from conftest import ALGOS, CONV_OPS, DTYPES, maybe, op_geometry
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_channels_last import channels_last
+from test_conv import conv_cases
+
+import fastconv
+
+PLANS = {
+    "conv1d": fastconv.Conv1d, "conv2d": fastconv.Conv2d, "conv3d": fastconv.Conv3d,
+    "conv_transpose1d": fastconv.ConvTranspose1d, "conv_transpose2d": fastconv.ConvTranspose2d,
+    "conv_transpose3d": fastconv.ConvTranspose3d,
+}
+
+
+@pytest.mark.parametrize("op", CONV_OPS)
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@settings(max_examples=10)
+@given(data=st.data(), last=st.booleans())
+def test_plan_equals_functional_bitwise(op, algo, dtype, data, last):
+    case = data.draw(conv_cases(op))
+    ndim, _ = op_geometry(op)
+    x, w, b = case.x.astype(dtype), case.w.astype(dtype), maybe(case.b, dtype)
+    if last and x.ndim == ndim + 2 and x.shape[1] > 1:
+        x = channels_last(x)
+    plan = PLANS[op](w, b, algo=algo, **case.kwargs)
+    expected = getattr(fastconv, op)(x, w, b, algo=algo, **case.kwargs)
+    for _ in range(2):  # the second call reuses the packed weights
+        y = plan(x)
+        assert y.dtype == expected.dtype and y.shape == expected.shape
+        np.testing.assert_array_equal(y, expected)
+
+
+def test_plan_copies_weights_and_serves_many_shapes():
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    plan = fastconv.Conv2d(w, b, stride=2, padding="same")
+    kept_w, kept_b = w.copy(), b.copy()
+    w[:] = 0
+    b[:] = 0
+    for shape in [(1, 4, 9, 9), (3, 4, 5, 12), (4, 6, 7)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        np.testing.assert_array_equal(plan(x), fastconv.conv2d(x, kept_w, kept_b, stride=2, padding="same"))
+    assert "igemm" in plan.implementation((1, 4, 9, 9)) or plan.implementation((1, 4, 9, 9))
+
+
+def test_dense_float32_plan_uses_prepacked_weights():
+    plan = fastconv.Conv2d(np.ones((64, 32, 3, 3), np.float32), padding=1)
+    assert plan.implementation((1, 32, 14, 14)).endswith("(prepacked)")
+
+
+def test_plan_is_thread_safe():
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    plan = fastconv.ConvTranspose2d(w, None, stride=2, padding=1, output_padding=1)
+    inputs = [rng.standard_normal((2, 16, 5 + i % 3, 6)).astype(np.float32) for i in range(16)]
+    expected = [fastconv.conv_transpose2d(x, w, None, 2, 1, 1) for x in inputs]
+    results = [None] * len(inputs)
+
+    def work(i):
+        for _ in range(5):
+            results[i] = plan(inputs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_plan_errors_name_the_argument():
+    w = np.ones((4, 2, 3, 3), np.float32)
+    with pytest.raises(TypeError, match="weight has dtype int64"):
+        fastconv.Conv2d(np.ones((4, 2, 3, 3), np.int64))
+    with pytest.raises(ValueError, match="weight must have 4 dimensions"):
+        fastconv.Conv2d(np.ones((4, 2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\)"):
+        fastconv.Conv2d(w, np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="stride must be positive"):
+        fastconv.Conv2d(w, stride=0)
+    with pytest.raises(ValueError, match="algo must be one of"):
+        fastconv.Conv2d(w, algo="fastest")
+    plan = fastconv.Conv2d(w)
+    with pytest.raises(TypeError, match="input has dtype float64"):
+        plan(np.ones((1, 2, 5, 5)))
+    with pytest.raises(ValueError, match="channel"):
+        plan(np.ones((1, 3, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="kernel too large"):
+        plan(np.ones((1, 2, 2, 2), np.float32))
