@@ -109,3 +109,26 @@ def set_num_threads(num_threads: int) -> None: ...
 def get_num_threads() -> int: ...
 def cuda_compiled() -> bool: ...
 def cuda_device_count() -> int: ...
+
+class ConvPlan:
+    """A prepacked convolution for one input shape and memory format (see fastconv.Conv2d)."""
+
+    def __init__(
+        self,
+        transposed: bool,
+        x_shape: Sequence[int],
+        weight: NDArray[np.floating],
+        stride: Sequence[int],
+        dilation: Sequence[int],
+        pad_before: Sequence[int],
+        pad_after: Sequence[int],
+        output_padding: Sequence[int],
+        groups: int,
+        algo: str,
+        channels_last: bool,
+    ) -> None: ...
+    @property
+    def impl(self) -> str: ...
+    def run(
+        self, x: NDArray[np.floating], bias: Optional[NDArray[np.floating]], out: Optional[NDArray[np.floating]] = None
+    ) -> NDArray[np.floating]: ...
