@@ -53,7 +53,8 @@ struct PackedWeights {
     int64_t columns;        // destination channels per group
     int64_t column_blocks;  // ceil(columns / NR)
     std::vector<TapClass> classes;
-    std::unique_ptr<float, FloatDeleter> data;
+    std::unique_ptr<float, FloatDeleter> owned;  // plans own their packed weights
+    const float* data = nullptr;                  // owned, or per-thread scratch for one call
 };
 
 int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
@@ -99,7 +100,10 @@ std::vector<TapClass> tap_classes(const ConvProblem& p) {
     return classes;
 }
 
-std::shared_ptr<const void> pack_with(const igemm::Ukernel& ukernel, const ConvProblem& p, const float* w) {
+// Packs into a fresh buffer the result owns (for plans) or, with `use_scratch`, into this thread's
+// reusable scratch (functional calls: no fresh pages, so no page faults, on every call).
+std::shared_ptr<PackedWeights> pack_with(const igemm::Ukernel& ukernel, const ConvProblem& p, const float* w,
+                                         bool use_scratch) {
     auto packed = std::make_shared<PackedWeights>();
     const bool forward = p.kind == ConvKind::forward;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group(), taps = p.kernel_spatial();
@@ -114,9 +118,15 @@ std::shared_ptr<const void> pack_with(const igemm::Ukernel& ukernel, const ConvP
         c.weight_offset = total;
         total += p.groups * packed->column_blocks * static_cast<int64_t>(c.taps.size()) * packed->reduction * NR;
     }
-    packed->data.reset(static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(std::max<int64_t>(total, 16)) * 4)));
-    if (!packed->data) throw std::bad_alloc();
-    float* data = packed->data.get();
+    float* data;
+    if (use_scratch) {
+        data = scratch<float>(ScratchSlot::packed_weights, std::max<int64_t>(total, 16));
+    } else {
+        packed->owned.reset(static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(std::max<int64_t>(total, 16)) * 4)));
+        if (!packed->owned) throw std::bad_alloc();
+        data = packed->owned.get();
+    }
+    packed->data = data;
     const int64_t blocks = p.groups * packed->column_blocks;
     for (const TapClass& c : packed->classes) {
         const int64_t ks = static_cast<int64_t>(c.taps.size());
@@ -125,21 +135,21 @@ std::shared_ptr<const void> pack_with(const igemm::Ukernel& ukernel, const ConvP
             const int64_t g = block / packed->column_blocks, cb = block % packed->column_blocks;
             float* out = data + c.weight_offset + block * block_size;
             const int64_t valid = std::min<int64_t>(NR, packed->columns - cb * NR);
-            // Reduction channel outermost: the source rows w[k][c][...] of consecutive j are then
-            // walked in step, so reads stay in a few cache lines and writes fill ks NR-wide lines.
-            for (int64_t r = 0; r < packed->reduction; ++r) {
-                for (int64_t j = valid; j < NR; ++j)
-                    for (int64_t t = 0; t < ks; ++t) out[(t * packed->reduction + r) * NR + j] = 0.0f;
-                for (int64_t j = 0; j < valid; ++j) {
-                    // Forward: w[k][c][tap], k = column, c = reduction. Transposed: w[k][c][tap],
-                    // k = reduction (source channel), c = column (destination channel).
-                    const int64_t k = forward ? g * Kg + cb * NR + j : g * Kg + r;
-                    const int64_t ch = forward ? r : cb * NR + j;
-                    const float* row = w + (k * Cg + ch) * taps;
-                    for (int64_t t = 0; t < ks; ++t)
-                        out[(t * packed->reduction + r) * NR + j] = row[c.tap_index[t]];
+            // Writes run along j (one NR-wide line per (t, r)); the reads for one r touch only the
+            // NR source rows' few cache lines, which stay in L1 across the taps.
+            for (int64_t r = 0; r < packed->reduction; ++r)
+                for (int64_t t = 0; t < ks; ++t) {
+                    float* line = out + (t * packed->reduction + r) * NR;
+                    const int64_t tap = c.tap_index[t];
+                    for (int64_t j = 0; j < valid; ++j) {
+                        // Forward: w[k][c][tap], k = column, c = reduction. Transposed: w[k][c][tap],
+                        // k = reduction (source channel), c = column (destination channel).
+                        const int64_t k = forward ? g * Kg + cb * NR + j : g * Kg + r;
+                        const int64_t ch = forward ? r : cb * NR + j;
+                        line[j] = w[(k * Cg + ch) * taps + tap];
+                    }
+                    std::fill(line + valid, line + NR, 0.0f);
                 }
-            }
         });
     }
     return packed;
@@ -180,7 +190,7 @@ void run_channels_last(const ConvProblem& p, const PackedWeights& pw, const floa
         const TapClass& cls = pw.classes[chunk[0]];
         const int64_t ks = static_cast<int64_t>(cls.taps.size());
         const int64_t block_size = ks * pw.reduction * NR;
-        const float* w_block = pw.data.get() + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
+        const float* w_block = pw.data + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
         const int64_t nr = std::min<int64_t>(NR, pw.columns - cb * NR);
         const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
 
@@ -262,11 +272,11 @@ const igemm::Ukernel& choose_ukernel(const ConvProblem& p) {
 }
 
 std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) {
-    return pack_with(choose_ukernel(p), p, static_cast<const float*>(weight));
+    return pack_with(choose_ukernel(p), p, static_cast<const float*>(weight), false);
 }
 
 void run_impl(const ConvProblem& p, const ConvArgs& args) {
-    run_packed_impl(p, args, pack_impl(p, args.weight).get());
+    run_packed_impl(p, args, pack_with(choose_ukernel(p), p, static_cast<const float*>(args.weight), true).get());
 }
 
 std::string declines_igemm(const ConvProblem& p) {
@@ -284,7 +294,7 @@ const ConvImpl igemm_impl{"igemm", Algo::direct, declines_igemm, run_impl, pack_
 namespace igemm {
 // Runs one problem with an explicit microkernel, so tests can check every compiled ISA variant.
 void run_with(const Ukernel& ukernel, const ConvProblem& p, const ConvArgs& args) {
-    run_packed_impl(p, args, pack_with(ukernel, p, static_cast<const float*>(args.weight)).get());
+    run_packed_impl(p, args, pack_with(ukernel, p, static_cast<const float*>(args.weight), false).get());
 }
 }  // namespace igemm
 

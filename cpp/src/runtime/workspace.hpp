@@ -16,6 +16,7 @@ enum class ScratchSlot {
     accumulators,
     layout_src,  // run_conv's channels-first copies for implementations without channels-last code
     layout_dst,
+    packed_weights,  // weights packed for one functional call (plans own theirs)
     count
 };
 
