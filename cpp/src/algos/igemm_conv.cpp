@@ -39,22 +39,31 @@ struct TapClass {
     Dims count{1, 1, 1};
     std::vector<Tap> taps;
     std::vector<int64_t> tap_index;  // the taps' flat indices in the weight's kernel dimensions
-    int64_t weight_offset = 0;       // floats into PackedWeights::data
+    int64_t weight_offset = 0;       // floats into PackedConv::weights
+    int64_t src_index_offset = 0;    // entries into PackedConv::src_index
+    int64_t dst_index_offset = 0;    // entries into PackedConv::dst_index
     int64_t pixels() const { return count[0] * count[1] * count[2]; }
 };
 
-struct FloatDeleter {
-    void operator()(float* p) const { std::free(p); }
+struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
 };
 
-struct PackedWeights {
+// Everything about a problem that does not depend on the activations: the packed weights and the
+// indirection tables. The tables say, per class, tile, tap and row, which source pixel a row reads
+// (-1: padding, or a row past the tile's end) and, per tile and row, which destination pixel it
+// writes; a run only adds the image's base address, so the index arithmetic is done once per
+// problem (once per plan) instead of once per image, group and column block.
+struct PackedConv {
     const igemm::Ukernel* ukernel;
     int64_t reduction;      // channels summed per group
     int64_t columns;        // destination channels per group
     int64_t column_blocks;  // ceil(columns / NR)
     std::vector<TapClass> classes;
-    std::unique_ptr<float, FloatDeleter> owned;  // plans own their packed weights
-    const float* data = nullptr;                  // owned, or per-thread scratch for one call
+    std::unique_ptr<void, FreeDeleter> owned;  // plans own their buffers
+    const float* weights = nullptr;            // owned, or per-thread scratch for one call
+    const int64_t* src_index = nullptr;
+    const int64_t* dst_index = nullptr;
 };
 
 int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
@@ -100,11 +109,48 @@ std::vector<TapClass> tap_classes(const ConvProblem& p) {
     return classes;
 }
 
-// Packs into a fresh buffer the result owns (for plans) or, with `use_scratch`, into this thread's
+void fill_indices(const ConvProblem& p, const TapClass& c, int64_t MR, int64_t* src_index, int64_t* dst_index) {
+    const bool forward = p.kind == ConvKind::forward;
+    const Dims& src_size = forward ? p.in_size : p.out_size;
+    const Dims& dst_size = forward ? p.out_size : p.in_size;
+    const int64_t ks = static_cast<int64_t>(c.taps.size()), pixels = c.pixels();
+    const int64_t tiles = (pixels + MR - 1) / MR;
+    parallel_for(tiles, [&](int64_t tile) {
+        for (int64_t i = 0; i < MR; ++i) {
+            const int64_t j = tile * MR + i;
+            int64_t* src_row = src_index + tile * ks * MR + i;
+            if (j >= pixels) {
+                dst_index[tile * MR + i] = -1;
+                for (int64_t t = 0; t < ks; ++t) src_row[t * MR] = -1;
+                continue;
+            }
+            const Dims q{c.first[0] + c.step[0] * (j / c.count[2] / c.count[1]),
+                         c.first[1] + c.step[1] * (j / c.count[2] % c.count[1]), c.first[2] + c.step[2] * (j % c.count[2])};
+            dst_index[tile * MR + i] = (q[0] * dst_size[1] + q[1]) * dst_size[2] + q[2];
+            for (int64_t t = 0; t < ks; ++t) {
+                int64_t s[kMaxSpatialDims];
+                bool valid = true;
+                for (int d = 0; d < kMaxSpatialDims; ++d) {
+                    const int64_t r = c.taps[t][d];
+                    if (forward) {
+                        s[d] = q[d] * p.stride[d] - p.pad_before[d] + r * p.dilation[d];
+                    } else {
+                        const int64_t num = q[d] + p.pad_before[d] - r * p.dilation[d];
+                        s[d] = num >= 0 ? num / p.stride[d] : -1;  // exact: the class guarantees it
+                    }
+                    valid = valid && s[d] >= 0 && s[d] < src_size[d];
+                }
+                src_row[t * MR] = valid ? (s[0] * src_size[1] + s[1]) * src_size[2] + s[2] : -1;
+            }
+        }
+    });
+}
+
+// Packs into fresh buffers the result owns (for plans) or, with `use_scratch`, into this thread's
 // reusable scratch (functional calls: no fresh pages, so no page faults, on every call).
-std::shared_ptr<PackedWeights> pack_with(const igemm::Ukernel& ukernel, const ConvProblem& p, const float* w,
-                                         bool use_scratch) {
-    auto packed = std::make_shared<PackedWeights>();
+std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvProblem& p, const float* w,
+                                      bool use_scratch) {
+    auto packed = std::make_shared<PackedConv>();
     const bool forward = p.kind == ConvKind::forward;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group(), taps = p.kernel_spatial();
     const int64_t NR = ukernel.nr;
@@ -113,20 +159,36 @@ std::shared_ptr<PackedWeights> pack_with(const igemm::Ukernel& ukernel, const Co
     packed->columns = forward ? Kg : Cg;
     packed->column_blocks = (packed->columns + NR - 1) / NR;
     packed->classes = tap_classes(p);
-    int64_t total = 0;
+    const int64_t MR = ukernel.mr;
+    int64_t total = 0, src_entries = 0, dst_entries = 0;
     for (TapClass& c : packed->classes) {
+        const int64_t ks = static_cast<int64_t>(c.taps.size()), tiles = (c.pixels() + MR - 1) / MR;
         c.weight_offset = total;
-        total += p.groups * packed->column_blocks * static_cast<int64_t>(c.taps.size()) * packed->reduction * NR;
+        c.src_index_offset = src_entries;
+        c.dst_index_offset = dst_entries;
+        total += p.groups * packed->column_blocks * ks * packed->reduction * NR;
+        src_entries += tiles * ks * MR;
+        dst_entries += tiles * MR;
     }
-    float* data;
+    total = (total + 15) / 16 * 16;  // keeps the index tables 64-byte aligned after the weights
+    const size_t bytes = static_cast<size_t>(total) * sizeof(float) +
+                         static_cast<size_t>(src_entries + dst_entries) * sizeof(int64_t) + 64;
+    void* buffer;
     if (use_scratch) {
-        data = scratch<float>(ScratchSlot::packed_weights, std::max<int64_t>(total, 16));
+        buffer = scratch_bytes(ScratchSlot::packed_weights, bytes);
     } else {
-        packed->owned.reset(static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(std::max<int64_t>(total, 16)) * 4)));
-        if (!packed->owned) throw std::bad_alloc();
-        data = packed->owned.get();
+        buffer = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (!buffer) throw std::bad_alloc();
+        packed->owned.reset(buffer);
     }
-    packed->data = data;
+    float* data = static_cast<float*>(buffer);
+    int64_t* src_index = reinterpret_cast<int64_t*>(data + total);
+    int64_t* dst_index = src_index + src_entries;
+    packed->weights = data;
+    packed->src_index = src_index;
+    packed->dst_index = dst_index;
+    for (const TapClass& c : packed->classes)
+        fill_indices(p, c, MR, src_index + c.src_index_offset, dst_index + c.dst_index_offset);
     const int64_t blocks = p.groups * packed->column_blocks;
     for (const TapClass& c : packed->classes) {
         const int64_t ks = static_cast<int64_t>(c.taps.size());
@@ -156,7 +218,7 @@ std::shared_ptr<PackedWeights> pack_with(const igemm::Ukernel& ukernel, const Co
 }
 
 // Runs on channels-last src and dst.
-void run_channels_last(const ConvProblem& p, const PackedWeights& pw, const float* src, const float* bias, float* dst) {
+void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* src, const float* bias, float* dst) {
     const bool forward = p.kind == ConvKind::forward;
     const igemm::Ukernel& uk = *pw.ukernel;
     const int64_t MR = uk.mr, NR = uk.nr;
@@ -190,7 +252,7 @@ void run_channels_last(const ConvProblem& p, const PackedWeights& pw, const floa
         const TapClass& cls = pw.classes[chunk[0]];
         const int64_t ks = static_cast<int64_t>(cls.taps.size());
         const int64_t block_size = ks * pw.reduction * NR;
-        const float* w_block = pw.data + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
+        const float* w_block = pw.weights + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
         const int64_t nr = std::min<int64_t>(NR, pw.columns - cb * NR);
         const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
 
@@ -199,50 +261,23 @@ void run_channels_last(const ConvProblem& p, const PackedWeights& pw, const floa
         const float** a = static_cast<const float**>(
             scratch_bytes(ScratchSlot::columns, static_cast<size_t>(std::max<int64_t>(ks, 1) * MR) * sizeof(float*)));
         float* c_rows[16];
-        Dims coords[16];
         const float* src_image = src + n * src_spatial * src_channels + g * pw.reduction;
         float* dst_image = dst + n * dst_spatial * dst_channels + g * pw.columns + cb * NR;
         const int64_t pixels = cls.pixels();
 
         for (int64_t tile = chunk[1]; tile < chunk[2]; ++tile) {
-            const int64_t j0 = tile * MR, mr = std::min(MR, pixels - j0);
-            for (int64_t i = 0; i < mr; ++i) {
-                const int64_t j = j0 + i;
-                const int64_t jw = j % cls.count[2], jh = (j / cls.count[2]) % cls.count[1];
-                const int64_t jd = j / cls.count[2] / cls.count[1];
-                coords[i] = {cls.first[0] + cls.step[0] * jd, cls.first[1] + cls.step[1] * jh,
-                             cls.first[2] + cls.step[2] * jw};
-                c_rows[i] = dst_image + ((coords[i][0] * dst_size[1] + coords[i][1]) * dst_size[2] + coords[i][2]) *
-                                            dst_channels;
-            }
-            for (int64_t t = 0; t < ks; ++t) {
-                const Tap& r = cls.taps[t];
-                for (int64_t i = 0; i < MR; ++i) {
-                    const float* row = zero;
-                    if (i < mr) {
-                        int64_t s[kMaxSpatialDims];
-                        bool valid = true;
-                        for (int d = 0; d < kMaxSpatialDims; ++d) {
-                            if (forward) {
-                                s[d] = coords[i][d] * p.stride[d] - p.pad_before[d] + r[d] * p.dilation[d];
-                            } else {
-                                const int64_t num = coords[i][d] + p.pad_before[d] - r[d] * p.dilation[d];
-                                s[d] = num >= 0 ? num / p.stride[d] : -1;  // exact: the class guarantees it
-                            }
-                            valid = valid && s[d] >= 0 && s[d] < src_size[d];
-                        }
-                        if (valid) row = src_image + ((s[0] * src_size[1] + s[1]) * src_size[2] + s[2]) * src_channels;
-                    }
-                    a[t * MR + i] = row;
-                }
-            }
+            const int64_t mr = std::min(MR, pixels - tile * MR);
+            const int64_t* dst_row = pw.dst_index + cls.dst_index_offset + tile * MR;
+            for (int64_t i = 0; i < mr; ++i) c_rows[i] = dst_image + dst_row[i] * dst_channels;
+            const int64_t* src_row = pw.src_index + cls.src_index_offset + tile * ks * MR;
+            for (int64_t e = 0; e < ks * MR; ++e) a[e] = src_row[e] < 0 ? zero : src_image + src_row[e] * src_channels;
             uk.fn(mr, nr, pw.reduction, ks, a, w_block, bias_block, c_rows);
         }
     });
 }
 
 void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* packed) {
-    const PackedWeights& pw = *static_cast<const PackedWeights*>(packed);
+    const PackedConv& pw = *static_cast<const PackedConv*>(packed);
     const float* src = static_cast<const float*>(args.src);
     const float* bias = static_cast<const float*>(args.bias);
     float* dst = static_cast<float*>(args.dst);
