@@ -13,6 +13,8 @@
 
 #include "fastconv/fastconv.hpp"
 #include "gemm/gemm.hpp"
+#include "igemm/igemm.hpp"
+#include "registry.hpp"
 
 namespace py = pybind11;
 using namespace fastconv;
@@ -354,6 +356,19 @@ PYBIND11_MODULE(_core, m) {
         py::list rows;
         append_ukernels<float>(rows, "float32");
         append_ukernels<double>(rows, "float64");
+        return rows;
+    });
+    m.def("igemm_ukernels", [] {
+        py::list rows;
+        for (const auto& ukernel : igemm::ukernels())
+            rows.append(py::make_tuple(ukernel.name, isa_name(ukernel.isa), ukernel.mr, ukernel.nr,
+                                       &ukernel == &igemm::active_ukernel()));
+        return rows;
+    });
+    m.def("implementations", [] {
+        py::list rows;
+        for (const ConvImpl& impl : conv_registry())
+            rows.append(py::make_tuple(impl.name, algo_name(impl.algo), impl.pack != nullptr));
         return rows;
     });
     m.def("active_gemm_ukernels", [] {

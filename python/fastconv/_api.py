@@ -710,7 +710,8 @@ def conv_transpose_output_size(
 
 def info() -> Dict[str, Any]:
     """What this build of fastconv is and what it will use on this machine: version, instruction
-    sets (compiled, detected, active and any FASTCONV_MAX_ISA warning), GEMM microkernels, CUDA,
+    sets (compiled, detected, active and any FASTCONV_MAX_ISA warning), GEMM and indirect-GEMM
+    microkernels, the ordered list of implementations (and which prepack weights for plans), CUDA,
     threads and algorithm names."""
     active_f32, active_f64 = _core.active_gemm_ukernels()
     active = {"float32": active_f32, "float64": active_f64}
@@ -724,6 +725,13 @@ def info() -> Dict[str, Any]:
         "gemm_ukernels": [
             {"name": name, "dtype": dtype, "isa": isa, "mr": mr, "nr": nr, "active": active[dtype] == name}
             for name, dtype, isa, mr, nr in _core.gemm_ukernels()
+        ],
+        "igemm_ukernels": [
+            {"name": name, "isa": isa, "mr": mr, "nr": nr, "active": active}
+            for name, isa, mr, nr, active in _core.igemm_ukernels()
+        ],
+        "implementations": [
+            {"name": name, "algo": algo, "prepacks": prepacks} for name, algo, prepacks in _core.implementations()
         ],
         "cuda_compiled": bool(_core.cuda_compiled()),
         "cuda_device_count": int(_core.cuda_device_count()),

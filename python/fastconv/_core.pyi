@@ -132,3 +132,9 @@ class ConvPlan:
     def run(
         self, x: NDArray[np.floating], bias: Optional[NDArray[np.floating]], out: Optional[NDArray[np.floating]] = None
     ) -> NDArray[np.floating]: ...
+
+def igemm_ukernels() -> List[Tuple[str, str, int, int, bool]]:
+    """(name, isa, mr, nr, active) of every compiled indirect-GEMM microkernel, best first."""
+
+def implementations() -> List[Tuple[str, str, bool]]:
+    """(name, algo family, packs weights for plans) of every registry entry, in selection order."""
