@@ -16,6 +16,8 @@ bool is_pointwise(const ConvProblem& p) {
 // - the indirect-GEMM direct kernel (igemm) wins on dense and transposed layers in either layout;
 // - on channels-first memory a pointwise layer is a plain GEMM on x as it lies (gemm_1x1), which
 //   beats igemm's transposes in and out;
+// - a transposed layer with a tiny input (DCGAN's 4x4) is all weights: GEMM + col2im reads them
+//   once in place, where igemm would first repack them for a few dozen pixels;
 // - with fewer than 8 input channels per group (the RGB stem) igemm's per-tap pointer setup
 //   outweighs its few FMAs, and im2col's long GEMM rows win;
 // - depthwise and thin groups go to the direct family's specialised kernels.
@@ -28,6 +30,8 @@ Algo auto_family(const ConvProblem& p) {
     if (p.kind == ConvKind::forward) {
         if (is_pointwise(p) && p.layout == Layout::channels_first) return Algo::im2col;
         if (p.in_channels_per_group() < 8) return Algo::im2col;
+    } else if (p.batch * p.out_spatial() < 64) {
+        return Algo::im2col;
     }
     return Algo::direct;
 }
