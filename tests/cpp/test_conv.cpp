@@ -55,6 +55,10 @@ const std::vector<Shape>& shapes() {
         {"t_pointwise", true, {1, 5, 4, 3}, {5, 6, 1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {0, 0}, 1},
         {"t_conv1d", true, {2, 3, 9}, {3, 4, 4}, {3}, {2}, {2}, {1}, {1}, 1},
         {"t_conv3d", true, {1, 2, 3, 4, 3}, {2, 3, 2, 3, 2}, {2, 1, 2}, {1, 2, 1}, {0, 1, 1}, {0, 1, 0}, {1, 0, 1}, 1},
+        // Many column blocks next to small images: igemm packs each block inside its task.
+        {"many_blocks", false, {1, 8, 3, 3}, {300, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
+        {"grouped_many_blocks", false, {2, 8, 4, 4}, {260, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 2},
+        {"t_many_blocks", true, {1, 8, 3, 3}, {8, 200, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1},
         {"t_many_channels", true, {1, 24, 6, 6}, {24, 20, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1},
     };
     return table;

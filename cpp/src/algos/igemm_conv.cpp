@@ -62,6 +62,7 @@ struct PackedConv {
     std::vector<TapClass> classes;
     std::unique_ptr<void, FreeDeleter> owned;  // plans own their buffers
     const float* weights = nullptr;            // owned, or per-thread scratch for one call
+    const float* raw_weights = nullptr;        // set instead when each task packs its own block
     const int64_t* src_index = nullptr;
     const int64_t* dst_index = nullptr;
 };
@@ -146,13 +147,47 @@ void fill_indices(const ConvProblem& p, const TapClass& c, int64_t MR, int64_t* 
     });
 }
 
-// Packs into fresh buffers the result owns (for plans) or, with `use_scratch`, into this thread's
-// reusable scratch (functional calls: no fresh pages, so no page faults, on every call).
-std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvProblem& p, const float* w,
-                                      bool use_scratch) {
-    auto packed = std::make_shared<PackedConv>();
+// Packs the weights of one class, group and column block: [tap][reduction channel][NR columns].
+void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& c, int64_t g, int64_t cb,
+                const float* w, float* out) {
     const bool forward = p.kind == ConvKind::forward;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group(), taps = p.kernel_spatial();
+    const int64_t NR = packed.ukernel->nr, R = packed.reduction;
+    const int64_t ks = static_cast<int64_t>(c.taps.size());
+    const int64_t valid = std::min<int64_t>(NR, packed.columns - cb * NR);
+    // 16 columns at a time: 16 source rows read front to back (16 pages, 16 prefetch streams: no
+    // TLB thrash across hundreds of rows), each row's taps for one reduction channel read
+    // contiguously, and the ks destination lines stay in L1 meanwhile.
+    for (int64_t j0 = 0; j0 < NR; j0 += 16) {
+        const int64_t j1 = std::min(j0 + 16, NR);
+        for (int64_t r = 0; r < R; ++r) {
+            float* lines = out + r * NR;  // the line of tap t is lines + t * R * NR
+            for (int64_t j = j0; j < j1; ++j) {
+                if (j >= valid) {
+                    for (int64_t t = 0; t < ks; ++t) lines[t * R * NR + j] = 0.0f;
+                    continue;
+                }
+                // Forward: w[k][c][tap], k = column, c = reduction. Transposed: w[k][c][tap],
+                // k = reduction (source channel), c = column (destination channel).
+                const int64_t k = forward ? g * Kg + cb * NR + j : g * Kg + r;
+                const int64_t ch = forward ? r : cb * NR + j;
+                const float* taps_of = w + (k * Cg + ch) * taps;
+                for (int64_t t = 0; t < ks; ++t) lines[t * R * NR + j] = taps_of[c.tap_index[t]];
+            }
+        }
+    }
+}
+
+// Packs into fresh buffers the result owns (for plans) or, with `use_scratch`, into this thread's
+// reusable scratch (functional calls: no fresh pages, so no page faults, on every call).
+// With `defer_weights` only the layout and the indirection tables are made: each task of the run
+// packs the one block it multiplies by into its own cache-resident scratch, so weights that are
+// large next to the activations never make a round trip through memory as a packed copy.
+std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvProblem& p, const float* w,
+                                      bool use_scratch, bool defer_weights = false) {
+    auto packed = std::make_shared<PackedConv>();
+    const bool forward = p.kind == ConvKind::forward;
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t NR = ukernel.nr;
     packed->ukernel = &ukernel;
     packed->reduction = forward ? Cg : Kg;
@@ -170,7 +205,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
         src_entries += tiles * ks * MR;
         dst_entries += tiles * MR;
     }
-    total = (total + 15) / 16 * 16;  // keeps the index tables 64-byte aligned after the weights
+    total = defer_weights ? 0 : (total + 15) / 16 * 16;  // keeps the index tables 64-byte aligned
     const size_t bytes = static_cast<size_t>(total) * sizeof(float) +
                          static_cast<size_t>(src_entries + dst_entries) * sizeof(int64_t) + 64;
     void* buffer;
@@ -189,29 +224,16 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     packed->dst_index = dst_index;
     for (const TapClass& c : packed->classes)
         fill_indices(p, c, MR, src_index + c.src_index_offset, dst_index + c.dst_index_offset);
+    if (defer_weights) {
+        packed->raw_weights = w;
+        return packed;
+    }
     const int64_t blocks = p.groups * packed->column_blocks;
     for (const TapClass& c : packed->classes) {
-        const int64_t ks = static_cast<int64_t>(c.taps.size());
-        const int64_t block_size = ks * packed->reduction * NR;
+        const int64_t block_size = static_cast<int64_t>(c.taps.size()) * packed->reduction * NR;
         parallel_for(blocks, [&](int64_t block) {
-            const int64_t g = block / packed->column_blocks, cb = block % packed->column_blocks;
-            float* out = data + c.weight_offset + block * block_size;
-            const int64_t valid = std::min<int64_t>(NR, packed->columns - cb * NR);
-            // Writes run along j (one NR-wide line per (t, r)); the reads for one r touch only the
-            // NR source rows' few cache lines, which stay in L1 across the taps.
-            for (int64_t r = 0; r < packed->reduction; ++r)
-                for (int64_t t = 0; t < ks; ++t) {
-                    float* line = out + (t * packed->reduction + r) * NR;
-                    const int64_t tap = c.tap_index[t];
-                    for (int64_t j = 0; j < valid; ++j) {
-                        // Forward: w[k][c][tap], k = column, c = reduction. Transposed: w[k][c][tap],
-                        // k = reduction (source channel), c = column (destination channel).
-                        const int64_t k = forward ? g * Kg + cb * NR + j : g * Kg + r;
-                        const int64_t ch = forward ? r : cb * NR + j;
-                        line[j] = w[(k * Cg + ch) * taps + tap];
-                    }
-                    std::fill(line + valid, line + NR, 0.0f);
-                }
+            pack_block(p, *packed, c, block / packed->column_blocks, block % packed->column_blocks, w,
+                       data + c.weight_offset + block * block_size);
         });
     }
     return packed;
@@ -230,17 +252,21 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     const int64_t dst_spatial = dst_size[0] * dst_size[1] * dst_size[2];
 
     // Tasks: image x group x column block x chunk of tiles of one class. The chunk size only
-    // balances the load; it never changes what a microkernel call sums.
+    // balances the load; it never changes what a microkernel call sums. With deferred weights a
+    // task is one (class, group, column block) over every image and tile, so it packs its block
+    // once, into this thread's scratch, and uses it while it is hot.
+    const bool deferred = pw.raw_weights != nullptr;
     int64_t total_tiles = 0;
     for (const TapClass& c : pw.classes) total_tiles += (c.pixels() + MR - 1) / MR;
-    const int64_t outer = p.batch * p.groups * pw.column_blocks;
+    const int64_t outer = deferred ? p.groups * pw.column_blocks : p.batch * p.groups * pw.column_blocks;
     const int64_t threads = ThreadPool::instance().num_threads();
-    const int64_t chunk_tiles = std::max<int64_t>(1, std::min<int64_t>(32, outer * total_tiles / (8 * threads)));
+    const int64_t chunk_tiles =
+        deferred ? total_tiles : std::max<int64_t>(1, std::min<int64_t>(32, outer * total_tiles / (8 * threads)));
     std::vector<std::array<int64_t, 3>> chunks;  // (class, first tile, end tile)
     for (size_t ci = 0; ci < pw.classes.size(); ++ci) {
         const int64_t tiles = (pw.classes[ci].pixels() + MR - 1) / MR;
-        for (int64_t t0 = 0; t0 < tiles; t0 += chunk_tiles)
-            chunks.push_back({static_cast<int64_t>(ci), t0, std::min(tiles, t0 + chunk_tiles)});
+        for (int64_t t0 = 0; t0 < tiles; t0 += std::max<int64_t>(1, chunk_tiles))
+            chunks.push_back({static_cast<int64_t>(ci), t0, std::min(tiles, t0 + std::max<int64_t>(1, chunk_tiles))});
     }
     const int64_t num_chunks = static_cast<int64_t>(chunks.size());
 
@@ -248,11 +274,17 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
         const auto& chunk = chunks[task % num_chunks];
         const int64_t cb = (task / num_chunks) % pw.column_blocks;
         const int64_t g = (task / num_chunks / pw.column_blocks) % p.groups;
-        const int64_t n = task / num_chunks / pw.column_blocks / p.groups;
         const TapClass& cls = pw.classes[chunk[0]];
         const int64_t ks = static_cast<int64_t>(cls.taps.size());
         const int64_t block_size = ks * pw.reduction * NR;
-        const float* w_block = pw.weights + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
+        const float* w_block;
+        if (deferred) {
+            float* block = scratch<float>(ScratchSlot::gemm_b, std::max<int64_t>(block_size, 16));
+            pack_block(p, pw, cls, g, cb, pw.raw_weights, block);
+            w_block = block;
+        } else {
+            w_block = pw.weights + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
+        }
         const int64_t nr = std::min<int64_t>(NR, pw.columns - cb * NR);
         const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
 
@@ -261,17 +293,21 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
         const float** a = static_cast<const float**>(
             scratch_bytes(ScratchSlot::columns, static_cast<size_t>(std::max<int64_t>(ks, 1) * MR) * sizeof(float*)));
         float* c_rows[16];
-        const float* src_image = src + n * src_spatial * src_channels + g * pw.reduction;
-        float* dst_image = dst + n * dst_spatial * dst_channels + g * pw.columns + cb * NR;
         const int64_t pixels = cls.pixels();
-
-        for (int64_t tile = chunk[1]; tile < chunk[2]; ++tile) {
-            const int64_t mr = std::min(MR, pixels - tile * MR);
-            const int64_t* dst_row = pw.dst_index + cls.dst_index_offset + tile * MR;
-            for (int64_t i = 0; i < mr; ++i) c_rows[i] = dst_image + dst_row[i] * dst_channels;
-            const int64_t* src_row = pw.src_index + cls.src_index_offset + tile * ks * MR;
-            for (int64_t e = 0; e < ks * MR; ++e) a[e] = src_row[e] < 0 ? zero : src_image + src_row[e] * src_channels;
-            uk.fn(mr, nr, pw.reduction, ks, a, w_block, bias_block, c_rows);
+        const int64_t n0 = deferred ? 0 : task / num_chunks / pw.column_blocks / p.groups;
+        const int64_t n1 = deferred ? p.batch : n0 + 1;
+        for (int64_t n = n0; n < n1; ++n) {
+            const float* src_image = src + n * src_spatial * src_channels + g * pw.reduction;
+            float* dst_image = dst + n * dst_spatial * dst_channels + g * pw.columns + cb * NR;
+            for (int64_t tile = chunk[1]; tile < chunk[2]; ++tile) {
+                const int64_t mr = std::min(MR, pixels - tile * MR);
+                const int64_t* dst_row = pw.dst_index + cls.dst_index_offset + tile * MR;
+                for (int64_t i = 0; i < mr; ++i) c_rows[i] = dst_image + dst_row[i] * dst_channels;
+                const int64_t* src_row = pw.src_index + cls.src_index_offset + tile * ks * MR;
+                for (int64_t e = 0; e < ks * MR; ++e)
+                    a[e] = src_row[e] < 0 ? zero : src_image + src_row[e] * src_channels;
+                uk.fn(mr, nr, pw.reduction, ks, a, w_block, bias_block, c_rows);
+            }
         }
     });
 }
@@ -310,8 +346,16 @@ std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) 
     return pack_with(choose_ukernel(p), p, static_cast<const float*>(weight), false);
 }
 
+// A functional call packs each block inside the task that uses it when the weights outweigh the
+// activations (small images, many channels) and there are enough blocks to keep every thread busy;
+// otherwise it packs everything first, so tasks can split the pixels of one block.
 void run_impl(const ConvProblem& p, const ConvArgs& args) {
-    run_packed_impl(p, args, pack_with(choose_ukernel(p), p, static_cast<const float*>(args.weight), true).get());
+    const igemm::Ukernel& ukernel = choose_ukernel(p);
+    const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
+    const int64_t blocks = p.groups * ((columns + ukernel.nr - 1) / ukernel.nr);
+    const bool defer = p.weight_elements() > p.src_elements() + p.dst_elements() &&
+                       blocks >= 2 * ThreadPool::instance().num_threads();
+    run_packed_impl(p, args, pack_with(ukernel, p, static_cast<const float*>(args.weight), true, defer).get());
 }
 
 std::string declines_igemm(const ConvProblem& p) {
