@@ -14,8 +14,9 @@ bool is_pointwise(const ConvProblem& p) {
 // Which family "auto" asks for; the registry order then picks the implementation. Measured on the
 // shared layer suite (docs/benchmarks.md), float32:
 // - the indirect-GEMM direct kernel (igemm) wins on dense and transposed layers in either layout;
-// - on channels-first memory a pointwise layer is a plain GEMM on x as it lies (gemm_1x1), which
-//   beats igemm's transposes in and out;
+// - on channels-first memory a 1x1 layer is a plain GEMM on x as it lies (gemm_1x1), or on a short
+//   gathered column matrix when strided, cheaper than igemm's transposes in and out; on
+//   channels-last memory igemm's 6x64 tile beats the general GEMM (gemm_1x1_nhwc) by ~15%;
 // - a transposed layer with a tiny input (DCGAN's 4x4) is all weights: GEMM + col2im reads them
 //   once in place, where igemm would first repack them for a few dozen pixels;
 // - with fewer than 8 input channels per group (the RGB stem) igemm's per-tap pointer setup
@@ -28,7 +29,7 @@ Algo auto_family(const ConvProblem& p) {
     if (reduction < 16 || rows < 4) return Algo::direct;
     if (p.dtype == DType::f64) return Algo::im2col;
     if (p.kind == ConvKind::forward) {
-        if (is_pointwise(p) && p.layout == Layout::channels_first) return Algo::im2col;
+        if (p.kernel_spatial() == 1 && p.layout == Layout::channels_first) return Algo::im2col;
         if (p.in_channels_per_group() < 8) return Algo::im2col;
     } else if (p.batch * p.out_spatial() < 64) {
         return Algo::im2col;
@@ -40,7 +41,7 @@ Algo auto_family(const ConvProblem& p) {
 
 const std::vector<ConvImpl>& conv_registry() {
     static const std::vector<ConvImpl> registry{
-        gemm_1x1_impl, im2col_gemm_impl,       gemm_col2im_impl, igemm_impl,
+        gemm_1x1_impl, gemm_1x1_nhwc_impl, im2col_gemm_impl,       gemm_col2im_impl, igemm_impl,
         direct_forward_impl, direct_transposed_impl, reference_impl,
     };
     return registry;

@@ -57,6 +57,7 @@ inline ConvProblem channels_first_view(ConvProblem p) {
 
 // Declared by the algorithm files, listed in order by registry.cpp.
 extern const ConvImpl gemm_1x1_impl;
+extern const ConvImpl gemm_1x1_nhwc_impl;
 extern const ConvImpl im2col_gemm_impl;
 extern const ConvImpl gemm_col2im_impl;
 extern const ConvImpl igemm_impl;

@@ -86,6 +86,28 @@ void gemm_forward(const ConvProblem& p, const ConvArgs& args) {
     });
 }
 
+// Channels-last pointwise: y (pixels x K) = x (pixels x C) * W^T per group, one GEMM over the
+// pixels of every image at once (they are contiguous rows), split into row chunks for the threads.
+// The chunking only moves row boundaries, never the K order, so results are thread-independent.
+template <typename T>
+void gemm_forward_pointwise_nhwc(const ConvProblem& p, const ConvArgs& args) {
+    const T* x = static_cast<const T*>(args.src);
+    const T* w = static_cast<const T*>(args.weight);
+    const T* bias = static_cast<const T*>(args.bias);
+    T* y = static_cast<T*>(args.dst);
+    const int64_t C = p.in_channels, K = p.out_channels, Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    const int64_t rows = p.batch * p.out_spatial();
+    constexpr int64_t kRowChunk = 256;
+    const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+    parallel_for(chunks * p.groups, [&](int64_t task) {
+        const int64_t g = task % p.groups, r0 = task / p.groups * kRowChunk, count = std::min(rows, r0 + kRowChunk) - r0;
+        T* y_block = y + r0 * K + g * Kg;
+        if (bias)
+            for (int64_t r = 0; r < count; ++r) std::copy_n(bias + g * Kg, Kg, y_block + r * K);
+        gemm::gemm<T>(count, Kg, Cg, {x + r0 * C + g * Cg, C, 1}, {w + g * Kg * Cg, 1, Cg}, y_block, K, bias != nullptr);
+    });
+}
+
 template <typename T>
 void gemm_transposed(const ConvProblem& p, const ConvArgs& args) {
     const T* y = static_cast<const T*>(args.src);
@@ -131,6 +153,12 @@ std::string declines_pointwise(const ConvProblem& p) {
     if (!is_pointwise(p)) return "needs a 1x1 kernel with stride 1 and no padding";
     return needs_channels_first(p);
 }
+std::string declines_pointwise_nhwc(const ConvProblem& p) {
+    if (p.kind != ConvKind::forward) return "handles forward convolutions only";
+    if (!is_pointwise(p)) return "needs a 1x1 kernel with stride 1 and no padding";
+    if (p.layout != Layout::channels_last) return "needs channels-last memory";
+    return {};
+}
 std::string needs_forward(const ConvProblem& p) {
     if (p.kind != ConvKind::forward) return "handles forward convolutions only";
     return needs_channels_first(p);
@@ -143,6 +171,9 @@ std::string needs_transposed(const ConvProblem& p) {
 void run_gemm_forward(const ConvProblem& p, const ConvArgs& args) {
     p.dtype == DType::f32 ? gemm_forward<float>(p, args) : gemm_forward<double>(p, args);
 }
+void run_gemm_pointwise_nhwc(const ConvProblem& p, const ConvArgs& args) {
+    p.dtype == DType::f32 ? gemm_forward_pointwise_nhwc<float>(p, args) : gemm_forward_pointwise_nhwc<double>(p, args);
+}
 void run_gemm_transposed(const ConvProblem& p, const ConvArgs& args) {
     p.dtype == DType::f32 ? gemm_transposed<float>(p, args) : gemm_transposed<double>(p, args);
 }
@@ -152,6 +183,7 @@ void run_gemm_transposed(const ConvProblem& p, const ConvArgs& args) {
 // The pointwise entry shares the forward code (which skips im2col on its own); it is listed first so
 // that `explain_selection` shows when a layer needs no column matrix at all.
 const ConvImpl gemm_1x1_impl{"gemm_1x1", Algo::im2col, declines_pointwise, run_gemm_forward};
+const ConvImpl gemm_1x1_nhwc_impl{"gemm_1x1_nhwc", Algo::im2col, declines_pointwise_nhwc, run_gemm_pointwise_nhwc};
 const ConvImpl im2col_gemm_impl{"im2col_gemm", Algo::im2col, needs_forward, run_gemm_forward};
 const ConvImpl gemm_col2im_impl{"gemm_col2im", Algo::im2col, needs_transposed, run_gemm_transposed};
 
