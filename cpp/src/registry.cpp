@@ -5,12 +5,6 @@
 namespace fastconv {
 namespace {
 
-bool is_pointwise(const ConvProblem& p) {
-    for (int d = 0; d < kMaxSpatialDims; ++d)
-        if (p.kernel[d] != 1 || p.stride[d] != 1 || p.pad_before[d] != 0 || p.pad_after[d] != 0) return false;
-    return true;
-}
-
 // Which family "auto" asks for; the registry order then picks the implementation. Measured on the
 // shared layer suite (docs/benchmarks.md), float32:
 // - the indirect-GEMM direct kernel (igemm) wins on dense and transposed layers in either layout;
