@@ -13,8 +13,9 @@ namespace {
 //   channels-last memory igemm's 6x64 tile beats the general GEMM (gemm_1x1_nhwc) by ~15%;
 // - a transposed layer with a tiny input (DCGAN's 4x4) is all weights: GEMM + col2im reads them
 //   once in place, where igemm would first repack them for a few dozen pixels;
-// - with fewer than 8 input channels per group (the RGB stem) igemm's per-tap pointer setup
-//   outweighs its few FMAs, and im2col's long GEMM rows win;
+// - with fewer than 8 input channels per group igemm's per-tap pointer setup outweighs its few
+//   FMAs, unless it can merge the kernel row into the reduction (groups = 1, no dilation along
+//   the width: the RGB stem), so otherwise im2col's long GEMM rows win;
 // - depthwise and thin groups go to the direct family's specialised kernels.
 // float64 has no igemm kernel: GEMM once the product fills microkernel tiles, else direct loops.
 Algo auto_family(const ConvProblem& p) {
@@ -24,7 +25,8 @@ Algo auto_family(const ConvProblem& p) {
     if (p.dtype == DType::f64) return Algo::im2col;
     if (p.kind == ConvKind::forward) {
         if (p.kernel_spatial() == 1 && p.layout == Layout::channels_first) return Algo::im2col;
-        if (p.in_channels_per_group() < 8) return Algo::im2col;
+        const bool row_merges = p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1;
+        if (p.in_channels_per_group() < 8 && !row_merges) return Algo::im2col;
     } else if (p.batch * p.out_spatial() < 64) {
         return Algo::im2col;
     }

@@ -65,18 +65,33 @@ struct PackedConv {
     const float* raw_weights = nullptr;        // set instead when each task packs its own block
     const int64_t* src_index = nullptr;
     const int64_t* dst_index = nullptr;
+    // Width-merged form (see merges_width): the source is a width-padded channels-last copy of x
+    // this wide, each tap is a (kd, kh) row and the reduction runs over (kw, channel); 0 otherwise.
+    int64_t padded_width = 0;
+    Dims src_dims{1, 1, 1};  // the source's spatial size as the indices see it
 };
+
+// Small-channel forward layers (the RGB stem: 3 channels, 7x7) would give the microkernel a
+// 3-long reduction per tap, so per-tap pointer setup would cost more than the FMAs. On a
+// channels-last copy of x padded in width, the kernel row of one pixel (kw = 0..KW-1, all
+// channels) is one contiguous run of KW*C values: merging kw into the reduction turns 49 taps of
+// 3 into 7 taps of 21. Channels-first input needs a channels-last copy anyway, so there the
+// padding comes free and the merge is always taken.
+bool merges_width(const ConvProblem& p) {
+    return p.kind == ConvKind::forward && p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1 &&
+           (p.in_channels < 16 || p.layout == Layout::channels_first);
+}
 
 int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
 
-std::vector<TapClass> tap_classes(const ConvProblem& p) {
+std::vector<TapClass> tap_classes(const ConvProblem& p, bool merged) {
     std::vector<TapClass> classes;
     if (p.kind == ConvKind::forward) {
         TapClass all;
         all.count = p.out_size;
         for (int64_t kd = 0; kd < p.kernel[0]; ++kd)
             for (int64_t kh = 0; kh < p.kernel[1]; ++kh)
-                for (int64_t kw = 0; kw < p.kernel[2]; ++kw) {
+                for (int64_t kw = 0; kw < (merged ? 1 : p.kernel[2]); ++kw) {
                     all.taps.push_back({kd, kh, kw});
                     all.tap_index.push_back((kd * p.kernel[1] + kh) * p.kernel[2] + kw);
                 }
@@ -110,9 +125,11 @@ std::vector<TapClass> tap_classes(const ConvProblem& p) {
     return classes;
 }
 
-void fill_indices(const ConvProblem& p, const TapClass& c, int64_t MR, int64_t* src_index, int64_t* dst_index) {
+void fill_indices(const ConvProblem& p, const PackedConv& packed, const TapClass& c, int64_t MR, int64_t* src_index,
+                  int64_t* dst_index) {
     const bool forward = p.kind == ConvKind::forward;
-    const Dims& src_size = forward ? p.in_size : p.out_size;
+    const bool merged = packed.padded_width > 0;
+    const Dims& src_size = packed.src_dims;
     const Dims& dst_size = forward ? p.out_size : p.in_size;
     const int64_t ks = static_cast<int64_t>(c.taps.size()), pixels = c.pixels();
     const int64_t tiles = (pixels + MR - 1) / MR;
@@ -133,7 +150,9 @@ void fill_indices(const ConvProblem& p, const TapClass& c, int64_t MR, int64_t* 
                 bool valid = true;
                 for (int d = 0; d < kMaxSpatialDims; ++d) {
                     const int64_t r = c.taps[t][d];
-                    if (forward) {
+                    if (merged && d == 2) {
+                        s[d] = q[d] * p.stride[d];  // the window's left end in the padded copy
+                    } else if (forward) {
                         s[d] = q[d] * p.stride[d] - p.pad_before[d] + r * p.dilation[d];
                     } else {
                         const int64_t num = q[d] + p.pad_before[d] - r * p.dilation[d];
@@ -154,6 +173,7 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group(), taps = p.kernel_spatial();
     const int64_t NR = packed.ukernel->nr, R = packed.reduction;
     const int64_t ks = static_cast<int64_t>(c.taps.size());
+    const bool merged = packed.padded_width > 0;  // reduction index r = kw * C + channel
     const int64_t valid = std::min<int64_t>(NR, packed.columns - cb * NR);
     // 16 columns at a time: 16 source rows read front to back (16 pages, 16 prefetch streams: no
     // TLB thrash across hundreds of rows), each row's taps for one reduction channel read
@@ -170,8 +190,8 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
                 // Forward: w[k][c][tap], k = column, c = reduction. Transposed: w[k][c][tap],
                 // k = reduction (source channel), c = column (destination channel).
                 const int64_t k = forward ? g * Kg + cb * NR + j : g * Kg + r;
-                const int64_t ch = forward ? r : cb * NR + j;
-                const float* taps_of = w + (k * Cg + ch) * taps;
+                const int64_t ch = merged ? r % Cg : forward ? r : cb * NR + j;
+                const float* taps_of = w + (k * Cg + ch) * taps + (merged ? r / Cg : 0);
                 for (int64_t t = 0; t < ks; ++t) lines[t * R * NR + j] = taps_of[c.tap_index[t]];
             }
         }
@@ -190,10 +210,16 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t NR = ukernel.nr;
     packed->ukernel = &ukernel;
-    packed->reduction = forward ? Cg : Kg;
+    const bool merged = merges_width(p);
+    packed->reduction = merged ? Cg * p.kernel[2] : forward ? Cg : Kg;
     packed->columns = forward ? Kg : Cg;
     packed->column_blocks = (packed->columns + NR - 1) / NR;
-    packed->classes = tap_classes(p);
+    packed->classes = tap_classes(p, merged);
+    packed->src_dims = forward ? p.in_size : p.out_size;
+    if (merged) {
+        packed->padded_width = (p.out_size[2] - 1) * p.stride[2] + p.kernel[2];
+        packed->src_dims[2] = packed->padded_width;
+    }
     const int64_t MR = ukernel.mr;
     int64_t total = 0, src_entries = 0, dst_entries = 0;
     for (TapClass& c : packed->classes) {
@@ -223,7 +249,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     packed->src_index = src_index;
     packed->dst_index = dst_index;
     for (const TapClass& c : packed->classes)
-        fill_indices(p, c, MR, src_index + c.src_index_offset, dst_index + c.dst_index_offset);
+        fill_indices(p, *packed, c, MR, src_index + c.src_index_offset, dst_index + c.dst_index_offset);
     if (defer_weights) {
         packed->raw_weights = w;
         return packed;
@@ -246,7 +272,7 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     const int64_t MR = uk.mr, NR = uk.nr;
     const int64_t src_channels = forward ? p.in_channels : p.out_channels;
     const int64_t dst_channels = p.dst_channels();
-    const Dims& src_size = forward ? p.in_size : p.out_size;
+    const Dims& src_size = pw.src_dims;
     const Dims& dst_size = forward ? p.out_size : p.in_size;
     const int64_t src_spatial = src_size[0] * src_size[1] * src_size[2];
     const int64_t dst_spatial = dst_size[0] * dst_size[1] * dst_size[2];
@@ -312,11 +338,42 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     });
 }
 
+// x (either layout) -> the width-padded channels-last copy the width-merged form reads.
+void pad_width_channels_last(const ConvProblem& p, const PackedConv& pw, const float* x, float* padded) {
+    const int64_t C = p.in_channels, IW = p.in_size[2], WP = pw.padded_width, X = p.in_spatial();
+    const int64_t rows = p.in_size[0] * p.in_size[1];
+    const int64_t left = p.pad_before[2];
+    const int64_t copied = std::max<int64_t>(0, std::min(IW, WP - left));
+    const bool last = p.layout == Layout::channels_last;
+    parallel_for(p.batch * rows, [&](int64_t task) {
+        const int64_t n = task / rows, row = task % rows;
+        float* to = padded + task * WP * C;
+        std::fill_n(to, left * C, 0.0f);
+        for (int64_t iw = 0; iw < copied; ++iw)
+            for (int64_t c = 0; c < C; ++c)
+                to[(left + iw) * C + c] = last ? x[((n * rows + row) * IW + iw) * C + c] : x[(n * C + c) * X + row * IW + iw];
+        std::fill(to + (left + copied) * C, to + WP * C, 0.0f);
+    });
+}
+
 void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* packed) {
     const PackedConv& pw = *static_cast<const PackedConv*>(packed);
     const float* src = static_cast<const float*>(args.src);
     const float* bias = static_cast<const float*>(args.bias);
     float* dst = static_cast<float*>(args.dst);
+    if (pw.padded_width > 0) {
+        float* padded = scratch<float>(ScratchSlot::layout_src,
+                                       p.batch * p.in_size[0] * p.in_size[1] * pw.padded_width * p.in_channels);
+        pad_width_channels_last(p, pw, src, padded);
+        if (p.layout == Layout::channels_last) {
+            run_channels_last(p, pw, padded, bias, dst);
+        } else {
+            float* dst_last = scratch<float>(ScratchSlot::layout_dst, p.dst_elements());
+            run_channels_last(p, pw, padded, bias, dst_last);
+            transpose_images(dst_last, dst, p.batch, p.out_spatial(), p.out_channels);
+        }
+        return;
+    }
     if (p.layout == Layout::channels_last) {
         run_channels_last(p, pw, src, bias, dst);
         return;
