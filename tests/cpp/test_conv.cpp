@@ -12,6 +12,7 @@
 #include <random>
 
 #include "fastconv/fastconv.hpp"
+#include "dwconv/dwconv.hpp"
 #include "igemm/igemm.hpp"
 #include "registry.hpp"
 
@@ -37,6 +38,13 @@ const std::vector<Shape>& shapes() {
         {"kernel_gt_input", false, {1, 2, 3, 2}, {3, 2, 5, 4}, {1, 1}, {1, 1}, {2, 2}, {2, 1}, {}, 1},
         {"grouped", false, {2, 6, 6, 5}, {9, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 3},
         {"depthwise", false, {1, 5, 7, 7}, {5, 1, 3, 3}, {2, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 5},
+        // Channel counts that fill the widest depthwise vector steps and leave every tail.
+        {"depthwise_wide", false, {2, 83, 6, 9}, {83, 1, 3, 3}, {1, 2}, {2, 1}, {2, 1}, {1, 1}, {}, 83},
+        {"depthwise_dilated_width", false, {2, 7, 9, 37}, {7, 1, 3, 3}, {2, 1}, {1, 2}, {1, 2}, {0, 2}, {}, 7},
+        {"depthwise_multiplier", false, {1, 4, 6, 6}, {8, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 4},
+        {"depthwise_1d", false, {1, 19, 30}, {19, 1, 5}, {2}, {1}, {2}, {2}, {}, 19},
+        {"depthwise_3d", false, {1, 17, 4, 5, 6}, {17, 1, 3, 3, 3}, {1, 1, 2}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {}, 17},
+        {"depthwise_kernel_gt_input", false, {1, 16, 2, 3}, {16, 1, 5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}, {}, 16},
         {"pointwise", false, {2, 7, 5, 6}, {9, 7, 1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
         {"pointwise_strided", false, {1, 7, 5, 6}, {3, 7, 1, 1}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
         {"conv1d", false, {2, 3, 50}, {4, 3, 5}, {2}, {3}, {4}, {1}, {}, 1},
@@ -203,6 +211,30 @@ TEST(Igemm, EveryMicrokernelMatchesReference) {
                     p, layout, src, weight.data(), bias.data(),
                     [&](const ConvProblem& q, const float* s, const float* w, const float* b, float* d) {
                         if (q.dst_elements() > 0) igemm::run_with(ukernel, q, {s, w, b, d});
+                    });
+                expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
+            }
+        }
+    }
+}
+
+// The depthwise kernel with every compiled microkernel this CPU can run.
+TEST(Depthwise, EveryMicrokernelMatchesReference) {
+    for (const dwconv::Ukernel& ukernel : dwconv::ukernels()) {
+        if (ukernel.isa > detected_isa()) continue;
+        for (const Shape& shape : shapes()) {
+            const ConvProblem p = build(shape, DType::f32);
+            if (!depthwise_impl.declines(p).empty()) continue;
+            const auto src = random_values<float>(p.src_elements(), 15);
+            const auto weight = random_values<float>(p.weight_elements(), 16);
+            const auto bias = random_values<float>(p.dst_channels(), 17);
+            std::vector<float> expected(p.dst_elements());
+            reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
+            for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+                const auto actual = run_in_layout<float>(
+                    p, layout, src, weight.data(), bias.data(),
+                    [&](const ConvProblem& q, const float* s, const float* w, const float* b, float* d) {
+                        if (q.dst_elements() > 0) dwconv::run_with(ukernel, q, {s, w, b, d});
                     });
                 expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
             }

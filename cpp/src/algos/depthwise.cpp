@@ -1,0 +1,145 @@
+// Depthwise convolution (one input and one output channel per group: MobileNet's 3x3 layers),
+// float32, forward, 1-D/2-D/3-D, any stride, dilation and padding, through the dwconv
+// microkernels (dwconv/dwconv.hpp): on channels-last memory vectorised over channels (one pixel's
+// channels are one vector run); on channels-first memory with unit width stride, plane by plane
+// vectorised along the rows; other channels-first problems are transposed in and out. A GEMM would have a reduction of only kernel-size terms per output and
+// waste its tiles; here each output pixel costs one pointer per tap and two loads per FMA.
+//
+// Each task is one output row (n, od, oh); every element is summed in tap order by one kernel
+// call, so results do not depend on the thread count.
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "dwconv/dwconv.hpp"
+#include "layout.hpp"
+#include "registry.hpp"
+#include "runtime/thread_pool.hpp"
+#include "runtime/workspace.hpp"
+
+namespace fastconv {
+namespace {
+
+// Weights as [tap][channel], so a tap's weights for a vector of channels are contiguous.
+struct PackedDepthwise {
+    const dwconv::Ukernel* ukernel;
+    std::vector<float> weights;
+    std::vector<float> raw_weights;  // (C, taps) as given: the channels-first row kernel's layout
+};
+
+std::shared_ptr<PackedDepthwise> pack_with(const dwconv::Ukernel& ukernel, const ConvProblem& p, const float* w) {
+    auto packed = std::make_shared<PackedDepthwise>();
+    packed->ukernel = &ukernel;
+    const int64_t C = p.out_channels, taps = p.kernel_spatial();
+    packed->weights.resize(static_cast<size_t>(C * taps));
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < taps; ++t) packed->weights[t * C + c] = w[c * taps + t];
+    packed->raw_weights.assign(w, w + C * taps);
+    return packed;
+}
+
+void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const float* x, const float* bias, float* y) {
+    const int64_t C = p.in_channels, taps = p.kernel_spatial();
+    const Dims &I = p.in_size, &O = p.out_size;
+    const int64_t rows = O[0] * O[1];
+    parallel_for(p.batch * rows, [&](int64_t task) {
+        const int64_t n = task / rows, od = task % rows / O[1], oh = task % O[1];
+        float* zero = scratch<float>(ScratchSlot::accumulators, C);
+        std::fill_n(zero, C, 0.0f);
+        const float** a = static_cast<const float**>(
+            scratch_bytes(ScratchSlot::columns, static_cast<size_t>(taps) * sizeof(float*)));
+        const float* x_image = x + n * p.in_spatial() * C;
+        float* y_row = y + ((n * O[0] + od) * O[1] + oh) * O[2] * C;
+        for (int64_t ow = 0; ow < O[2]; ++ow) {
+            int64_t t = 0;
+            for (int64_t kd = 0; kd < p.kernel[0]; ++kd) {
+                const int64_t id = od * p.stride[0] - p.pad_before[0] + kd * p.dilation[0];
+                for (int64_t kh = 0; kh < p.kernel[1]; ++kh) {
+                    const int64_t ih = oh * p.stride[1] - p.pad_before[1] + kh * p.dilation[1];
+                    const bool row_valid = id >= 0 && id < I[0] && ih >= 0 && ih < I[1];
+                    for (int64_t kw = 0; kw < p.kernel[2]; ++kw, ++t) {
+                        const int64_t iw = ow * p.stride[2] - p.pad_before[2] + kw * p.dilation[2];
+                        a[t] = row_valid && iw >= 0 && iw < I[2] ? x_image + ((id * I[1] + ih) * I[2] + iw) * C : zero;
+                    }
+                }
+            }
+            pw.ukernel->fn(C, taps, a, pw.weights.data(), bias, y_row + ow * C);
+        }
+    });
+}
+
+// Channels-first 2-D (and 1-D) with unit stride along the width: each task pads one channel's
+// plane into an L1-sized scratch copy and runs the row kernel, vectorised along the width, so
+// the data is read once and written once (no layout transposes of a memory-bound layer).
+bool runs_planes(const ConvProblem& p) {
+    return p.layout == Layout::channels_first && p.in_size[0] == 1 && p.kernel[0] == 1 && p.stride[2] == 1;
+}
+
+void run_planes(const ConvProblem& p, const PackedDepthwise& pw, const float* w, const float* x, const float* bias,
+                float* y) {
+    const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
+    const int64_t KH = p.kernel[1], KW = p.kernel[2], taps = KH * KW;
+    // Padded plane: every row the kernel reads, plus zeros wide enough for the last vector's taps.
+    const int64_t top = p.pad_before[1], left = p.pad_before[2];
+    const int64_t PH = std::max(IH + top, (OH - 1) * p.stride[1] + (KH - 1) * p.dilation[1] + 1);
+    const int64_t PW = std::max(IW + left, OW + (KW - 1) * p.dilation[2]) + 32;
+    parallel_for(p.batch * p.out_channels, [&](int64_t task) {
+        const int64_t c = task % p.out_channels;
+        float* plane = scratch<float>(ScratchSlot::layout_src, PH * PW);
+        std::fill_n(plane, PH * PW, 0.0f);
+        const float* x_plane = x + task * p.in_spatial();
+        for (int64_t ih = 0; ih < IH; ++ih) std::copy_n(x_plane + ih * IW, IW, plane + (top + ih) * PW + left);
+        const float* rows[64];
+        float* y_plane = y + task * p.out_spatial();
+        for (int64_t oh = 0; oh < OH; ++oh) {
+            for (int64_t r = 0; r < KH; ++r) rows[r] = plane + (oh * p.stride[1] + r * p.dilation[1]) * PW;
+            pw.ukernel->row_fn(OW, KH, KW, p.dilation[2], rows, w + c * taps, bias ? bias[c] : 0.0f, y_plane + oh * OW);
+        }
+    });
+}
+
+void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* packed) {
+    const PackedDepthwise& pw = *static_cast<const PackedDepthwise*>(packed);
+    const float* x = static_cast<const float*>(args.src);
+    const float* bias = static_cast<const float*>(args.bias);
+    float* y = static_cast<float*>(args.dst);
+    if (p.layout == Layout::channels_last) {
+        run_channels_last(p, pw, x, bias, y);
+        return;
+    }
+    if (runs_planes(p) && p.kernel[1] <= 64) {
+        run_planes(p, pw, pw.raw_weights.data(), x, bias, y);
+        return;
+    }
+    float* x_last = scratch<float>(ScratchSlot::layout_src, p.x_elements());
+    float* y_last = scratch<float>(ScratchSlot::layout_dst, p.y_elements());
+    transpose_images(x, x_last, p.batch, p.in_channels, p.in_spatial());
+    run_channels_last(p, pw, x_last, bias, y_last);
+    transpose_images(y_last, y, p.batch, p.out_spatial(), p.out_channels);
+}
+
+std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) {
+    return pack_with(dwconv::active_ukernel(), p, static_cast<const float*>(weight));
+}
+
+void run_impl(const ConvProblem& p, const ConvArgs& args) { run_packed_impl(p, args, pack_impl(p, args.weight).get()); }
+
+std::string declines_depthwise(const ConvProblem& p) {
+    if (p.kind != ConvKind::forward) return "handles forward convolutions only";
+    if (p.dtype != DType::f32) return "float32 only";
+    if (p.in_channels_per_group() != 1 || p.out_channels_per_group() != 1)
+        return "needs one input and one output channel per group (depthwise, multiplier 1)";
+    return {};
+}
+
+}  // namespace
+
+const ConvImpl depthwise_impl{"depthwise", Algo::direct, declines_depthwise, run_impl, pack_impl, run_packed_impl};
+
+namespace dwconv {
+void run_with(const Ukernel& ukernel, const ConvProblem& p, const ConvArgs& args) {
+    run_packed_impl(p, args, pack_with(ukernel, p, static_cast<const float*>(args.weight)).get());
+}
+}  // namespace dwconv
+
+}  // namespace fastconv

@@ -1,0 +1,50 @@
+// Depthwise convolution microkernels (XNNPACK's "dwconv"): one output pixel, every channel. The
+// caller hands one pointer per kernel tap to the C channels that pixel reads through the tap (or
+// to a zero row for padding), so stride, dilation and padding live in the pointers; the kernel
+// walks the channels in vectors, which is how a channels-last depthwise layer vectorises.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "fastconv/fastconv.hpp"
+
+namespace fastconv::dwconv {
+
+// y[c] = bias[c] (or 0) + sum over t < ks of a[t][c] * w[t * channels + c], for c < channels; each
+// element one FMA chain in tap order.
+using UkernelFn = void (*)(int64_t channels, int64_t ks, const float* const* a, const float* w, const float* bias,
+                           float* y);
+
+// Channels-first (CHW) row kernel for stride-1 widths: one output row of one channel from a
+// zero-padded copy of that channel's plane, vectorised along the row:
+// y[ow] = bias + sum over (r, s) < (kh, kw) of rows[r][ow + s * dw] * w[r * kw + s], ow < width,
+// where rows[r] is the padded input row that kernel row r reads.
+using RowUkernelFn = void (*)(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
+                              const float* w, float bias, float* y);
+
+struct Ukernel {
+    const char* name;
+    Isa isa;
+    UkernelFn fn;
+    RowUkernelFn row_fn;
+};
+
+// Every compiled kernel, best ISA first, ending with the portable one; and the one dispatch uses.
+const std::vector<Ukernel>& ukernels();
+const Ukernel& active_ukernel();
+
+void f32_dwconv_ukernel_c64__avx512f(int64_t channels, int64_t ks, const float* const* a, const float* w,
+                                     const float* bias, float* y);
+void f32_dwconv_ukernel_c32__avx2_fma(int64_t channels, int64_t ks, const float* const* a, const float* w,
+                                      const float* bias, float* y);
+void f32_dwconv_chw_row_ukernel__avx512f(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
+                                         const float* w, float bias, float* y);
+void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
+                                          const float* w, float bias, float* y);
+void f32_dwconv_chw_row_ukernel__scalar(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
+                                        const float* w, float bias, float* y);
+void f32_dwconv_ukernel_c1__scalar(int64_t channels, int64_t ks, const float* const* a, const float* w,
+                                   const float* bias, float* y);
+
+}  // namespace fastconv::dwconv

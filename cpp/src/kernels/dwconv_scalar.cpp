@@ -1,0 +1,25 @@
+// Portable depthwise microkernel (contract in dwconv/dwconv.hpp): the fallback on every CPU.
+#include "dwconv/dwconv.hpp"
+
+namespace fastconv::dwconv {
+
+void f32_dwconv_ukernel_c1__scalar(int64_t channels, int64_t ks, const float* const* a, const float* w,
+                                   const float* bias, float* y) {
+    for (int64_t c = 0; c < channels; ++c) {
+        float acc = bias ? bias[c] : 0.0f;
+        for (int64_t t = 0; t < ks; ++t) acc += a[t][c] * w[t * channels + c];
+        y[c] = acc;
+    }
+}
+
+void f32_dwconv_chw_row_ukernel__scalar(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
+                                        const float* w, float bias, float* y) {
+    for (int64_t ow = 0; ow < width; ++ow) {
+        float acc = bias;
+        for (int64_t r = 0; r < kh; ++r)
+            for (int64_t s = 0; s < kw; ++s) acc += rows[r][ow + s * dw] * w[r * kw + s];
+        y[ow] = acc;
+    }
+}
+
+}  // namespace fastconv::dwconv
