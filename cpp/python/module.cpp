@@ -13,6 +13,7 @@
 
 #include "fastconv/fastconv.hpp"
 #include "gemm/gemm.hpp"
+#include "dwconv/dwconv.hpp"
 #include "igemm/igemm.hpp"
 #include "registry.hpp"
 
@@ -363,6 +364,12 @@ PYBIND11_MODULE(_core, m) {
         for (const auto& ukernel : igemm::ukernels())
             rows.append(py::make_tuple(ukernel.name, isa_name(ukernel.isa), ukernel.mr, ukernel.nr,
                                        &ukernel == &igemm::active_ukernel()));
+        return rows;
+    });
+    m.def("dwconv_ukernels", [] {
+        py::list rows;
+        for (const auto& ukernel : dwconv::ukernels())
+            rows.append(py::make_tuple(ukernel.name, isa_name(ukernel.isa), &ukernel == &dwconv::active_ukernel()));
         return rows;
     });
     m.def("implementations", [] {

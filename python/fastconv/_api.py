@@ -730,6 +730,9 @@ def info() -> Dict[str, Any]:
             {"name": name, "isa": isa, "mr": mr, "nr": nr, "active": active}
             for name, isa, mr, nr, active in _core.igemm_ukernels()
         ],
+        "dwconv_ukernels": [
+            {"name": name, "isa": isa, "active": active} for name, isa, active in _core.dwconv_ukernels()
+        ],
         "implementations": [
             {"name": name, "algo": algo, "prepacks": prepacks} for name, algo, prepacks in _core.implementations()
         ],

@@ -138,3 +138,6 @@ def igemm_ukernels() -> List[Tuple[str, str, int, int, bool]]:
 
 def implementations() -> List[Tuple[str, str, bool]]:
     """(name, algo family, packs weights for plans) of every registry entry, in selection order."""
+
+def dwconv_ukernels() -> List[Tuple[str, str, bool]]:
+    """(name, isa, active) of every compiled depthwise microkernel, best first."""

@@ -75,6 +75,17 @@ def test_info():
         assert len(in_use) == 1
         # The microkernel in use is the best one the active ISA allows.
         assert order.index(in_use[0]["isa"]) <= order.index(info["active_isa"])
+    # The convolution microkernels: exactly one active, the best the active ISA allows.
+    for family in ("igemm_ukernels", "dwconv_ukernels"):
+        rows = info[family]
+        assert rows and rows[-1]["isa"] == "scalar"
+        in_use = [row for row in rows if row["active"]]
+        assert len(in_use) == 1
+        allowed = [row for row in rows if order.index(row["isa"]) <= order.index(info["active_isa"])]
+        assert in_use[0] == allowed[0]
+    names = [row["name"] for row in info["implementations"]]
+    assert names[-1] == "reference" and {"igemm", "depthwise", "im2col_gemm"} <= set(names)
+    assert {row["name"] for row in info["implementations"] if row["prepacks"]} >= {"igemm", "depthwise"}
 
 
 def test_max_isa_environment_is_honoured():

@@ -72,7 +72,8 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
 // plane into an L1-sized scratch copy and runs the row kernel, vectorised along the width, so
 // the data is read once and written once (no layout transposes of a memory-bound layer).
 bool runs_planes(const ConvProblem& p) {
-    return p.layout == Layout::channels_first && p.in_size[0] == 1 && p.kernel[0] == 1 && p.stride[2] == 1;
+    return p.layout == Layout::channels_first && p.in_size[0] == 1 && p.out_size[0] == 1 && p.kernel[0] == 1 &&
+           p.pad_before[0] == 0 && p.stride[2] == 1;
 }
 
 void run_planes(const ConvProblem& p, const PackedDepthwise& pw, const float* w, const float* x, const float* bias,
