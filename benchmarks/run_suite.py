@@ -20,7 +20,11 @@ Written by `python benchmarks/run_suite.py` (see `benchmarks/README.md`); rerun 
 this file. Each time is the median of repeated calls (at least {repeat} calls and {min_time} s per
 measurement, fastconv and PyTorch taking turns); GFLOP/s counts 2 FLOPs per multiply-add by the
 suite's formula; **torch/fastconv** is PyTorch's time over fastconv's, so above 1 means fastconv is
-faster. Inputs are float32, NCHW, batch as listed in `python/fastconv/data/layers.json`."""
+faster. Inputs are float32 with the batch listed in `python/fastconv/data/layers.json`, in NCHW and
+in channels-last memory (NHWC seen as NCHW, given to torch with its channels_last weight format);
+`auto` is the functional call a user makes (weights packed inside the call), `plan` a prepacked
+`fastconv.Conv2d`-style object built once, and % peak is against the FMA loop measured in this run
+at the same thread count. Page faults are the process's minor faults per timed call."""
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -31,8 +35,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="Markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--json", type=Path, help="also write the raw results as JSON")
     parser.add_argument("--layers", metavar="PATTERN", help="only these layers (as `fastconv bench --layers`)")
-    parser.add_argument("--algos", default=",".join(bench.DEFAULT_ALGOS),
-                        help="comma-separated algos (default auto,direct,im2col)")
+    parser.add_argument("--algos", default=",".join(bench.default_algos()),
+                        help=f"comma-separated algos (default {','.join(bench.default_algos())})")
+    parser.add_argument("--layouts", default=",".join(bench.LAYOUTS),
+                        help="comma-separated memory layouts (default nchw,channels_last)")
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement (default 0.5)")
     parser.add_argument("--repeat", type=int, default=5, help="minimum timed runs per measurement (default 5)")
     args = parser.parse_args(argv)
@@ -44,15 +50,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not layers:
         parser.error(f"--layers {args.layers!r} matches no layer")
     algos = [algo.strip() for algo in args.algos.split(",") if algo.strip()]
-    unknown = sorted(set(algos) - set(bench.ALGOS))
+    unknown = sorted(set(algos) - set(bench.algo_names()))
     if unknown:
-        parser.error(f"unknown algos {unknown}; choose from {', '.join(bench.ALGOS)}")
+        parser.error(f"unknown algos {unknown}; choose from {', '.join(bench.algo_names())}")
+    layouts = [layout.strip() for layout in args.layouts.split(",") if layout.strip()]
+    if not layouts or set(layouts) - set(bench.LAYOUTS):
+        parser.error(f"--layouts takes {', '.join(bench.LAYOUTS)}; got {args.layouts!r}")
 
     all_cpus = bench.logical_cpus()
     threads: List[int] = [1] if all_cpus == 1 else [1, all_cpus]
     env = bench.environment(threads, "float32", compare_torch=True)
     results = bench.run_suite(layers, algos=algos, threads=threads, min_time=args.min_time,
-                              min_repeat=args.repeat, compare_torch=True, progress=sys.stderr)
+                              min_repeat=args.repeat, compare_torch=True, progress=sys.stderr,
+                              layouts=layouts)
     print(bench.format_table(results, compare_torch=True))
 
     intro = INTRO.format(repeat=args.repeat, min_time=args.min_time)
@@ -60,7 +70,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      bench.markdown_report(results, env, True, title="fastconv benchmarks", intro=intro))
     print(f"wrote {args.output}", file=sys.stderr)
     if args.json:
-        settings = {"algos": algos, "min_time": args.min_time, "min_repeat": args.repeat}
+        settings = {"algos": algos, "layouts": layouts, "min_time": args.min_time, "min_repeat": args.repeat}
         bench.write_text(str(args.json), json.dumps(bench.json_report(results, env, settings), indent=2) + "\n")
     return 1 if any(row.error for row in results) else 0
 

@@ -21,9 +21,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple,
 
 import numpy as np
 
-ALGOS = ("auto", "direct", "im2col", "reference")
-# "reference" is plain loops summed in double: correct but far too slow to time over the suite.
-DEFAULT_ALGOS = ("auto", "direct", "im2col")
 DTYPES = ("float32", "float64")
 DEFAULT_MIN_TIME = 0.2
 DEFAULT_MIN_REPEAT = 3
@@ -136,12 +133,46 @@ def make_inputs(layer: Layer, dtype: str = "float32", seed: int = 0) -> Tuple[np
     return x, w
 
 
+LAYOUTS = ("nchw", "channels_last")
+
+
+def algo_names() -> Tuple[str, ...]:
+    """The algos fastconv accepts, then "plan": a prepacked fastconv.ConvNd (algo auto) built once per layer."""
+    from . import _core
+
+    return tuple(_core.algo_names()) + ("plan",)
+
+
+def default_algos() -> Tuple[str, ...]:
+    # "reference" is plain loops summed in double: correct but far too slow to time over the suite.
+    return tuple(algo for algo in algo_names() if algo != "reference")
+
+
+def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    """The same logical (N, C, *spatial) array, stored channels-first ("nchw") or channels-last."""
+    if layout == "nchw":
+        return x
+    # NHWC memory seen as NCHW: what torch's channels_last is and what fastconv uses without a copy.
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1)).transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
+
+
 def fastconv_runner(layer: Layer, x: np.ndarray, w: np.ndarray, algo: str) -> Callable[[], Any]:
     import fastconv
 
-    op = getattr(fastconv, layer.op)
     kwargs = layer.conv_kwargs()
+    if algo == "plan":
+        plan_class = getattr(fastconv, _PLAN_CLASSES[layer.op])
+        plan = plan_class(w, None, **kwargs)
+        return lambda: plan(x)
+    op = getattr(fastconv, layer.op)
     return lambda: op(x, w, None, algo=algo, **kwargs)
+
+
+_PLAN_CLASSES = {
+    "conv1d": "Conv1d", "conv2d": "Conv2d", "conv3d": "Conv3d",
+    "conv_transpose1d": "ConvTranspose1d", "conv_transpose2d": "ConvTranspose2d",
+    "conv_transpose3d": "ConvTranspose3d",
+}
 
 
 def torch_runner(layer: Layer, x: np.ndarray, w: np.ndarray) -> Callable[[], Any]:
@@ -150,8 +181,13 @@ def torch_runner(layer: Layer, x: np.ndarray, w: np.ndarray) -> Callable[[], Any
 
     op = getattr(F, layer.op)
     kwargs = layer.conv_kwargs()
-    # from_numpy shares memory, so both libraries read the very same bytes.
+    # from_numpy shares memory, so both libraries read the very same bytes; a channels-last input
+    # arrives with channels-last strides, and its weight is given the same format, as
+    # model.to(memory_format=torch.channels_last) would.
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+    memory_format = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.ndim)
+    if memory_format is not None and tx.is_contiguous(memory_format=memory_format) and not tx.is_contiguous():
+        tw = tw.contiguous(memory_format=memory_format)
 
     def run() -> Any:
         with torch.no_grad():
@@ -173,6 +209,15 @@ class Timing:
     median_s: Optional[float] = None
     repeats: int = 0
     error: Optional[str] = None
+    faults_per_call: Optional[float] = None
+
+
+def _minor_faults() -> int:
+    try:
+        import resource
+    except ImportError:  # not on a POSIX system: faults are not reported
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def measure(
@@ -185,21 +230,28 @@ def measure(
     The runners take turns, one call each per round, so clock and thermal drift hits them all alike;
     a runner drops out of the rotation once it has enough samples, so a slow one does not make a fast
     one run for minutes. One untimed call first absorbs first-use costs (allocation, page faults).
-    A runner that raises is reported with its error instead of a time.
+    A runner that raises is reported with its error instead of a time. Page faults (minor faults of
+    the whole process, so worker threads count) are averaged over the timed calls: a call that maps
+    fresh memory for its buffers shows up there.
     """
     timings = {key: Timing() for key in runners}
     samples: Dict[str, List[float]] = {key: [] for key in runners}
+    faults: Dict[str, int] = {key: 0 for key in runners}
 
     def call(key: str) -> Optional[float]:
         try:
+            faults_before = _minor_faults()
             start = time.perf_counter()
             runners[key]()
-            return time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            faults[key] += _minor_faults() - faults_before
+            return elapsed
         except Exception as exc:  # reported as an error row, never a crash of the whole run
             timings[key].error = f"{type(exc).__name__}: {exc}"
             return None
 
     pending = [key for key in runners if call(key) is not None]
+    faults = {key: 0 for key in runners}  # the warm-up call's faults are first-use costs
     while pending:
         for key in pending:
             elapsed = call(key)
@@ -215,12 +267,14 @@ def measure(
         if timing.error is None and samples[key]:
             timing.median_s = statistics.median(samples[key])
             timing.repeats = len(samples[key])
+            timing.faults_per_call = faults[key] / len(samples[key])
     return timings
 
 
 @dataclasses.dataclass
 class Result:
-    """One row: a layer timed with one algo at one thread count (torch's time of the same layer)."""
+    """One row: a layer timed with one algo at one thread count and memory layout, with torch's time
+    of the same layer on the same memory."""
 
     layer: str
     op: str
@@ -233,6 +287,10 @@ class Result:
     error: Optional[str] = None
     torch_seconds: Optional[float] = None
     torch_error: Optional[str] = None
+    layout: str = "nchw"
+    faults_per_call: Optional[float] = None
+    torch_faults_per_call: Optional[float] = None
+    peak_gflops: Optional[float] = None  # the FMA loop's GFLOP/s at this thread count, same run
 
     @property
     def gflops(self) -> Optional[float]:
@@ -243,6 +301,11 @@ class Result:
         return self.flops / self.torch_seconds / 1e9 if self.torch_seconds else None
 
     @property
+    def percent_of_peak(self) -> Optional[float]:
+        gflops = self.gflops
+        return 100.0 * gflops / self.peak_gflops if gflops and self.peak_gflops else None
+
+    @property
     def ratio(self) -> Optional[float]:
         """torch time / fastconv time: above 1 means fastconv is faster."""
         if self.seconds and self.torch_seconds:
@@ -251,13 +314,22 @@ class Result:
 
     def as_dict(self) -> Dict[str, Any]:
         row = dataclasses.asdict(self)
-        row.update(gflops=self.gflops, torch_gflops=self.torch_gflops, ratio=self.ratio)
+        row.update(gflops=self.gflops, torch_gflops=self.torch_gflops, ratio=self.ratio,
+                   percent_of_peak=self.percent_of_peak)
         return row
+
+
+def measure_peak(threads: int, seconds: float = 0.3) -> float:
+    """GFLOP/s of a register-resident FMA loop on the active ISA at `threads` threads: the ceiling
+    that % of peak is measured against, taken in the same run as the layers."""
+    from . import _core
+
+    return float(_core.fma_peak_gflops("", seconds, threads))
 
 
 def run_suite(
     layers: Sequence[Layer],
-    algos: Sequence[str] = DEFAULT_ALGOS,
+    algos: Optional[Sequence[str]] = None,
     threads: Optional[Sequence[int]] = None,
     dtype: str = "float32",
     min_time: float = DEFAULT_MIN_TIME,
@@ -265,20 +337,22 @@ def run_suite(
     compare_torch: bool = False,
     progress: Optional[TextIO] = None,
     seed: int = 0,
+    layouts: Sequence[str] = ("nchw",),
+    measure_peaks: bool = True,
 ) -> List[Result]:
-    """Time every layer x algo at every thread count (fastconv's current count when threads is None).
-
-    Both libraries are set to the same thread count; both counts are restored afterwards.
+    """Time every layer x layout x algo at every thread count (fastconv's current count when threads
+    is None). Both libraries are set to the same thread count; both counts are restored afterwards.
     """
     import fastconv
 
+    algos = list(algos) if algos else list(default_algos())
     torch = None
     if compare_torch:
         import torch
     thread_counts = list(threads) if threads else [fastconv.get_num_threads()]
     saved_threads = fastconv.get_num_threads()
     saved_torch_threads = torch.get_num_threads() if torch else None
-    total = len(layers) * len(thread_counts)
+    total = len(layers) * len(thread_counts) * len(layouts)
     results: List[Result] = []
     try:
         step = 0
@@ -286,14 +360,17 @@ def run_suite(
             fastconv.set_num_threads(num_threads)
             if torch:
                 torch.set_num_threads(num_threads)
+            peak = measure_peak(num_threads) if measure_peaks else None
+            if progress is not None and peak is not None:
+                print(f"FMA peak at {num_threads} thread(s): {peak:.1f} GFLOP/s", file=progress, flush=True)
             for layer in layers:
-                step += 1
-                if progress is not None:
-                    suffix = f" (threads={num_threads})" if len(thread_counts) > 1 else ""
-                    print(f"[{step}/{total}] {layer.name}{suffix} ...", file=progress, flush=True)
-                results.extend(
-                    _run_layer(layer, algos, num_threads, dtype, min_time, min_repeat, torch, seed)
-                )
+                for layout in layouts:
+                    step += 1
+                    if progress is not None:
+                        print(f"[{step}/{total}] {layer.name} ({layout}, threads={num_threads}) ...",
+                              file=progress, flush=True)
+                    results.extend(_run_layer(layer, algos, num_threads, dtype, min_time, min_repeat,
+                                              torch, seed, layout, peak))
     finally:
         fastconv.set_num_threads(saved_threads)
         if torch:
@@ -310,13 +387,24 @@ def _run_layer(
     min_repeat: int,
     torch: Any,
     seed: int,
+    layout: str = "nchw",
+    peak: Optional[float] = None,
 ) -> List[Result]:
     x, w = make_inputs(layer, dtype, seed)
-    runners = {algo: fastconv_runner(layer, x, w, algo) for algo in algos}
+    x = to_layout(x, layout)
+    runners: Dict[str, Callable[[], Any]] = {}
+    setup_errors: Dict[str, str] = {}
+    for algo in algos:
+        try:
+            runners[algo] = fastconv_runner(layer, x, w, algo)
+        except Exception as exc:  # e.g. a plan that rejects the layer: an error row, not a crash
+            setup_errors[algo] = f"{type(exc).__name__}: {exc}"
     torch_key = "torch"  # not an algo name, so it cannot collide
     if torch is not None:
         runners[torch_key] = torch_runner(layer, x, w)
     timings = measure(runners, min_time, min_repeat)
+    for algo, error in setup_errors.items():
+        timings[algo] = Timing(error=error)
     torch_timing = timings.get(torch_key, Timing())
     return [
         Result(
@@ -331,18 +419,13 @@ def _run_layer(
             error=timings[algo].error,
             torch_seconds=torch_timing.median_s,
             torch_error=torch_timing.error,
+            layout=layout,
+            faults_per_call=timings[algo].faults_per_call,
+            torch_faults_per_call=torch_timing.faults_per_call,
+            peak_gflops=peak,
         )
         for algo in algos
     ]
-
-
-def geometric_mean_ratios(results: Sequence[Result]) -> Dict[Tuple[int, str], float]:
-    """Geometric mean of torch/fastconv per (threads, algo), over the rows that have a ratio."""
-    groups: Dict[Tuple[int, str], List[float]] = {}
-    for row in results:
-        if row.ratio is not None:
-            groups.setdefault((row.threads, row.algo), []).append(row.ratio)
-    return {key: math.exp(statistics.fmean(map(math.log, ratios))) for key, ratios in groups.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,6 +467,15 @@ def git_commit() -> Optional[str]:
     return f"{commit} (with uncommitted changes)" if dirty else commit or None
 
 
+def allocator() -> str:
+    """The allocator both libraries ran on in this process, and any malloc tuning in the environment."""
+    tuning = {key: value for key, value in os.environ.items() if key.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    preload = os.environ.get("LD_PRELOAD")
+    name = f"LD_PRELOAD={preload}" if preload else f"{platform.libc_ver()[0] or 'system'} malloc"
+    settings = ", ".join(f"{key}={value}" for key, value in sorted(tuning.items())) or "default settings"
+    return f"{name}, {settings} (the same for fastconv and torch: one process)"
+
+
 def active_isa() -> str:
     import fastconv
 
@@ -402,6 +494,7 @@ def environment(threads: Sequence[int], dtype: str, compare_torch: bool) -> Dict
         "dtype": dtype,
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "allocator": allocator(),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
     }
     if hasattr(os, "getloadavg"):
@@ -416,35 +509,110 @@ def environment(threads: Sequence[int], dtype: str, compare_torch: bool) -> Dict
 
 
 # ---------------------------------------------------------------------------------------------
-# Rendering.
+# Rendering: every measurement (layer x layout x threads x algo), and with torch a summary per
+# layer that answers the questions the suite is for: what auto and a plan cost against torch on the
+# same memory, how far auto is from the best algo, how close to the machine's peak, page faults.
 
 
-_TEXT_COLUMNS = ("layer", "op", "algo")
+def geometric_mean_ratios(results: Sequence[Result]) -> Dict[Tuple[int, str, str], float]:
+    """Geometric mean of torch/fastconv per (threads, layout, algo), over the rows that have a ratio."""
+    groups: Dict[Tuple[int, str, str], List[float]] = {}
+    for row in results:
+        if row.ratio is not None:
+            groups.setdefault((row.threads, row.layout, row.algo), []).append(row.ratio)
+    return {key: math.exp(statistics.fmean(map(math.log, ratios))) for key, ratios in groups.items()}
+
+
+@dataclasses.dataclass
+class Summary:
+    """One layer at one thread count and layout: auto and the plan against torch, and the fastest
+    functional algo, which shows how far auto's choice is from the best."""
+
+    layer: str
+    layout: str
+    threads: int
+    best: Optional[Result]
+    auto: Optional[Result]
+    plan: Optional[Result]
+
+    @property
+    def auto_vs_best(self) -> Optional[float]:
+        """auto's time / the best algo's time (1.0 when auto chose the best)."""
+        if self.auto and self.best and self.auto.seconds and self.best.seconds:
+            return self.auto.seconds / self.best.seconds
+        return None
+
+
+def summarize(results: Sequence[Result]) -> List[Summary]:
+    keyed: Dict[Tuple[str, str, int], Dict[str, Result]] = {}
+    for row in results:
+        keyed.setdefault((row.layer, row.layout, row.threads), {})[row.algo] = row
+    summaries = []
+    for (layer, layout, threads), rows in keyed.items():
+        functional = [row for algo, row in rows.items() if algo not in ("plan", "reference") and row.seconds]
+        best = min(functional, key=lambda row: row.seconds) if functional else None
+        summaries.append(Summary(layer, layout, threads, best, rows.get("auto"), rows.get("plan")))
+    return summaries
+
+
+def _ms(row: Optional[Result], torch: bool = False) -> str:
+    if row is None:
+        return "-"
+    if (row.torch_error if torch else row.error) is not None:
+        return "ERROR"
+    seconds = row.torch_seconds if torch else row.seconds
+    return f"{seconds * 1e3:.3f}" if seconds else "-"
+
+
+def _number(value: Optional[float], fmt: str, suffix: str = "") -> str:
+    return format(value, fmt) + suffix if value is not None else "-"
+
+
+_SUMMARY_COLUMNS = ["layer", "layout", "threads", "best algo", "best ms", "auto ms", "auto/best",
+                    "auto GFLOP/s", "% peak", "plan ms", "plan % peak", "torch ms", "torch % peak",
+                    "torch/auto", "torch/plan", "faults/call auto", "faults/call torch"]
+_SUMMARY_TEXT = ("layer", "layout", "best algo")
+
+
+def _summary_cells(row: Summary) -> List[str]:
+    auto, plan, best = row.auto, row.plan, row.best
+    any_row = auto or plan or best
+    torch_peak = None
+    if any_row and any_row.torch_gflops and any_row.peak_gflops:
+        torch_peak = 100.0 * any_row.torch_gflops / any_row.peak_gflops
+    return [
+        row.layer, row.layout, str(row.threads), best.algo if best else "-", _ms(best), _ms(auto),
+        _number(row.auto_vs_best, ".2f"),
+        _number(auto.gflops if auto else None, ".1f"),
+        _number(auto.percent_of_peak if auto else None, ".0f", "%"),
+        _ms(plan),
+        _number(plan.percent_of_peak if plan else None, ".0f", "%"),
+        _ms(any_row, torch=True),
+        _number(torch_peak, ".0f", "%"),
+        _number(auto.ratio if auto else None, ".2f", "x"),
+        _number(plan.ratio if plan else None, ".2f", "x"),
+        _number(auto.faults_per_call if auto else None, ".0f"),
+        _number(any_row.torch_faults_per_call if any_row else None, ".0f"),
+    ]
+
+
+_TEXT_COLUMNS = ("layer", "op", "layout", "algo")
 
 
 def _columns(compare_torch: bool) -> List[str]:
-    columns = ["layer", "op", "threads", "algo", "ms", "GFLOP/s"]
+    columns = ["layer", "op", "layout", "threads", "algo", "ms", "GFLOP/s", "% peak", "faults/call"]
     if compare_torch:
         columns += ["torch ms", "torch GFLOP/s", "torch/fastconv"]
     return columns
 
 
 def _cells(row: Result, compare_torch: bool) -> List[str]:
-    def number(value: Optional[float], fmt: str) -> str:
-        return format(value, fmt) if value is not None else "-"
-
-    cells = [row.layer, row.op, str(row.threads), row.algo]
-    if row.error is not None:
-        cells += ["ERROR", "-"]
-    else:
-        cells += [number(row.seconds * 1e3 if row.seconds else None, ".3f"), number(row.gflops, ".1f")]
+    cells = [row.layer, row.op, row.layout, str(row.threads), row.algo, _ms(row)]
+    failed = row.error is not None
+    cells += ["-"] * 3 if failed else [
+        _number(row.gflops, ".1f"), _number(row.percent_of_peak, ".0f", "%"), _number(row.faults_per_call, ".0f")]
     if compare_torch:
-        if row.torch_error is not None:
-            cells += ["ERROR", "-", "-"]
-        else:
-            torch_ms = row.torch_seconds * 1e3 if row.torch_seconds else None
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
-            cells += [number(torch_ms, ".3f"), number(row.torch_gflops, ".1f"), ratio]
+        cells += [_ms(row, torch=True), _number(row.torch_gflops, ".1f"), _number(row.ratio, ".2f", "x")]
     return cells
 
 
@@ -453,39 +621,63 @@ def _errors(results: Sequence[Result]) -> List[str]:
     torch_reported = set()  # torch's error is shared by every algo row of the layer: say it once
     for row in results:
         if row.error:
-            lines.append(f"{row.layer} ({row.algo}, threads={row.threads}): {row.error}")
-        if row.torch_error and (row.layer, row.threads) not in torch_reported:
-            torch_reported.add((row.layer, row.threads))
-            lines.append(f"{row.layer} (torch, threads={row.threads}): {row.torch_error}")
+            lines.append(f"{row.layer} ({row.algo}, {row.layout}, threads={row.threads}): {row.error}")
+        key = (row.layer, row.layout, row.threads)
+        if row.torch_error and key not in torch_reported:
+            torch_reported.add(key)
+            lines.append(f"{row.layer} (torch, {row.layout}, threads={row.threads}): {row.torch_error}")
     return lines
 
 
 def _geomean_lines(results: Sequence[Result]) -> List[str]:
-    return [
-        f"geometric mean of torch/fastconv, {algo}, threads={threads}: {value:.2f}x"
-        for (threads, algo), value in sorted(geometric_mean_ratios(results).items())
-    ]
+    below: Dict[Tuple[int, str, str], List[str]] = {}
+    for row in results:
+        if row.ratio is not None and row.ratio < 0.9:
+            below.setdefault((row.threads, row.layout, row.algo), []).append(row.layer)
+    lines = []
+    for (threads, layout, algo), value in sorted(geometric_mean_ratios(results).items()):
+        slow = below.get((threads, layout, algo))
+        detail = f"; below 0.9x: {', '.join(slow)}" if slow else "; no layer below 0.9x"
+        lines.append(f"geometric mean of torch/fastconv, {algo}, {layout}, threads={threads}: {value:.2f}x{detail}")
+    return lines
 
 
-def format_table(results: Sequence[Result], compare_torch: bool) -> str:
-    """Plain aligned columns for a terminal, then any errors and the geometric means."""
-    columns = _columns(compare_torch)
-    rows = [_cells(row, compare_torch) for row in results]
+def _peak_lines(results: Sequence[Result]) -> List[str]:
+    peaks = sorted({(row.threads, row.peak_gflops) for row in results if row.peak_gflops})
+    return [f"measured FMA peak at {threads} thread(s): {peak:.1f} GFLOP/s" for threads, peak in peaks]
+
+
+def _aligned(columns: Sequence[str], rows: Sequence[Sequence[str]], text_columns: Sequence[str]) -> List[str]:
     widths = [max(len(text) for text in column) for column in zip(columns, *rows)]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            cell.ljust(width) if name in _TEXT_COLUMNS else cell.rjust(width)
+            cell.ljust(width) if name in text_columns else cell.rjust(width)
             for name, cell, width in zip(columns, cells, widths)
         ).rstrip()
 
-    lines = [line(columns), line(["-" * width for width in widths])]
-    lines += [line(cells) for cells in rows]
+    return [line(columns), line(["-" * width for width in widths])] + [line(cells) for cells in rows]
+
+
+def _markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]], text_columns: Sequence[str]) -> List[str]:
+    lines = ["| " + " | ".join(columns) + " |"]
+    lines.append("|" + "|".join(" --- " if name in text_columns else " ---: " for name in columns) + "|")
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
+def format_table(results: Sequence[Result], compare_torch: bool) -> str:
+    """Aligned columns for a terminal: every measurement, then (with torch) the per-layer summary,
+    any errors, the measured peaks and the geometric means."""
+    lines = _aligned(_columns(compare_torch), [_cells(row, compare_torch) for row in results], _TEXT_COLUMNS)
+    if compare_torch:
+        summary = [_summary_cells(row) for row in summarize(results)]
+        lines += ["", "summary:"] + _aligned(_SUMMARY_COLUMNS, summary, _SUMMARY_TEXT)
     errors = _errors(results)
     if errors:
         lines += ["", "errors:"] + [f"  {error}" for error in errors]
+    lines += [""] + _peak_lines(results)
     if compare_torch:
-        lines += [""] + _geomean_lines(results)
+        lines += _geomean_lines(results)
     return "\n".join(lines)
 
 
@@ -496,21 +688,21 @@ def markdown_report(
     title: str = "fastconv benchmark",
     intro: str = "",
 ) -> str:
-    """A self-describing Markdown page: what it was measured on, then the table."""
+    """A self-describing Markdown page: what it was measured on, the summary, then every measurement."""
     lines = [f"# {title}", ""]
     if intro:
         lines += [intro.strip(), ""]
     lines += [f"- **{key}**: {value}" for key, value in env.items()]
-    lines.append("")
-    columns = _columns(compare_torch)
-    lines.append("| " + " | ".join(columns) + " |")
-    lines.append("|" + "|".join(" --- " if name in _TEXT_COLUMNS else " ---: " for name in columns) + "|")
-    lines += ["| " + " | ".join(_cells(row, compare_torch)) + " |" for row in results]
+    lines += [f"- {text}" for text in _peak_lines(results)]
+    if compare_torch:
+        lines += ["", "## Geometric means", ""] + [f"- {text}" for text in _geomean_lines(results)]
+        lines += ["", "## Per layer", ""]
+        lines += _markdown_table(_SUMMARY_COLUMNS, [_summary_cells(row) for row in summarize(results)], _SUMMARY_TEXT)
+    lines += ["", "## Every measurement", ""]
+    lines += _markdown_table(_columns(compare_torch), [_cells(row, compare_torch) for row in results], _TEXT_COLUMNS)
     errors = _errors(results)
     if errors:
-        lines += ["", "Errors:", ""] + [f"- {error}" for error in errors]
-    if compare_torch:
-        lines += [""] + [f"- {text}" for text in _geomean_lines(results)]
+        lines += ["", "## Errors", ""] + [f"- {error}" for error in errors]
     return "\n".join(lines) + "\n"
 
 
@@ -520,8 +712,8 @@ def json_report(results: Sequence[Result], env: Dict[str, str], settings: Dict[s
         "settings": settings,
         "results": [row.as_dict() for row in results],
         "geometric_mean_ratio": [
-            {"threads": threads, "algo": algo, "ratio": value}
-            for (threads, algo), value in sorted(geometric_mean_ratios(results).items())
+            {"threads": threads, "layout": layout, "algo": algo, "ratio": value}
+            for (threads, layout, algo), value in sorted(geometric_mean_ratios(results).items())
         ],
     }
 
@@ -534,11 +726,13 @@ def write_text(path: str, text: str) -> None:
 
 
 __all__ = [
-    "ALGOS",
-    "DEFAULT_ALGOS",
+    "LAYOUTS",
     "Layer",
     "Result",
+    "Summary",
     "Timing",
+    "algo_names",
+    "default_algos",
     "environment",
     "format_table",
     "geometric_mean_ratios",
@@ -547,7 +741,10 @@ __all__ = [
     "make_inputs",
     "markdown_report",
     "measure",
+    "measure_peak",
     "run_suite",
     "select_layers",
+    "summarize",
+    "to_layout",
     "torch_available",
 ]

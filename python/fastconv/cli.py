@@ -347,12 +347,13 @@ def _cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         min_repeat=args.repeat,
         compare_torch=compare_torch,
         progress=sys.stderr,
+        layouts=args.layouts,
     )
     print(bench.format_table(results, compare_torch))
     if args.markdown:
         bench.write_text(args.markdown, bench.markdown_report(results, env, compare_torch))
     if args.json:
-        settings = {"algos": args.algos, "min_time": args.min_time, "min_repeat": args.repeat}
+        settings = {"algos": args.algos, "layouts": args.layouts, "min_time": args.min_time, "min_repeat": args.repeat}
         bench.write_text(args.json, json.dumps(bench.json_report(results, env, settings), indent=2) + "\n")
     # Error rows are printed, not raised, so one broken layer does not lose the rest of a long run;
     # the exit code still tells a script that something went wrong.
@@ -382,8 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--layers", metavar="PATTERN",
                               help="only layers whose name contains PATTERN (or matches it as a glob); "
                                    "comma-separated patterns are OR-ed")
-    bench_parser.add_argument("--algos", type=_comma_list(bench.ALGOS), default=list(bench.DEFAULT_ALGOS),
-                              help="comma-separated algos (default auto,direct,im2col; reference is slow)")
+    bench_parser.add_argument("--algos", type=_comma_list(bench.algo_names()), default=list(bench.default_algos()),
+                              help="comma-separated algos, and `plan` for a prepacked fastconv.ConvNd "
+                                   f"(default {','.join(bench.default_algos())}; reference is slow)")
+    bench_parser.add_argument("--layouts", type=_comma_list(bench.LAYOUTS), default=list(bench.LAYOUTS),
+                              help="input memory layouts: nchw and/or channels_last (NHWC memory seen as "
+                                   "NCHW, as torch's channels_last); default both")
     bench_parser.add_argument("--threads", type=_thread_list, metavar="N[,N...]",
                               help="thread count(s) for fastconv and torch alike (default: fastconv's)")
     bench_parser.add_argument("--repeat", type=_positive_int, default=bench.DEFAULT_MIN_REPEAT, metavar="N",

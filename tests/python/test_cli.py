@@ -58,40 +58,69 @@ def test_check_fails_on_a_wrong_algo(monkeypatch, capsys):
     assert "FAILED" in out.splitlines()[-1]
 
 
+def _measurement_rows(output: str, layer: str):
+    """Rows of the every-measurement table (the summary's rows start with the layer too, but have
+    a layout in their second column)."""
+    return [row for row in _rows(output, layer) if row[1].startswith("conv")]
+
+
 def test_bench_table_markdown_and_json(capsys, tmp_path):
     markdown, report = tmp_path / "bench.md", tmp_path / "bench.json"
-    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "direct,im2col", "--threads", "1", *FAST,
-            "--markdown", str(markdown), "--json", str(report)]
+    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "direct,im2col", "--threads", "1", "--layouts", "nchw",
+            *FAST, "--markdown", str(markdown), "--json", str(report)]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "GFLOP/s" in captured.out
-    rows = _rows(captured.out, SMALL_LAYER)
-    assert [row[3] for row in rows] == ["direct", "im2col"]
+    rows = _measurement_rows(captured.out, SMALL_LAYER)
+    assert [(row[2], row[4]) for row in rows] == [("nchw", "direct"), ("nchw", "im2col")]
+    peak = float(re.search(r"measured FMA peak at 1 thread\(s\): (\d+\.\d+) GFLOP/s", captured.out).group(1))
+    assert peak > 0
     for row in rows:
-        milliseconds, gflops = float(row[4]), float(row[5])
-        assert milliseconds > 0 and gflops > 0
-    assert f"[1/1] {SMALL_LAYER}" in captured.err  # progress goes to stderr
+        milliseconds, gflops, percent, faults = float(row[5]), float(row[6]), float(row[7].rstrip("%")), float(row[8])
+        assert milliseconds > 0 and gflops > 0 and faults >= 0
+        assert percent == pytest.approx(100 * gflops / peak, abs=1)
+    assert f"[1/1] {SMALL_LAYER} (nchw, threads=1)" in captured.err  # progress goes to stderr
 
     text = markdown.read_text()
     assert text.startswith("# ")
-    assert f"| {SMALL_LAYER} |" in text and "GFLOP/s" in text
-    for label in ("machine", "fastconv", "commit", "isa", "threads", "numpy", "date"):
+    assert f"| {SMALL_LAYER} |" in text and "GFLOP/s" in text and "measured FMA peak" in text
+    for label in ("machine", "fastconv", "commit", "isa", "threads", "numpy", "allocator", "date"):
         assert f"**{label}**" in text
 
     data = json.loads(report.read_text())
     assert {row["algo"] for row in data["results"]} == {"direct", "im2col"}
-    assert all(row["gflops"] > 0 and row["error"] is None for row in data["results"])
+    assert all(row["gflops"] > 0 and row["error"] is None and row["peak_gflops"] > 0 for row in data["results"])
+    assert data["settings"]["layouts"] == ["nchw"]
 
 
-def test_bench_compare_torch(capsys):
+def test_bench_compare_torch_on_both_layouts_with_plans(capsys):
     pytest.importorskip("torch")
-    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "im2col", "--threads", "1", "--compare", "torch", *FAST]
+    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "auto,im2col,plan", "--threads", "1", "--compare", "torch", *FAST]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "torch/fastconv" in out
-    (row,) = _rows(out, SMALL_LAYER)
-    assert float(row[6]) > 0 and row[8].endswith("x")
-    assert re.search(r"geometric mean of torch/fastconv, im2col, threads=1: \d+\.\d+x", out)
+    rows = _measurement_rows(out, SMALL_LAYER)
+    assert [(row[2], row[4]) for row in rows] == [
+        (layout, algo) for layout in ("nchw", "channels_last") for algo in ("auto", "im2col", "plan")]
+    for row in rows:
+        assert float(row[9]) > 0 and row[11].endswith("x")
+    summary = [row for row in _rows(out, SMALL_LAYER) if row[1] in ("nchw", "channels_last")]
+    assert [row[1] for row in summary] == ["nchw", "channels_last"]
+    for row in summary:
+        assert row[3] in ("auto", "im2col")  # the best functional algo; plans are reported apart
+        assert float(row[6]) >= 1.0  # auto/best
+    for layout in ("nchw", "channels_last"):
+        for algo in ("auto", "plan"):
+            assert re.search(rf"geometric mean of torch/fastconv, {algo}, {layout}, threads=1: \d+\.\d+x", out)
+
+
+def test_channels_last_layout_is_the_same_logical_array():
+    layer = bench.select_layers(bench.load_suite(), "resnet_3x3_7")[0]
+    x, _ = bench.make_inputs(layer)
+    x_cl = bench.to_layout(x, "channels_last")
+    assert x_cl.shape == x.shape and (x_cl == x).all()
+    assert x_cl.strides[1] == x.itemsize  # channels adjacent in memory
+    assert bench.to_layout(x, "nchw") is x
 
 
 def test_bench_compare_torch_without_torch(monkeypatch, capsys):
@@ -113,18 +142,19 @@ def test_bench_reports_a_raising_algo_as_an_error_row(monkeypatch, capsys):
     monkeypatch.setattr(bench, "fastconv_runner", runner)
     assert main(["bench", "--layers", SMALL_LAYER, "--algos", "direct,im2col", "--threads", "1", *FAST]) == 1
     out = capsys.readouterr().out
-    direct, im2col = _rows(out, SMALL_LAYER)
-    assert direct[4] == "ERROR" and "injected failure" in out
-    assert float(im2col[5]) > 0
+    direct, im2col = _measurement_rows(out, SMALL_LAYER)[:2]
+    assert direct[5] == "ERROR" and "injected failure" in out
+    assert float(im2col[6]) > 0
 
 
 def test_bench_list_and_multiple_thread_counts(capsys):
     assert main(["bench", "--list", "--layers", "resnet_*"]) == 0
     listed = capsys.readouterr().out
     assert "resnet_3x3_56" in listed and "dcgan" not in listed
-    assert main(["bench", "--layers", SMALL_LAYER, "--algos", "im2col", "--threads", "1,2", *FAST]) == 0
-    rows = _rows(capsys.readouterr().out, SMALL_LAYER)
-    assert [row[2] for row in rows] == ["1", "2"]
+    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "im2col", "--threads", "1,2", "--layouts", "nchw", *FAST]
+    assert main(argv) == 0
+    rows = _measurement_rows(capsys.readouterr().out, SMALL_LAYER)
+    assert [row[3] for row in rows] == ["1", "2"]
 
 
 @pytest.mark.parametrize(
@@ -134,6 +164,7 @@ def test_bench_list_and_multiple_thread_counts(capsys):
         ["frobnicate"],
         ["bench", "--algos", "fast"],
         ["bench", "--algos", ""],
+        ["bench", "--layouts", "nhwc"],
         ["bench", "--threads", "0"],
         ["bench", "--threads", "two"],
         ["bench", "--repeat", "0"],
