@@ -78,7 +78,7 @@ def test_bench_table_markdown_and_json(capsys, tmp_path):
     for row in rows:
         milliseconds, gflops, percent, faults = float(row[5]), float(row[6]), float(row[7].rstrip("%")), float(row[8])
         assert milliseconds > 0 and gflops > 0 and faults >= 0
-        assert percent == pytest.approx(100 * gflops / peak, abs=1)
+        assert percent == pytest.approx(100 * gflops / peak, rel=0.02, abs=1)  # peak printed rounded
     assert f"[1/1] {SMALL_LAYER} (nchw, threads=1)" in captured.err  # progress goes to stderr
 
     text = markdown.read_text()

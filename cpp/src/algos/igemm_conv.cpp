@@ -277,42 +277,44 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     const int64_t src_spatial = src_size[0] * src_size[1] * src_size[2];
     const int64_t dst_spatial = dst_size[0] * dst_size[1] * dst_size[2];
 
-    // Tasks: image x group x column block x chunk of tiles of one class. The chunk size only
+    // Tasks: image x column block x chunk of tiles of one class, every group inside the task: the
+    // table of row pointers of a tile is built once and serves all groups through the kernel's
+    // a_offset (for a small group, building it costs as much as the product). The chunk size only
     // balances the load; it never changes what a microkernel call sums. With deferred weights a
     // task is one (class, group, column block) over every image and tile, so it packs its block
     // once, into this thread's scratch, and uses it while it is hot.
     const bool deferred = pw.raw_weights != nullptr;
     int64_t total_tiles = 0;
     for (const TapClass& c : pw.classes) total_tiles += (c.pixels() + MR - 1) / MR;
-    const int64_t outer = deferred ? p.groups * pw.column_blocks : p.batch * p.groups * pw.column_blocks;
+    const int64_t outer = deferred ? p.groups * pw.column_blocks : p.batch * pw.column_blocks;
     const int64_t threads = ThreadPool::instance().num_threads();
+    const int64_t work = outer * total_tiles * (deferred ? 1 : p.groups);
     const int64_t chunk_tiles =
-        deferred ? total_tiles : std::max<int64_t>(1, std::min<int64_t>(32, outer * total_tiles / (8 * threads)));
+        deferred ? total_tiles : std::max<int64_t>(1, std::min<int64_t>(32, work / (8 * threads) / p.groups));
     std::vector<std::array<int64_t, 3>> chunks;  // (class, first tile, end tile)
     for (size_t ci = 0; ci < pw.classes.size(); ++ci) {
         const int64_t tiles = (pw.classes[ci].pixels() + MR - 1) / MR;
-        for (int64_t t0 = 0; t0 < tiles; t0 += std::max<int64_t>(1, chunk_tiles))
-            chunks.push_back({static_cast<int64_t>(ci), t0, std::min(tiles, t0 + std::max<int64_t>(1, chunk_tiles))});
+        for (int64_t t0 = 0; t0 < tiles; t0 += chunk_tiles)
+            chunks.push_back({static_cast<int64_t>(ci), t0, std::min(tiles, t0 + chunk_tiles)});
     }
     const int64_t num_chunks = static_cast<int64_t>(chunks.size());
 
     parallel_for(outer * num_chunks, [&](int64_t task) {
         const auto& chunk = chunks[task % num_chunks];
         const int64_t cb = (task / num_chunks) % pw.column_blocks;
-        const int64_t g = (task / num_chunks / pw.column_blocks) % p.groups;
         const TapClass& cls = pw.classes[chunk[0]];
         const int64_t ks = static_cast<int64_t>(cls.taps.size());
         const int64_t block_size = ks * pw.reduction * NR;
-        const float* w_block;
+        // Deferred: this task's one group; otherwise every group, each with its packed block.
+        const int64_t g0 = deferred ? (task / num_chunks / pw.column_blocks) % p.groups : 0;
+        const int64_t g1 = deferred ? g0 + 1 : p.groups;
+        const float* deferred_block = nullptr;
         if (deferred) {
             float* block = scratch<float>(ScratchSlot::gemm_b, std::max<int64_t>(block_size, 16));
-            pack_block(p, pw, cls, g, cb, pw.raw_weights, block);
-            w_block = block;
-        } else {
-            w_block = pw.weights + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
+            pack_block(p, pw, cls, g0, cb, pw.raw_weights, block);
+            deferred_block = block;
         }
         const int64_t nr = std::min<int64_t>(NR, pw.columns - cb * NR);
-        const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
 
         float* zero = scratch<float>(ScratchSlot::accumulators, pw.reduction);
         std::fill_n(zero, pw.reduction, 0.0f);
@@ -320,19 +322,25 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
             scratch_bytes(ScratchSlot::columns, static_cast<size_t>(std::max<int64_t>(ks, 1) * MR) * sizeof(float*)));
         float* c_rows[16];
         const int64_t pixels = cls.pixels();
-        const int64_t n0 = deferred ? 0 : task / num_chunks / pw.column_blocks / p.groups;
+        const int64_t n0 = deferred ? 0 : task / num_chunks / pw.column_blocks;
         const int64_t n1 = deferred ? p.batch : n0 + 1;
         for (int64_t n = n0; n < n1; ++n) {
-            const float* src_image = src + n * src_spatial * src_channels + g * pw.reduction;
-            float* dst_image = dst + n * dst_spatial * dst_channels + g * pw.columns + cb * NR;
+            const float* src_image = src + n * src_spatial * src_channels;
+            float* dst_image = dst + n * dst_spatial * dst_channels + cb * NR;
             for (int64_t tile = chunk[1]; tile < chunk[2]; ++tile) {
                 const int64_t mr = std::min(MR, pixels - tile * MR);
                 const int64_t* dst_row = pw.dst_index + cls.dst_index_offset + tile * MR;
-                for (int64_t i = 0; i < mr; ++i) c_rows[i] = dst_image + dst_row[i] * dst_channels;
                 const int64_t* src_row = pw.src_index + cls.src_index_offset + tile * ks * MR;
                 for (int64_t e = 0; e < ks * MR; ++e)
                     a[e] = src_row[e] < 0 ? zero : src_image + src_row[e] * src_channels;
-                uk.fn(mr, nr, pw.reduction, ks, a, w_block, bias_block, c_rows);
+                for (int64_t g = g0; g < g1; ++g) {
+                    for (int64_t i = 0; i < mr; ++i) c_rows[i] = dst_image + dst_row[i] * dst_channels + g * pw.columns;
+                    const float* w_block =
+                        deferred ? deferred_block
+                                 : pw.weights + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
+                    const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
+                    uk.fn(mr, nr, pw.reduction, ks, a, g * pw.reduction, zero, w_block, bias_block, c_rows);
+                }
             }
         }
     });
@@ -389,14 +397,14 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
     transpose_images(dst_last, dst, p.batch, dst_spatial, p.dst_channels());
 }
 
-// The active ISA's widest tile, or a narrower one of the same ISA when the wide one would leave
-// most lanes of its column block empty.
+// The active ISA's widest tile, or the narrowest of the same ISA that still covers a group's
+// columns when the wide one would leave most lanes of its column block empty.
 const igemm::Ukernel& choose_ukernel(const ConvProblem& p) {
-    const igemm::Ukernel& best = igemm::active_ukernel();
+    const igemm::Ukernel* chosen = &igemm::active_ukernel();
     const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
     for (const igemm::Ukernel& k : igemm::ukernels())
-        if (k.isa == best.isa && k.nr < best.nr && columns <= k.nr) return k;
-    return best;
+        if (k.isa == chosen->isa && k.nr < chosen->nr && columns <= k.nr) chosen = &k;
+    return *chosen;
 }
 
 std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) {

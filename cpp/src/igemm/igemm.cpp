@@ -10,6 +10,7 @@ const std::vector<Ukernel>& ukernels() {
 #if defined(FASTCONV_X86_KERNELS)
         {"f32_igemm_ukernel_6x64__avx512f", Isa::avx512, 6, 64, f32_igemm_ukernel_6x64__avx512f},
         {"f32_igemm_ukernel_8x32__avx512f", Isa::avx512, 8, 32, f32_igemm_ukernel_8x32__avx512f},
+        {"f32_igemm_ukernel_12x16__avx512f", Isa::avx512, 12, 16, f32_igemm_ukernel_12x16__avx512f},
         {"f32_igemm_ukernel_6x16__avx2_fma", Isa::avx2, 6, 16, f32_igemm_ukernel_6x16__avx2_fma},
 #endif
         {"f32_igemm_ukernel_4x8__scalar", Isa::scalar, 4, 8, f32_igemm_ukernel_4x8__scalar},

@@ -9,7 +9,7 @@
 namespace fastconv::igemm {
 
 void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-                                      const float* w, const float* bias, float* const* c) {
+    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
     constexpr int MR = 6, NV = 2;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i mask[NV];
@@ -23,7 +23,7 @@ void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_
     for (int64_t t = 0; t < ks; ++t) {
         const float* rows[MR];
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i];
+        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] == zero ? zero : a[t * MR + i] + a_offset;
         for (int64_t p = 0; p < kc; ++p, w += 8 * NV) {
             const __m256 w0 = _mm256_load_ps(w), w1 = _mm256_load_ps(w + 8);
 #pragma GCC unroll 8

@@ -1,7 +1,9 @@
 // AVX-512 indirect-GEMM microkernels (contract in igemm/igemm.hpp; this file alone gets the
 // AVX-512 flags). Register budget, 32 zmm: 6 rows x 4 vectors (64 channels) of accumulators = 24,
 // the 4 weight vectors of the current (tap, channel) and one broadcast; 8 x 2 for layers with at
-// most 32 output channels per group. Per (tap, channel) step the 6x64 tile does 24 FMAs for 10
+// most 32 output channels per group; 12 x 1 for at most 16 (grouped layers: 8 or 16 channels per
+// group), where one weight vector feeds 12 FMAs and 12 row pointers still fit the 16 GPRs with the
+// weight pointer and the loop counters, while 14 rows spill them. Per (tap, channel) step the 6x64 tile does 24 FMAs for 10
 // loads (4 weight vectors, 6 broadcasts), within the two load ports' budget, and keeps only 6 row
 // pointers live, so none spill. Partial column blocks use masked loads and stores: no scalar tail.
 #include <immintrin.h>
@@ -12,51 +14,56 @@ namespace fastconv::igemm {
 namespace {
 
 template <int MR, int NV>
-inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, const float* w,
-                 const float* bias, float* const* c) {
+inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
+                 const float* zero, const float* w, const float* bias, float* const* c) {
     __mmask16 mask[NV];
     for (int v = 0; v < NV; ++v) {
         const int64_t lanes = nr - 16 * v;
         mask[v] = lanes >= 16 ? __mmask16(0xFFFF) : lanes <= 0 ? __mmask16(0) : __mmask16((1u << lanes) - 1);
     }
     __m512 acc[MR][NV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
         const __m512 b = bias ? _mm512_maskz_loadu_ps(mask[v], bias + 16 * v) : _mm512_setzero_ps();
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) acc[i][v] = b;
     }
     for (int64_t t = 0; t < ks; ++t) {
         const float* rows[MR];
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i];
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] == zero ? zero : a[t * MR + i] + a_offset;
         for (int64_t p = 0; p < kc; ++p, w += 16 * NV) {
             __m512 wv[NV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + 16 * v);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) {
                 const __m512 x = _mm512_set1_ps(rows[i][p]);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
                 for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(x, wv[v], acc[i][v]);
             }
         }
     }
     for (int64_t i = 0; i < mr; ++i)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(c[i] + 16 * v, mask[v], acc[i][v]);
 }
 
 }  // namespace
 
 void f32_igemm_ukernel_6x64__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-                                     const float* w, const float* bias, float* const* c) {
-    tile<6, 4>(mr, nr, kc, ks, a, w, bias, c);
+    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
+    tile<6, 4>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
 }
 
 void f32_igemm_ukernel_8x32__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-                                     const float* w, const float* bias, float* const* c) {
-    tile<8, 2>(mr, nr, kc, ks, a, w, bias, c);
+    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
+    tile<8, 2>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+}
+
+void f32_igemm_ukernel_12x16__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
+    tile<12, 1>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
 }
 
 }  // namespace fastconv::igemm
