@@ -13,6 +13,7 @@
 
 #include "fastconv/fastconv.hpp"
 #include "gemm/gemm.hpp"
+#include "convchw/convchw.hpp"
 #include "dwconv/dwconv.hpp"
 #include "igemm/igemm.hpp"
 #include "registry.hpp"
@@ -370,6 +371,13 @@ PYBIND11_MODULE(_core, m) {
         py::list rows;
         for (const auto& ukernel : dwconv::ukernels())
             rows.append(py::make_tuple(ukernel.name, isa_name(ukernel.isa), &ukernel == &dwconv::active_ukernel()));
+        return rows;
+    });
+    m.def("conv_chw_ukernels", [] {
+        py::list rows;
+        for (const auto& ukernel : convchw::ukernels())
+            rows.append(py::make_tuple(ukernel.name, isa_name(ukernel.isa), ukernel.kb, ukernel.pixels,
+                                       ukernel.isa <= active_isa()));
         return rows;
     });
     m.def("implementations", [] {

@@ -61,6 +61,7 @@ extern const ConvImpl gemm_1x1_nhwc_impl;
 extern const ConvImpl im2col_gemm_impl;
 extern const ConvImpl gemm_col2im_impl;
 extern const ConvImpl depthwise_impl;
+extern const ConvImpl direct_chw_impl;
 extern const ConvImpl igemm_impl;
 extern const ConvImpl direct_forward_impl;
 extern const ConvImpl direct_transposed_impl;
@@ -71,6 +72,12 @@ struct Ukernel;
 // igemm_impl with an explicit microkernel, so tests cover every compiled ISA variant.
 void run_with(const Ukernel& ukernel, const ConvProblem& problem, const ConvArgs& args);
 }  // namespace igemm
+
+namespace convchw {
+struct Ukernel;
+// direct_chw_impl with an explicit microkernel, so tests cover every compiled ISA variant.
+void run_with(const Ukernel& ukernel, const ConvProblem& problem, const ConvArgs& args);
+}  // namespace convchw
 
 namespace dwconv {
 struct Ukernel;

@@ -733,6 +733,11 @@ def info() -> Dict[str, Any]:
         "dwconv_ukernels": [
             {"name": name, "isa": isa, "active": active} for name, isa, active in _core.dwconv_ukernels()
         ],
+        # Chosen per layer shape among those the active ISA allows ("usable"), so none is "active".
+        "conv_chw_ukernels": [
+            {"name": name, "isa": isa, "channels": kb, "pixels": pixels, "usable": usable}
+            for name, isa, kb, pixels, usable in _core.conv_chw_ukernels()
+        ],
         "implementations": [
             {"name": name, "algo": algo, "prepacks": prepacks} for name, algo, prepacks in _core.implementations()
         ],

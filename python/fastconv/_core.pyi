@@ -139,5 +139,9 @@ def igemm_ukernels() -> List[Tuple[str, str, int, int, bool]]:
 def implementations() -> List[Tuple[str, str, bool]]:
     """(name, algo family, packs weights for plans) of every registry entry, in selection order."""
 
+def conv_chw_ukernels() -> List[Tuple[str, str, int, int, bool]]:
+    """(name, isa, output channels, pixels, usable) of every compiled channels-first direct microkernel,
+    best first within each ISA; usable when the active ISA allows it (the tile is chosen per layer shape)."""
+
 def dwconv_ukernels() -> List[Tuple[str, str, bool]]:
     """(name, isa, active) of every compiled depthwise microkernel, best first."""

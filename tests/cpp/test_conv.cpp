@@ -10,8 +10,10 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <stdexcept>
 
 #include "fastconv/fastconv.hpp"
+#include "convchw/convchw.hpp"
 #include "dwconv/dwconv.hpp"
 #include "igemm/igemm.hpp"
 #include "registry.hpp"
@@ -70,6 +72,12 @@ const std::vector<Shape>& shapes() {
         {"grouped_many_blocks", false, {2, 8, 4, 4}, {260, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 2},
         {"t_many_blocks", true, {1, 8, 3, 3}, {8, 200, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1},
         {"t_many_channels", true, {1, 24, 6, 6}, {24, 20, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1},
+        // Rows wider than the channels-first tiles (several tiles and a tail), channel blocks with
+        // tails, padding columns on both ends, dilation along the width, 1-D and 3-D.
+        {"wide_rows_grouped", false, {2, 16, 5, 70}, {16, 8, 3, 3}, {1, 1}, {1, 1}, {1, 2}, {1, 3}, {}, 2},
+        {"wide_rows_dilated", false, {1, 5, 4, 45}, {13, 5, 2, 5}, {2, 1}, {1, 3}, {0, 6}, {1, 0}, {}, 1},
+        {"wide_rows_1d", false, {2, 6, 100}, {20, 6, 7}, {1}, {1}, {3}, {4}, {}, 1},
+        {"wide_rows_3d", false, {1, 3, 3, 4, 33}, {10, 3, 2, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, {}, 1},
     };
     return table;
 }
@@ -242,6 +250,44 @@ TEST(Depthwise, EveryMicrokernelMatchesReference) {
             }
         }
     }
+}
+
+// The channels-first direct kernel with every compiled microkernel this CPU can run, on every
+// shape within its hard limits (forward, unit width stride), whether or not its efficiency rule
+// would pick it.
+TEST(DirectChw, EveryMicrokernelMatchesReference) {
+    for (const convchw::Ukernel& ukernel : convchw::ukernels()) {
+        if (ukernel.isa > detected_isa()) continue;
+        for (const Shape& shape : shapes()) {
+            const ConvProblem p = build(shape, DType::f32);
+            if (p.kind != ConvKind::forward || p.stride[2] != 1 || p.dst_elements() == 0) continue;
+            const auto src = random_values<float>(p.src_elements(), 18);
+            const auto weight = random_values<float>(p.weight_elements(), 19);
+            const auto bias = random_values<float>(p.dst_channels(), 20);
+            std::vector<float> expected(p.dst_elements());
+            reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
+            std::vector<float> actual(p.dst_elements(), std::numeric_limits<float>::quiet_NaN());
+            convchw::run_with(ukernel, p, {src.data(), weight.data(), bias.data(), actual.data()});
+            expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
+        }
+    }
+}
+
+TEST(DirectChw, TakesWideChannelsFirstRowsAndDeclinesWhatItCannotVectorise) {
+    const auto find = [](const char* name) {
+        for (const Shape& shape : shapes())
+            if (std::string(shape.name) == name) return build(shape, DType::f32);
+        throw std::runtime_error(name);
+    };
+    EXPECT_EQ(direct_chw_impl.declines(find("wide_rows_grouped")), "");
+    EXPECT_NE(direct_chw_impl.declines(find("wide_rows_1d")).find("16 output channels"), std::string::npos);
+    EXPECT_NE(direct_chw_impl.declines(find("stride_gt_kernel")).find("stride 1 along the width"), std::string::npos);
+    EXPECT_NE(direct_chw_impl.declines(find("t_plain")).find("forward"), std::string::npos);
+    EXPECT_NE(direct_chw_impl.declines(find("plain_3x3")).find("too short"), std::string::npos);
+    ConvProblem last = find("wide_rows_grouped");
+    last.layout = Layout::channels_last;
+    EXPECT_NE(direct_chw_impl.declines(last).find("channels-first"), std::string::npos);
+    EXPECT_NE(direct_chw_impl.declines(build(shapes()[0], DType::f64)).find("float32"), std::string::npos);
 }
 
 TEST(Registry, EveryShapeHasADirectAndAGemmImplementation) {

@@ -83,9 +83,14 @@ def test_info():
         assert len(in_use) == 1
         allowed = [row for row in rows if order.index(row["isa"]) <= order.index(info["active_isa"])]
         assert in_use[0] == allowed[0]
+    chw = info["conv_chw_ukernels"]
+    assert chw and chw[-1]["isa"] == "scalar"
+    for row in chw:
+        assert row["usable"] == (order.index(row["isa"]) <= order.index(info["active_isa"]))
+        assert row["channels"] >= 1 and row["pixels"] >= 1
     names = [row["name"] for row in info["implementations"]]
-    assert names[-1] == "reference" and {"igemm", "depthwise", "im2col_gemm"} <= set(names)
-    assert {row["name"] for row in info["implementations"] if row["prepacks"]} >= {"igemm", "depthwise"}
+    assert names[-1] == "reference" and {"igemm", "depthwise", "direct_chw", "im2col_gemm"} <= set(names)
+    assert {row["name"] for row in info["implementations"] if row["prepacks"]} >= {"igemm", "depthwise", "direct_chw"}
 
 
 def test_max_isa_environment_is_honoured():

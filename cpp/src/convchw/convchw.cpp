@@ -1,0 +1,48 @@
+// The list of channels-first direct microkernels, best first within each ISA, and the choice of
+// tile for a layer's shape.
+#include "convchw/convchw.hpp"
+
+#include <algorithm>
+
+namespace fastconv::convchw {
+
+const std::vector<Ukernel>& ukernels() {
+    static const std::vector<Ukernel> list{
+#if defined(FASTCONV_X86_KERNELS)
+        {"f32_conv_chw_ukernel_8x32__avx512f", Isa::avx512, 8, 32, f32_conv_chw_ukernel_8x32__avx512f},
+        {"f32_conv_chw_ukernel_6x64__avx512f", Isa::avx512, 6, 64, f32_conv_chw_ukernel_6x64__avx512f},
+        {"f32_conv_chw_ukernel_12x32__avx512f", Isa::avx512, 12, 32, f32_conv_chw_ukernel_12x32__avx512f},
+        {"f32_conv_chw_ukernel_24x16__avx512f", Isa::avx512, 24, 16, f32_conv_chw_ukernel_24x16__avx512f},
+        {"f32_conv_chw_ukernel_8x16__avx512f", Isa::avx512, 8, 16, f32_conv_chw_ukernel_8x16__avx512f},
+        {"f32_conv_chw_ukernel_6x16__avx2_fma", Isa::avx2, 6, 16, f32_conv_chw_ukernel_6x16__avx2_fma},
+        {"f32_conv_chw_ukernel_12x8__avx2_fma", Isa::avx2, 12, 8, f32_conv_chw_ukernel_12x8__avx2_fma},
+#endif
+        {"f32_conv_chw_ukernel_4x8__scalar", Isa::scalar, 4, 8, f32_conv_chw_ukernel_4x8__scalar},
+    };
+    return list;
+}
+
+double efficiency(const Ukernel& kernel, int64_t channels, int64_t width) {
+    const int64_t kb = kernel.kb, px = kernel.pixels;
+    const double channel_use = static_cast<double>(channels) / (double((channels + kb - 1) / kb) * kb);
+    const double pixel_use = static_cast<double>(width) / (double((width + px - 1) / px) * px);
+    // Per (channel, kernel tap) step a tile issues kb * vectors FMAs and vectors + kb loads (the
+    // input vectors and the weight broadcasts), both at two per cycle: fewer FMAs than loads
+    // leave the FMA ports idle.
+    const int64_t lanes = kernel.isa == Isa::avx512 ? 16 : 8;
+    const double fmas = double(kb) * double(std::max<int64_t>(1, px / lanes));
+    const double loads = double(std::max<int64_t>(1, px / lanes)) + double(kb);
+    return channel_use * pixel_use * fmas / std::max(fmas, loads);
+}
+
+const Ukernel& choose(int64_t channels, int64_t width) {
+    const Isa isa = std::find_if(ukernels().begin(), ukernels().end(),
+                                 [](const Ukernel& k) { return k.isa <= active_isa(); })->isa;
+    const Ukernel* best = nullptr;
+    for (const Ukernel& k : ukernels())
+        if (k.isa == isa && (!best || efficiency(k, channels, width) > efficiency(*best, channels, width) + 1e-9))
+            best = &k;
+    return *best;
+}
+
+}  // namespace fastconv::convchw

@@ -1,0 +1,72 @@
+// Channels-first direct convolution microkernels: the NCHW counterpart of igemm. A tile is KB
+// output channels x P consecutive output pixels of one row, vectorised along the row, so every
+// vector lane does useful work whatever the channel count per group (grouped layers with 8
+// channels per group fill whole vectors) and the input is read where it lies: no transposes, no
+// column matrix, no padded copy. Padding columns are masked lanes (never read); padding rows are
+// skipped by the caller. Unit stride along the width only: a strided row is not a vector load.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "fastconv/fastconv.hpp"
+
+namespace fastconv::convchw {
+
+// The widest kernel row a tile accepts: lane masks per kernel column live on the stack.
+constexpr int64_t kMaxKernelWidth = 32;
+
+struct TileArgs {
+    const float* x;         // channel 0 of the group, at input row 0, column 0
+    int64_t x_stride;       // elements between channel planes
+    const int64_t* rows;    // per kernel row r < kh: offset of the input row it reads, or -1 (padding)
+    int64_t kh;             // kernel rows (kd * KH + kh for 3-D: every (depth, row) pair)
+    int64_t kw;             // kernel columns, <= kMaxKernelWidth
+    int64_t dw;             // dilation along the width
+    int64_t col;            // input column read by pixel 0 through kernel column 0 (may be < 0)
+    int64_t in_width;       // columns outside [0, in_width) read zeros
+    int64_t channels;       // input channels of the group (the reduction's outer loop)
+    const float* w;         // packed: w[((c * kh + r) * kw + s) * KB + k], zero for k >= kb
+    const float* bias;      // kb values, or null
+    bool accumulate;        // start from y's values (an earlier chunk of channels) instead of bias
+    int64_t kb;             // output channels stored, <= KB
+    float* y;               // channel 0 of the tile, at its first pixel
+    int64_t y_stride;       // elements between output channel planes
+    int64_t width;          // pixels stored, <= P
+};
+
+// y[k * y_stride + j] = (accumulate ? y[k * y_stride + j] : bias[k] or 0) + sum over c, r with rows[r] >= 0, s of
+//     x[c * x_stride + rows[r] + col + s * dw + j] (0 outside the row) * w[((c * kh + r) * kw + s) * KB + k]
+// for k < kb, j < width; each element one FMA chain in (c, r, s) order, so the tiling and the
+// thread count never change a result. Splitting the channels into chunks run with `accumulate`
+// continues the same chain through memory, so it gives the same bits as one call.
+using UkernelFn = void (*)(const TileArgs& args);
+
+struct Ukernel {
+    const char* name;  // e.g. "f32_conv_chw_ukernel_8x32__avx512f"
+    Isa isa;
+    int kb;      // output channels per tile
+    int pixels;  // pixels per tile
+    UkernelFn fn;
+};
+
+// Every compiled kernel, best ISA first, ending with the portable one.
+const std::vector<Ukernel>& ukernels();
+
+// The fraction of a tile's FMA lanes doing useful work for `channels` output channels per group
+// on rows of `width` pixels, times how close its loads let it come to the FMA ports' peak.
+double efficiency(const Ukernel& kernel, int64_t channels, int64_t width);
+
+// Of the active ISA's kernels, the most efficient for this shape.
+const Ukernel& choose(int64_t channels, int64_t width);
+
+void f32_conv_chw_ukernel_6x64__avx512f(const TileArgs& args);
+void f32_conv_chw_ukernel_8x32__avx512f(const TileArgs& args);
+void f32_conv_chw_ukernel_12x32__avx512f(const TileArgs& args);
+void f32_conv_chw_ukernel_8x16__avx512f(const TileArgs& args);
+void f32_conv_chw_ukernel_24x16__avx512f(const TileArgs& args);
+void f32_conv_chw_ukernel_6x16__avx2_fma(const TileArgs& args);
+void f32_conv_chw_ukernel_12x8__avx2_fma(const TileArgs& args);
+void f32_conv_chw_ukernel_4x8__scalar(const TileArgs& args);
+
+}  // namespace fastconv::convchw
