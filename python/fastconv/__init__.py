@@ -3,7 +3,7 @@
 # fastconv.cli and is imported only when run, so `import fastconv` stays light.
 import warnings
 
-from . import _core
+from . import _core, arithmetic
 from ._api import (
     algorithms,
     conv1d,
@@ -21,6 +21,7 @@ from ._api import (
     unfold,
 )
 
+from .arithmetic import explain
 from .plan import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 
 __version__: str = _core.__version__
@@ -34,6 +35,7 @@ __all__ = [
     "ConvTranspose2d",
     "ConvTranspose3d",
     "algorithms",
+    "arithmetic",
     "conv1d",
     "conv2d",
     "conv3d",
@@ -42,6 +44,7 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "conv_transpose_output_size",
+    "explain",
     "fold",
     "get_num_threads",
     "info",
