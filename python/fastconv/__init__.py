@@ -1,6 +1,7 @@
 # fastconv: convolutions for NumPy with torch.nn.functional's API. This module only gathers the
-# public names of _api (the Python layer over the compiled fastconv._core); the command line lives in
-# fastconv.cli and is imported only when run, so `import fastconv` stays light.
+# public names of _api (the Python layer over the compiled fastconv._core) and of the convolution
+# arithmetic explorer; the command line lives in fastconv.cli and the pictures in fastconv.viz, both
+# imported only when used (viz needs Pillow), so `import fastconv` stays light and NumPy-only.
 import warnings
 
 from . import _core, arithmetic
@@ -51,6 +52,16 @@ __all__ = [
     "set_num_threads",
     "unfold",
 ]
+
+
+def __getattr__(name: str):
+    # fastconv.viz on first use, so that the core never imports Pillow.
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module 'fastconv' has no attribute {name!r}")
+
 
 # A mistyped FASTCONV_MAX_ISA silently running at a different ISA would mislead benchmarks and the
 # per-ISA test runs, so say so once, at import.
