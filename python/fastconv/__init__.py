@@ -24,6 +24,7 @@ from ._api import (
 
 from .arithmetic import explain
 from .plan import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .template import match_template
 
 __version__: str = _core.__version__
 
@@ -49,6 +50,7 @@ __all__ = [
     "fold",
     "get_num_threads",
     "info",
+    "match_template",
     "set_num_threads",
     "unfold",
 ]
