@@ -66,8 +66,9 @@ def match_template(image: Any, template: Any, method: str = "ncc") -> np.ndarray
         "xcorr": plain cross-correlation sum(I * T) (OpenCV's TM_CCORR).
         "ssd": sum of squared differences sum((I - T)^2), 0 for an exact match (TM_SQDIFF).
 
-    Computed in float64 through fastconv's convolutions; returned as float32 for float32 (or
-    float16) images and float64 otherwise, as scikit-image does.
+    Returned as float32 for float32 (or float16) images and float64 otherwise, as scikit-image
+    does. The correlation with the template (the costly convolution) runs in that precision too; the
+    window energies, where subtraction cancels, are always summed in float64.
     """
     if method not in METHODS:
         raise ValueError(f"match_template: method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
@@ -87,19 +88,23 @@ def match_template(image: Any, template: Any, method: str = "ncc") -> np.ndarray
     offset = float(np.mean(img, dtype=np.float64))
     x = img.astype(np.float64) - offset
     t = tpl.astype(np.float64)
-    batched = lambda a: a[np.newaxis, np.newaxis]  # noqa: E731
+
+    def correlate(kernel: np.ndarray) -> np.ndarray:
+        """sum(x * kernel) over every window, in the result's precision, as float64."""
+        batched = lambda a: np.ascontiguousarray(a[np.newaxis, np.newaxis], dtype=dtype)  # noqa: E731
+        return _convolve(batched(x), batched(kernel))[0, 0].astype(np.float64)
 
     if method == "xcorr":
         # sum(I*T) = sum((x + offset) * T) = sum(x*T) + offset * sum(T)
-        return (_convolve(batched(x), batched(t))[0, 0] + offset * t.sum()).astype(dtype)
+        return (correlate(t) + offset * t.sum()).astype(dtype)
     if method == "ssd":
         u = t - offset
         energy = window_sums(x[np.newaxis] ** 2, tpl.shape)[0]
-        ssd = energy - 2 * _convolve(batched(x), batched(u))[0, 0] + np.sum(u * u)
+        ssd = energy - 2 * correlate(u) + np.sum(u * u)
         return np.maximum(ssd, 0).astype(dtype)
 
     centred = t - t.mean()
-    numerator = _convolve(batched(x), batched(centred))[0, 0]  # sum(x * (T - mean T)) per window
+    numerator = correlate(centred)  # sum(x * (T - mean T)) per window
     sums = window_sums(np.stack([x, x * x]), tpl.shape)
     window_energy = np.maximum(sums[1] - sums[0] ** 2 / tpl.size, 0)  # sum over the window of (I - its mean)^2
     denominator = np.sqrt(window_energy * np.sum(centred * centred))
