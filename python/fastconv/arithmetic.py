@@ -372,7 +372,7 @@ def classify(input_size: int, kernel_size: int, stride: int = 1, padding: Any = 
     number, name = _case(kernel_size, stride, pair, dilation)
     remainder = odd_remainder(input_size, kernel_size, stride, pair, dilation)
     if remainder:
-        name += f" (odd: the last {remainder} cell{'s' if remainder > 1 else ''} never read)"
+        name += f" (odd: the last {remainder} cell{'s' if remainder > 1 else ''} of the padded input never read)"
     return number, name + _generalisations(pair, dilation)
 
 

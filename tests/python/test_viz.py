@@ -89,7 +89,12 @@ def test_footprints_are_kernel_shaped_and_slide(layer):
         assert sorted(under[under >= 0].tolist()) == list(window.reads[index])
     kinds = window.canvas_kind
     assert (kinds == viz.INPUT).sum() == window.input_size[0] * window.input_size[1]
-    assert (kinds == viz.INSERTED_ZERO).any() == (window.transposed and max(window.stride) > 1)
+    # Zeros go between neighbouring input cells along a strided dimension.
+    stretched = any(s > 1 and n > 1 for s, n in zip(window.stride, window.input_size))
+    assert (kinds == viz.INSERTED_ZERO).sum() == (
+        (window.stride[0] * (window.input_size[0] - 1) + 1) * (window.stride[1] * (window.input_size[1] - 1) + 1)
+        - window.input_size[0] * window.input_size[1] if window.transposed and stretched else 0
+    )
 
 
 def _rgb(name):
