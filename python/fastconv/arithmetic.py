@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from typing import Any, Callable, List, Sequence, Tuple, Union
 
@@ -74,6 +75,24 @@ def _pair(padding: Any) -> Tuple[int, int]:
     return int(padding), int(padding)
 
 
+# Parameters that must be at least 1; every other one (sizes, paddings, output_padding) at least 0.
+_POSITIVE = ("kernel_size", "stride", "dilation")
+
+
+def _checked_call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Calls the one-dimension `function` after checking that every argument is an int (padding:
+    or a (before, after) pair) in its range, so a wrong value is named rather than divided by."""
+    bound = inspect.signature(function).bind(*args, **kwargs)
+    for name, value in bound.arguments.items():
+        values = value if name == "padding" and isinstance(value, (tuple, list)) and len(value) == 2 else [value]
+        minimum = 1 if name in _POSITIVE else 0
+        if not all(_api._is_int(item) and item >= minimum for item in values):
+            kind = "positive" if minimum else "non-negative"
+            extra = " or a (before, after) pair" if name == "padding" else ""
+            raise ValueError(f"{function.__name__}: {name} must be a {kind} int{extra}, got {value!r}")
+    return function(*args, **kwargs)
+
+
 def _per_dimension(function: Callable[..., Any]) -> Callable[..., Any]:
     """Lets a one-dimension function take a tuple first argument (the input size or kernel size):
     every other argument is then an int for all dimensions or one value per dimension (padding: an
@@ -82,7 +101,7 @@ def _per_dimension(function: Callable[..., Any]) -> Callable[..., Any]:
 
     def mapped(first: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(first, (tuple, list)):
-            return function(first, *args, **kwargs)
+            return _checked_call(function, first, *args, **kwargs)
         ndim = len(first)
 
         def spread(value: Any) -> List[Any]:
@@ -95,8 +114,8 @@ def _per_dimension(function: Callable[..., Any]) -> Callable[..., Any]:
         columns = [spread(value) for value in args]
         keyword_columns = {name: spread(value) for name, value in kwargs.items()}
         results = [
-            function(first[axis], *(column[axis] for column in columns),
-                     **{name: column[axis] for name, column in keyword_columns.items()})
+            _checked_call(function, first[axis], *(column[axis] for column in columns),
+                          **{name: column[axis] for name, column in keyword_columns.items()})
             for axis in range(ndim)
         ]
         if results and isinstance(results[0], DirectEquivalent):

@@ -124,14 +124,12 @@ def sliding_window(
     build = _transposed_window if transposed else _forward_window
     try:
         return build(size, kernel, strides, pads, dilations, extra)
-    except MappingMismatch:
-        raise
     except ValueError as exc:
         raise ValueError(f"{fn}: {exc}") from None
 
 
 def _forward_window(size, kernel, strides, pads, dilations, extra) -> SlidingWindow:
-    out = arithmetic.output_size(size, kernel, strides, pads, dilations)
+    out = _api.conv_output_size(size, kernel, strides, pads, dilations)
     # What each output reads: the library's im2col on input ids, with the layer's padding.
     columns = unfold(_ids((1,) + size), kernel, dilations, pads, strides)  # (taps, outputs)
     # Where each tap lands on the drawn canvas: the same unfold over a canvas whose every cell,
@@ -150,7 +148,7 @@ def _forward_window(size, kernel, strides, pads, dilations, extra) -> SlidingWin
 
 
 def _transposed_window(size, kernel, strides, pads, dilations, extra) -> SlidingWindow:
-    out = arithmetic.transposed_output_size(size, kernel, strides, pads, extra, dilations)
+    out = _api.conv_transpose_output_size(size, kernel, strides, pads, extra, dilations)  # checks output_padding
     # The library's transposed mapping: a transposed layer's input cell i scatters through tap r to
     # the output cell the direct layer (its adjoint) reads there, so unfold over output ids with
     # the layer's parameters gives, per input cell and tap, the output cell written (0: cropped).

@@ -187,11 +187,17 @@ def test_asymmetric_half_padding_for_even_kernels():
     assert "asymmetric padding (1, 2)" in A.classify(8, 4, 1, (1, 2))[1]
 
 
-def test_empty_output_raises():
+def test_bad_values_are_named():
     with pytest.raises(ValueError, match="empty"):
         A.output_size(2, 5)
     with pytest.raises(ValueError, match="one per dimension"):
         A.output_size((5, 5), (3, 3, 3))
+    with pytest.raises(ValueError, match="output_size: stride must be a positive int, got 0"):
+        A.output_size(5, 3, stride=0)
+    with pytest.raises(ValueError, match="padding must be a non-negative int or a"):
+        A.output_size((5, 5), 3, padding=((1, -1), 0))
+    with pytest.raises(ValueError, match="half_padding: dilation must be a positive int, got 1.5"):
+        A.half_padding(3, 1.5)
 
 
 def test_explain_forward():

@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 import fastconv
 from fastconv import arithmetic, viz
 
-PIL = pytest.importorskip("PIL")
-from PIL import Image  # noqa: E402
+
+@pytest.fixture
+def Image():
+    """PIL.Image; the tests that draw are skipped without Pillow, the geometry tests still run."""
+    return pytest.importorskip("PIL.Image")
 
 
 @st.composite
@@ -101,7 +104,7 @@ def _rgb(name):
     return viz.COLORS[name]
 
 
-def _decode(path):
+def _decode(Image, path):
     with Image.open(path) as image:
         frames = []
         for index in range(image.n_frames):
@@ -124,7 +127,7 @@ LAYERS = [
 
 
 @pytest.mark.parametrize("layer", LAYERS)
-def test_gif_frames_shade_exactly_the_cells_read(tmp_path, layer):
+def test_gif_frames_shade_exactly_the_cells_read(Image, tmp_path, layer):
     layer = {"stride": 1, "padding": 0, "dilation": 1, "output_padding": 0, "transposed": False, **layer}
     path = tmp_path / "out.gif"
     window = viz.animate(str(path), **layer, frames_dir=str(tmp_path / "frames"), cell=16)
@@ -134,7 +137,7 @@ def test_gif_frames_shade_exactly_the_cells_read(tmp_path, layer):
         "padding": window.padding,
         "transposed": layer["transposed"],
     })
-    frames = _decode(path)
+    frames = _decode(Image, path)
     assert len(frames) == window.num_outputs == len(expected_reads)
     layout = viz.layout_of(window, 16)
     pngs = sorted((tmp_path / "frames").iterdir())
@@ -182,7 +185,7 @@ def test_a_wrong_mapping_is_caught(monkeypatch):
         viz.sliding_window(5, 3, 2, 1)
 
 
-def test_gallery(tmp_path):
+def test_gallery(Image, tmp_path):
     paths = viz.gallery(str(tmp_path), cell=16)
     names = [p.split("/")[-1][:-4] for p in paths]
     assert names == list(viz.GALLERY) + ["im2col"]
@@ -201,12 +204,12 @@ def test_gallery(tmp_path):
             assert image.n_frames == expected_frames[name], name
 
 
-def test_im2col_picture_highlights_each_column(tmp_path):
+def test_im2col_picture_highlights_each_column(Image, tmp_path):
     path = tmp_path / "im2col.gif"
     frames = viz.im2col_picture(str(path), input_size=4, kernel_size=3, in_channels=2, out_channels=3, padding=1,
                                 stride=2)
     assert len(frames) == 4  # 2x2 outputs
-    decoded = _decode(path)
+    decoded = _decode(Image, path)
     assert len(decoded) == 4 and decoded[0].shape[:2] == (frames[0].size[1], frames[0].size[0])
     # Windows over more or less padding shade different numbers of input cells.
     dark = np.array(_rgb("input_read"))
@@ -235,3 +238,5 @@ def test_bad_arguments():
         viz.sliding_window(5, 3, output_padding=1)
     with pytest.raises(ValueError, match="padding"):
         viz.sliding_window(5, 3, padding="same", transposed=True)
+    with pytest.raises(ValueError, match="sliding_window: .*output_padding"):
+        viz.sliding_window(5, 3, stride=2, output_padding=2, transposed=True)
