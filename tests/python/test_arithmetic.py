@@ -99,40 +99,60 @@ def test_transposed_convolution_is_its_direct_equivalent(layer, data):
     np.testing.assert_allclose(direct, expected, rtol=1e-10, atol=1e-10)
 
 
+def _conv_len(i, k, s=1, p=0, d=1):
+    """The length conv1d really produces (p an int or a (before, after) pair)."""
+    return _conv_shape(1, (i,), (k,), s, (p,), d)[0]
+
+
+def _conv_transpose_len(i, k, s=1, p=0, a=0, d=1):
+    return _conv_transpose_shape(1, (i,), (k,), s, (p,), a, d)[0]
+
+
 @given(i=st.integers(1, 20), k=st.integers(1, 6), s=st.integers(2, 4), p=st.integers(0, 4), d=st.integers(1, 3))
-def test_each_relationship_is_its_formula(i, k, s, p, d):
-    """The guide's formulas written literally (with k^ for k) against each function, under each
-    relationship's conditions."""
+def test_each_relationship_is_its_formula_and_the_ops_shape(i, k, s, p, d):
+    """Each named relationship, under its conditions: the function, the guide's formula written
+    literally (with k^ for k) and the length conv1d / conv_transpose1d really produce agree."""
     kh = d * (k - 1) + 1
     if i >= kh:
-        assert A.no_padding_unit_strides(i, k, d) == (i - kh) + 1
-        assert A.no_padding_strides(i, k, s, d) == math.floor((i - kh) / s) + 1
-        assert A.pooling_output_size(i, k, s) == math.floor((i - k) / s) + 1
+        assert A.no_padding_unit_strides(i, k, d) == (i - kh) + 1 == _conv_len(i, k, 1, 0, d)
+        assert A.no_padding_strides(i, k, s, d) == math.floor((i - kh) / s) + 1 == _conv_len(i, k, s, 0, d)
+    if i >= k:
+        assert A.pooling_output_size(i, k, s) == math.floor((i - k) / s) + 1 == _conv_len(i, k, s)
     if i + 2 * p >= kh:
-        assert A.zero_padding_unit_strides(i, k, p, d) == (i - kh) + 2 * p + 1
-        assert A.padding_strides(i, k, s, p, d) == math.floor((i + 2 * p - kh) / s) + 1
+        assert A.zero_padding_unit_strides(i, k, p, d) == (i - kh) + 2 * p + 1 == _conv_len(i, k, 1, p, d)
+        assert A.padding_strides(i, k, s, p, d) == math.floor((i + 2 * p - kh) / s) + 1 == _conv_len(i, k, s, p, d)
         assert A.dilated_output_size(i, k, s, p, d) == math.floor((i + 2 * p - k - (k - 1) * (d - 1)) / s) + 1
-    assert A.half_padding_output_size(i, k, d) == i
+    half = A.half_padding(k, d)
+    assert A.half_padding_output_size(i, k, d) == i == _conv_len(i, k, 1, half, d)
     if kh % 2:
-        assert A.half_padding(k, d) == (kh // 2, kh // 2)
-    assert A.full_padding_output_size(i, k, d) == i + (kh - 1)
-    # Transposed: i is i' here.
-    assert A.transposed_no_padding_unit_strides(i, k, d).output_size == i + (kh - 1)
-    assert A.transposed_no_padding_unit_strides(i, k, d).pad_before == kh - 1
+        assert half == (kh // 2, kh // 2)
+    assert A.full_padding_output_size(i, k, d) == i + (kh - 1) == _conv_len(i, k, 1, kh - 1, d)
+    # Transposed: i is i' here, and the op is the transpose of the direct layer of the same k, s, p.
+    eq = A.transposed_no_padding_unit_strides(i, k, d)
+    assert (eq.output_size, eq.pad_before) == (i + (kh - 1), kh - 1)
+    assert eq.output_size == _conv_transpose_len(i, k, 1, 0, 0, d)
     if i + (kh - 1) - 2 * p >= 1:
         eq = A.transposed_zero_padding_unit_strides(i, k, p, d)
         assert (eq.output_size, eq.pad_before, eq.pad_after) == (i + (kh - 1) - 2 * p, kh - p - 1, kh - p - 1)
-    assert A.transposed_half_padding(i, k, d).output_size == i
+        assert eq.output_size == _conv_transpose_len(i, k, 1, p, 0, d)
+    assert A.transposed_half_padding(i, k, d).output_size == i == _conv_transpose_len(i, k, 1, half, 0, d)
     if i - (kh - 1) >= 1:
         eq = A.transposed_full_padding(i, k, d)
         assert (eq.output_size, eq.pad_before) == (i - (kh - 1), 0)
+        assert eq.output_size == _conv_transpose_len(i, k, 1, kh - 1, 0, d)
     eq = A.transposed_no_padding_strides(i, k, s, d)
     assert (eq.output_size, eq.stretched_input_size, eq.inserted_zeros) == (s * (i - 1) + kh, s * (i - 1) + 1, s - 1)
+    assert eq.output_size == _conv_transpose_len(i, k, s, 0, 0, d)
     if s * (i - 1) + kh - 2 * p >= 1:
         assert A.transposed_padding_strides(i, k, s, p, d).output_size == s * (i - 1) + kh - 2 * p
+        assert s * (i - 1) + kh - 2 * p == _conv_transpose_len(i, k, s, p, 0, d)
         for a in range(s):
             eq = A.transposed_padding_strides_odd(i, k, s, p, a, d)
-            assert (eq.output_size, eq.pad_before, eq.pad_after) == (s * (i - 1) + a + kh - 2 * p, kh - p - 1, kh - p - 1 + a)
+            expected = (s * (i - 1) + a + kh - 2 * p, kh - p - 1, kh - p - 1 + a)
+            assert (eq.output_size, eq.pad_before, eq.pad_after) == expected
+            assert eq.output_size == _conv_transpose_len(i, k, s, p, a, d)
+            # a is the odd remainder of the direct layer whose input has the transposed output's size.
+            assert A.odd_remainder(eq.output_size, k, s, p, d) == a
 
 
 # The guide's figures: (figure, relationship, transposed, i, k, s, p, a, d, o, effective padding
