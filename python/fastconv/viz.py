@@ -250,8 +250,8 @@ COLORS = {
     "output_pending": (235, 250, 250),
     "tint0": (205, 222, 245),  # im2col: alternate input channels
     "tint1": (225, 210, 242),
-    "weight": (245, 220, 175),
-    "weight_used": (205, 140, 40),
+    "weight0": (235, 185, 100),  # im2col: W's columns, alternate input channels as the column matrix's rows
+    "weight1": (205, 140, 40),
 }
 _INDEX = {name: index for index, name in enumerate(COLORS)}
 
@@ -506,7 +506,8 @@ def im2col_picture(
         draw.text((columns_left, lower_top - 13), "y = W @ columns", fill=_INDEX["text"], font=font)
         for m in range(out_channels):
             for k in range(rows_k):
-                draw.rectangle(box(weights_left, lower_top, m, k), fill=_INDEX["weight_used"], outline=_INDEX["grid"])
+                draw.rectangle(box(weights_left, lower_top, m, k), fill=_INDEX[f"weight{(k // taps) % 2}"],
+                               outline=_INDEX["grid"])
             for l in range(count):
                 fill = "output_current" if l == index else "output" if l < index else "output_pending"
                 draw.rectangle(box(columns_left, lower_top, m, l), fill=_INDEX[fill], outline=_INDEX["grid"])
