@@ -1,8 +1,8 @@
 """Convolution as pattern matching: find a pattern in a generated scene with fastconv.match_template.
 
 The scene is made here, with fastconv itself: smooth clutter (random noise blurred by a box
-convolution), a few decoys (the pattern rotated, and unrelated shapes) and the pattern pasted once
-at a random place after a change of brightness and contrast, plus noise. Normalised
+convolution), decoys (the pattern rotated and transposed, the bare ring, a triangle) and the pattern
+pasted once at a random place after a change of brightness and contrast, plus noise. Normalised
 cross-correlation ignores brightness and contrast, so the response map peaks where the pattern is.
 
     python docs/examples/find_pattern.py [--out DIR] [--seed N]
@@ -23,11 +23,16 @@ SIZE = 240
 PATTERN = 21
 
 
-def make_pattern() -> np.ndarray:
-    """A ring with a bar through it: not symmetric under rotation, so its rotated copy is a decoy."""
+def make_ring() -> np.ndarray:
     r = np.arange(PATTERN) - PATTERN // 2
     radius = np.hypot(*np.meshgrid(r, r, indexing="ij"))
-    pattern = ((radius > 6) & (radius < 9)).astype(np.float64)
+    return ((radius > 6) & (radius < 9)).astype(np.float64)
+
+
+def make_pattern() -> np.ndarray:
+    """A ring with a bar through it and a stub above: not symmetric under rotation or
+    transposition, so its rotated and transposed copies (and the bare ring) serve as decoys."""
+    pattern = make_ring()
     pattern[PATTERN // 2 - 1: PATTERN // 2 + 2, 3:-3] = 1.0
     pattern[2:8, PATTERN // 2 - 1: PATTERN // 2 + 2] = 1.0
     return pattern
@@ -37,17 +42,22 @@ def make_scene(rng: np.random.Generator, pattern: np.ndarray):
     """(scene, (row, col) where the pattern was pasted)."""
     noise = rng.standard_normal((1, 1, SIZE + 8, SIZE + 8))
     clutter = fastconv.conv2d(noise, np.full((1, 1, 9, 9), 1 / 9.0))[0, 0]  # smooth blobs
-    scene = 0.5 + 0.15 * clutter
-    free = SIZE - PATTERN
+    scene = 0.5 + 0.1 * clutter
+    # Non-overlapping slots, so that no shape is pasted over another.
+    slots_per_side = SIZE // (PATTERN + 3)
+    slots = rng.choice(slots_per_side ** 2, size=5, replace=False)
+    places = [(int(slot // slots_per_side * (PATTERN + 3) + rng.integers(0, 3)),
+               int(slot % slots_per_side * (PATTERN + 3) + rng.integers(0, 3))) for slot in slots]
 
     def paste(patch: np.ndarray, at, gain: float, bias: float) -> None:
         """Draws the patch's strokes (its non-zero cells) over the clutter."""
         window = scene[at[0]: at[0] + PATTERN, at[1]: at[1] + PATTERN]
         window[patch > 0] = gain * patch[patch > 0] + bias
 
-    for decoy in (np.rot90(pattern), np.rot90(pattern, 2), np.tril(np.ones_like(pattern))):
-        paste(decoy, tuple(rng.integers(0, free, size=2)), rng.uniform(0.3, 0.8), rng.uniform(0.1, 0.4))
-    where = tuple(int(v) for v in rng.integers(0, free, size=2))
+    decoys = (np.rot90(pattern), pattern.T[::-1], make_ring(), np.tril(np.ones_like(pattern)))
+    for decoy, at in zip(decoys, places):
+        paste(decoy, at, rng.uniform(0.3, 0.8), rng.uniform(0.1, 0.4))
+    where = places[-1]
     paste(pattern, where, 0.35, 0.55)  # dimmer and lower in contrast than the template
     scene += 0.05 * rng.standard_normal(scene.shape)
     return scene, where

@@ -3,6 +3,7 @@
 # examples (its figures), the direct-convolution equivalent of a transposed convolution computed
 # both ways, and explain()'s text for a few layers.
 import math
+import re
 
 import numpy as np
 import pytest
@@ -253,3 +254,29 @@ def test_explain_dilated_same_and_errors():
         fastconv.explain(5, 3, output_padding=1)
     with pytest.raises(ValueError, match="divisible by groups"):
         fastconv.explain(5, 3, in_channels=3, groups=2)
+
+
+def test_explain_agrees_with_the_benchmark_suite():
+    """For every layer of the benchmark suite: explain's output size is the op's (computed by
+    conv_output_size / conv_transpose_output_size) and its multiply-adds are half the suite's FLOPs."""
+    from fastconv import bench
+
+    for layer in bench.load_suite():
+        groups = layer.groups
+        in_channels = layer.input[1]
+        out_channels = layer.weight[1] * groups if layer.transposed else layer.weight[0]
+        spatial, kernel = layer.input[2:], layer.weight[2:]
+        text = fastconv.explain(spatial, kernel, layer.stride, layer.padding, layer.dilation,
+                                transposed=layer.transposed,
+                                output_padding=layer.output_padding if layer.transposed else 0,
+                                in_channels=in_channels, out_channels=out_channels, groups=groups,
+                                batch=layer.input[0])
+        macs = int(re.search(r"multiply-adds: [^=]*= [^=]*= ([\d,]+)", text).group(1).replace(",", ""))
+        assert 2 * macs == layer.flops(), layer.name
+        sizes = [int(v) for v in re.findall(r"= (\d+)\n", text + "\n")[: len(spatial)]]
+        if layer.transposed:
+            expected = fastconv.conv_transpose_output_size(spatial, kernel, layer.stride, layer.padding,
+                                                           layer.output_padding, layer.dilation)
+        else:
+            expected = fastconv.conv_output_size(spatial, kernel, layer.stride, layer.padding, layer.dilation)
+        assert tuple(sizes) == tuple(expected), layer.name

@@ -2,6 +2,11 @@
 # scikit-image's match_template(pad_input=False) and all three against OpenCV's matchTemplate when
 # those are installed, plus the properties that make NCC useful (a planted pattern is found at its
 # place even after a change of brightness and contrast; flat windows score 0).
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -119,3 +124,16 @@ def test_equals_opencv(method, flag):
     assert result.shape == expected.shape
     # OpenCV computes in float32 (via DFT); compare relative to the response's scale.
     np.testing.assert_allclose(result, expected, atol=2e-5 * max(1.0, float(np.abs(expected).max())))
+
+
+def test_find_pattern_example_runs(tmp_path):
+    """docs/examples/find_pattern.py finds its planted pattern (it asserts so) and writes its images."""
+    pytest.importorskip("PIL")
+    script = Path(__file__).resolve().parents[2] / "docs" / "examples" / "find_pattern.py"
+    result = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--seed", "3"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    planted = re.search(r"planted at (\(\d+, \d+\)), found at (\(\d+, \d+\))", result.stdout)
+    assert planted and planted.group(1) == planted.group(2)
+    for name in ("find_pattern_scene.png", "find_pattern_response.png"):
+        assert (tmp_path / name).stat().st_size > 1000
