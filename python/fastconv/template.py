@@ -106,9 +106,16 @@ def match_template(image: Any, template: Any, method: str = "ncc") -> np.ndarray
     centred = t - t.mean()
     numerator = correlate(centred)  # sum(x * (T - mean T)) per window
     sums = window_sums(np.stack([x, x * x]), tpl.shape)
-    window_energy = np.maximum(sums[1] - sums[0] ** 2 / tpl.size, 0)  # sum over the window of (I - its mean)^2
-    denominator = np.sqrt(window_energy * np.sum(centred * centred))
+    # sum over the window of (I - its mean)^2. On a flat window the two terms are equal and their
+    # difference is rounding, up to about n * eps * sum(x^2): treat that as no variance at all.
+    window_energy = sums[1] - sums[0] ** 2 / tpl.size
+    flat = window_energy <= 4 * tpl.size * np.finfo(np.float64).eps * sums[1]
+    denominator = np.sqrt(np.where(flat, 0, window_energy) * np.sum(centred * centred))
     response = np.zeros(numerator.shape, dtype=np.float64)
     valid = denominator > np.finfo(dtype).eps
     response[valid] = numerator[valid] / denominator[valid]
+    # |response| <= 1 exactly; beyond it is rounding on a nearly flat window (the numerator, in the
+    # input's precision, cancels there too). As OpenCV does: a little over 1 is 1, far over is 0.
+    overshoot = np.abs(response) > 1
+    response[overshoot] = np.where(np.abs(response[overshoot]) <= 1.125, np.sign(response[overshoot]), 0.0)
     return response.astype(dtype)

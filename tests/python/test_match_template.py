@@ -74,6 +74,20 @@ def test_flat_windows_and_flat_templates_score_zero():
     assert np.all(fastconv.match_template(image, np.ones((3, 3))) == 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_flat_windows_of_any_level_score_zero_not_rounding_noise(dtype):
+    """On a constant region the window energy is a difference of equal sums: pure rounding, which
+    must not be divided by (scikit-image returns noise there, up to |r| > 1)."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        image = rng.random((40, 40)) * rng.uniform(1, 1000)
+        image[10:30, 10:30] = rng.uniform(-5000, 5000)
+        k = int(rng.integers(2, 9))
+        response = fastconv.match_template(image.astype(dtype), rng.random((k, k)).astype(dtype))
+        assert np.all(response[10:31 - k, 10:31 - k] == 0)
+        assert np.all(np.abs(response) <= 1)
+
+
 def test_dtypes_follow_scikit_image():
     image = np.random.default_rng(2).random((20, 20))
     assert fastconv.match_template(image.astype(np.float32), image[:5, :5].astype(np.float32)).dtype == np.float32
