@@ -1,7 +1,8 @@
 # The `fastconv` command (console script and `python -m fastconv`): `info` shows the build and the
 # machine as fastconv sees them, `check` is a seconds-long self-test of every algorithm against the
-# float64 reference on this machine's ISA, and `bench` times the layer suite (optionally against
-# PyTorch) through fastconv.bench, which holds the measuring code so benchmarks/ can reuse it.
+# float64 reference on this machine's ISA, `bench` times the layer suite (optionally against
+# PyTorch) through fastconv.bench, which holds the measuring code so benchmarks/ can reuse it, and
+# `animate` draws convolution arithmetic through fastconv.viz (imported only then: it needs Pillow).
 from __future__ import annotations
 
 import argparse
@@ -361,13 +362,77 @@ def _cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 # ---------------------------------------------------------------------------------------------
+# animate
+
+
+def _size(text: str) -> Any:
+    """5 (the same for both dimensions) or 5x7 (height x width)."""
+    try:
+        values = [int(item) for item in text.lower().split("x")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or any(value < 0 for value in values):
+        raise argparse.ArgumentTypeError(f"expected a size such as 5 or 5x7; got {text!r}")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _padding(text: str) -> Any:
+    return text if text in ("same", "valid") else _size(text)
+
+
+def _cmd_animate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import fastconv
+
+    try:
+        from . import viz
+
+        viz._pillow()
+    except ImportError as exc:
+        print(f"fastconv animate: {exc}", file=sys.stderr)
+        return 1
+    if args.gallery:
+        for path in viz.gallery(args.gallery, cell=args.cell, duration_ms=args.duration):
+            print(f"wrote {path}")
+        return 0
+    if args.input is None or args.kernel is None:
+        parser.error("--input and --kernel are required (or use --gallery DIR)")
+    if args.output is None and args.frames is None:
+        parser.error("say where to write: -o OUT.gif and/or --frames DIR")
+    if args.output_padding and not args.transposed:
+        parser.error("--output-padding applies only with --transposed")
+    layer = dict(stride=args.stride, padding=args.padding, dilation=args.dilation)
+    try:
+        if args.im2col:
+            if args.transposed:
+                parser.error("--im2col draws a direct convolution; drop --transposed")
+            frames = viz.im2col_picture(args.output, args.input, args.kernel, **layer, cell=args.cell,
+                                        duration_ms=args.duration)
+            print(f"wrote {args.output}: {len(frames)} frames (one per output cell), {frames[0].size[0]}x{frames[0].size[1]}")
+            return 0
+        window = viz.animate(args.output, args.input, args.kernel, **layer, transposed=args.transposed,
+                             output_padding=args.output_padding, frames_dir=args.frames, cell=args.cell,
+                             duration_ms=args.duration)
+    except ValueError as exc:
+        parser.error(str(exc))
+    sizes = lambda value: value if isinstance(value, tuple) else (value, value)  # noqa: E731
+    print(fastconv.explain(sizes(args.input), sizes(args.kernel), sizes(args.stride),
+                           args.padding if isinstance(args.padding, str) else sizes(args.padding),
+                           sizes(args.dilation), transposed=args.transposed,
+                           output_padding=sizes(args.output_padding)))
+    written = [target for target in (args.output, args.frames) if target]
+    print(f"wrote {' and '.join(written)}: {window.num_outputs} frames (one per output cell, row-major)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fastconv", description="fastconv: build information, a self-test and benchmarks."
+        prog="fastconv",
+        description="fastconv: build information, a self-test, benchmarks and convolution arithmetic animations.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{info,check,bench}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{info,check,bench,animate}")
 
     info = commands.add_parser("info", help="show version, ISAs, GEMM microkernels and threads")
     info.add_argument("--json", action="store_true", help="print the info dict as JSON")
@@ -403,6 +468,33 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_parser.add_argument("--list", action="store_true", help="list the (selected) layers and exit")
     bench_parser.set_defaults(handler=_cmd_bench, subparser=bench_parser)
+
+    animate = commands.add_parser(
+        "animate",
+        help="draw a convolution's sliding window as an animated GIF (needs Pillow: pip install 'fastconv[viz]')",
+        description="One frame per output cell, row-major: the input (padding dashed, a transposed layer's "
+                    "inserted zeros grey) with the kernel's shadow, and the output cell being written. "
+                    "Sizes are 5 or 5x7 (height x width).",
+    )
+    animate.add_argument("--input", type=_size, metavar="SIZE", help="input size, e.g. 5 or 5x7")
+    animate.add_argument("--kernel", type=_size, metavar="SIZE", help="kernel size")
+    animate.add_argument("--stride", type=_size, default=1, metavar="SIZE")
+    animate.add_argument("--padding", type=_padding, default=0, metavar="SIZE",
+                         help="padding per side, or same / valid (direct convolutions)")
+    animate.add_argument("--dilation", type=_size, default=1, metavar="SIZE")
+    animate.add_argument("--transposed", action="store_true", help="draw the transposed convolution")
+    animate.add_argument("--output-padding", type=_size, default=0, metavar="SIZE",
+                         help="output_padding of a transposed convolution")
+    animate.add_argument("-o", "--output", metavar="OUT.gif", help="the animated GIF to write")
+    animate.add_argument("--frames", metavar="DIR", help="also write each frame as DIR/frame_NNN.png")
+    animate.add_argument("--im2col", action="store_true",
+                         help="draw the im2col picture instead (input -> column matrix -> GEMM)")
+    animate.add_argument("--gallery", metavar="DIR",
+                         help="write the guide's 15 standard animations and the im2col picture into DIR")
+    animate.add_argument("--cell", type=_positive_int, default=24, metavar="PIXELS", help="cell size (default 24)")
+    animate.add_argument("--duration", type=_positive_int, default=500, metavar="MS",
+                         help="milliseconds per frame (default 500)")
+    animate.set_defaults(handler=_cmd_animate, subparser=animate)
     return parser
 
 

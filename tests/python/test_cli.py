@@ -1,6 +1,7 @@
 # Tests of the `fastconv` command line (fastconv.cli) and the measuring code behind it
 # (fastconv.bench): every subcommand runs end to end on a tiny slice of the suite, its output names
-# what it measured, and bad arguments stop in argparse (exit code 2) before anything runs.
+# what it measured, and bad arguments stop in argparse (exit code 2) before anything runs. `animate`
+# writes GIFs with one frame per output cell (their content is checked in test_viz.py).
 import json
 import re
 import subprocess
@@ -236,3 +237,71 @@ def test_measure_repeats_and_captures_errors():
     assert timings["fast"].repeats == 5 and calls["fast"] == 6  # one untimed warm-up call
     assert timings["fast"].median_s is not None and timings["fast"].error is None
     assert timings["broken"].median_s is None and "ValueError: nope" in timings["broken"].error
+
+
+# ---------------------------------------------------------------------------------------------
+# animate (fastconv.viz; skipped without Pillow)
+
+
+def _gif_frames(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.n_frames, image.size
+
+
+def test_animate_writes_one_frame_per_output_cell(capsys, tmp_path):
+    pytest.importorskip("PIL")
+    out = tmp_path / "out.gif"
+    argv = ["animate", "--input", "5x7", "--kernel", "3", "--stride", "2", "--padding", "1", "--dilation", "2",
+            "-o", str(out), "--frames", str(tmp_path / "frames")]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "floor((5 + 1 + 1 - 2*(3-1) - 1) / 2) + 1 = 2" in text  # explain()'s account comes with it
+    frames, _ = _gif_frames(out)
+    assert frames == 2 * 3 == len(list((tmp_path / "frames").glob("frame_*.png")))
+    assert "6 frames" in text
+
+
+def test_animate_transposed_with_output_padding(capsys, tmp_path):
+    pytest.importorskip("PIL")
+    out = tmp_path / "t.gif"
+    argv = ["animate", "--input", "3", "--kernel", "3", "--stride", "2", "--padding", "1", "--transposed",
+            "--output-padding", "1", "-o", str(out)]
+    assert main(argv) == 0
+    assert "Relationship 14" in capsys.readouterr().out
+    assert _gif_frames(out)[0] == 36
+
+
+def test_animate_gallery_and_im2col(capsys, tmp_path):
+    pytest.importorskip("PIL")
+    assert main(["animate", "--gallery", str(tmp_path / "gallery"), "--cell", "12"]) == 0
+    written = sorted(path.name for path in (tmp_path / "gallery").iterdir())
+    assert len(written) == 16 and "padding_strides_odd_transposed.gif" in written and "im2col.gif" in written
+    assert main(["animate", "--im2col", "--input", "4", "--kernel", "2", "-o", str(tmp_path / "i.gif")]) == 0
+    assert _gif_frames(tmp_path / "i.gif")[0] == 9
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["animate", "--kernel", "3", "-o", "x.gif"], "--input and --kernel are required"),
+        (["animate", "--input", "5", "--kernel", "3"], "say where to write"),
+        (["animate", "--input", "5x", "--kernel", "3", "-o", "x.gif"], "expected a size"),
+        (["animate", "--input", "3", "--kernel", "5", "-o", "x.gif"], "empty"),
+        (["animate", "--input", "5", "--kernel", "3", "--output-padding", "1", "-o", "x.gif"], "only with --transposed"),
+    ],
+)
+def test_animate_bad_arguments(argv, message, capsys, tmp_path, monkeypatch):
+    pytest.importorskip("PIL")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_animate_without_pillow_says_what_to_install(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    assert main(["animate", "--input", "5", "--kernel", "3", "-o", str(tmp_path / "x.gif")]) == 1
+    assert "pip install 'fastconv[viz]'" in capsys.readouterr().err
