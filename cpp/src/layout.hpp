@@ -10,26 +10,37 @@
 namespace fastconv {
 
 // dst = src with each image's (rows x cols) matrix transposed, i.e. (N, A, B) -> (N, B, A), in
-// 32 x 32 blocks so both sides' cache lines are used fully; parallel over images x row blocks.
-// Inside a block, 8-row strips are read together so each destination line gets 8 contiguous
-// values per visit (the compiler vectorises the strip), instead of one store per line.
+// 32-wide blocks so both sides' cache lines are used fully. Inside a block, 8-row strips are read
+// together so each destination line gets 8 contiguous values per visit (the compiler vectorises
+// the strip), instead of one store per line. A task covers every row of its column block when
+// there are few rows (channels-first -> channels-last: rows are channels): then it writes whole
+// destination lines, where splitting the rows across tasks would write each line in pieces at
+// different times, with a read for ownership and an eviction in between (vgg_3x3_224's 12.8 MB
+// activation: 5.4 -> 3.4 ms).
 template <typename T>
 void transpose_images(const T* src, T* dst, int64_t batch, int64_t rows, int64_t cols) {
     constexpr int64_t kBlock = 32;
+    const auto transpose_block = [&](const T* s, T* d, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+        int64_t r = r0;
+        for (; r + 8 <= r1; r += 8)
+            for (int64_t c = c0; c < c1; ++c)
+                for (int64_t i = 0; i < 8; ++i) d[c * rows + r + i] = s[(r + i) * cols + c];
+        for (; r < r1; ++r)
+            for (int64_t c = c0; c < c1; ++c) d[c * rows + r] = s[r * cols + c];
+    };
+    if (rows <= 16 * kBlock) {
+        const int64_t col_blocks = (cols + kBlock - 1) / kBlock;
+        parallel_for(batch * col_blocks, [&](int64_t task) {
+            const int64_t n = task / col_blocks, c0 = task % col_blocks * kBlock, c1 = std::min(cols, c0 + kBlock);
+            transpose_block(src + n * rows * cols, dst + n * rows * cols, 0, rows, c0, c1);
+        });
+        return;
+    }
     const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
     parallel_for(batch * row_blocks, [&](int64_t task) {
         const int64_t n = task / row_blocks, r0 = task % row_blocks * kBlock, r1 = std::min(rows, r0 + kBlock);
-        const T* s = src + n * rows * cols;
-        T* d = dst + n * rows * cols;
-        for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
-            const int64_t c1 = std::min(cols, c0 + kBlock);
-            int64_t r = r0;
-            for (; r + 8 <= r1; r += 8)
-                for (int64_t c = c0; c < c1; ++c)
-                    for (int64_t i = 0; i < 8; ++i) d[c * rows + r + i] = s[(r + i) * cols + c];
-            for (; r < r1; ++r)
-                for (int64_t c = c0; c < c1; ++c) d[c * rows + r] = s[r * cols + c];
-        }
+        for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
+            transpose_block(src + n * rows * cols, dst + n * rows * cols, r0, r1, c0, std::min(cols, c0 + kBlock));
     });
 }
 

@@ -19,7 +19,9 @@
 #include <array>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <vector>
 
 #include "igemm/igemm.hpp"
 #include "layout.hpp"
@@ -63,6 +65,7 @@ struct PackedConv {
     std::unique_ptr<void, FreeDeleter> owned;  // plans own their buffers
     const float* weights = nullptr;            // owned, or per-thread scratch for one call
     const float* raw_weights = nullptr;        // set instead when each task packs its own block
+    std::shared_ptr<const std::vector<int64_t>> tables;  // src entries, then dst entries
     const int64_t* src_index = nullptr;
     const int64_t* dst_index = nullptr;
     // Width-merged form (see merges_width): the source is a width-padded channels-last copy of x
@@ -199,6 +202,49 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
     }
 }
 
+// The indirection tables depend only on the geometry (sizes, kernel, stride, dilation, padding,
+// the tile height and the merged form), not on channels, batch or weights, so functional calls
+// share them through a small cache: building them costs up to a seventh of a call (conv3d_video:
+// 1.4 million entries). Bounded by entries and bytes; the tables are immutable once built.
+std::shared_ptr<const std::vector<int64_t>> index_tables(const ConvProblem& p, const PackedConv& packed, int64_t MR,
+                                                         int64_t src_entries, int64_t dst_entries) {
+    using Key = std::array<int64_t, 21>;
+    const Key key{static_cast<int64_t>(p.kind), MR, packed.padded_width,
+                  p.in_size[0], p.in_size[1], p.in_size[2], p.out_size[0], p.out_size[1], p.out_size[2],
+                  p.kernel[0], p.kernel[1], p.kernel[2], p.stride[0], p.stride[1], p.stride[2],
+                  p.dilation[0], p.dilation[1], p.dilation[2], p.pad_before[0], p.pad_before[1], p.pad_before[2]};
+    constexpr size_t kMaxEntries = 16;
+    constexpr size_t kMaxBytes = size_t{64} << 20;
+    static std::mutex mutex;
+    static std::vector<std::pair<Key, std::shared_ptr<const std::vector<int64_t>>>> cache;  // most recent last
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        for (size_t i = 0; i < cache.size(); ++i)
+            if (cache[i].first == key) {
+                auto entry = cache[i];
+                cache.erase(cache.begin() + static_cast<std::ptrdiff_t>(i));
+                cache.push_back(entry);
+                return entry.second;
+            }
+    }
+    auto tables = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(src_entries + dst_entries));
+    for (const TapClass& c : packed.classes)
+        fill_indices(p, packed, c, MR, tables->data() + c.src_index_offset,
+                     tables->data() + src_entries + c.dst_index_offset);
+    const size_t bytes = tables->size() * sizeof(int64_t);
+    if (bytes <= kMaxBytes) {
+        std::lock_guard<std::mutex> lock(mutex);
+        cache.emplace_back(key, tables);
+        size_t total = 0;
+        for (const auto& entry : cache) total += entry.second->size() * sizeof(int64_t);
+        while (cache.size() > kMaxEntries || total > kMaxBytes) {
+            total -= cache.front().second->size() * sizeof(int64_t);
+            cache.erase(cache.begin());
+        }
+    }
+    return tables;
+}
+
 // Packs into fresh buffers the result owns (for plans) or, with `use_scratch`, into this thread's
 // reusable scratch (functional calls: no fresh pages, so no page faults, on every call).
 // With `defer_weights` only the layout and the indirection tables are made: each task of the run
@@ -232,9 +278,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
         src_entries += tiles * ks * MR;
         dst_entries += tiles * MR;
     }
-    total = defer_weights ? 0 : (total + 15) / 16 * 16;  // keeps the index tables 64-byte aligned
-    const size_t bytes = static_cast<size_t>(total) * sizeof(float) +
-                         static_cast<size_t>(src_entries + dst_entries) * sizeof(int64_t) + 64;
+    const size_t bytes = static_cast<size_t>(defer_weights ? 0 : total) * sizeof(float) + 64;
     void* buffer;
     if (use_scratch) {
         buffer = scratch_bytes(ScratchSlot::packed_weights, bytes);
@@ -244,13 +288,10 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
         packed->owned.reset(buffer);
     }
     float* data = static_cast<float*>(buffer);
-    int64_t* src_index = reinterpret_cast<int64_t*>(data + total);
-    int64_t* dst_index = src_index + src_entries;
     packed->weights = data;
-    packed->src_index = src_index;
-    packed->dst_index = dst_index;
-    for (const TapClass& c : packed->classes)
-        fill_indices(p, *packed, c, MR, src_index + c.src_index_offset, dst_index + c.dst_index_offset);
+    packed->tables = index_tables(p, *packed, MR, src_entries, dst_entries);
+    packed->src_index = packed->tables->data();
+    packed->dst_index = packed->src_index + src_entries;
     if (defer_weights) {
         packed->raw_weights = w;
         return packed;
