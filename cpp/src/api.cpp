@@ -100,7 +100,7 @@ struct ConvPlan::State {
 ConvPlan::ConvPlan(const ConvProblem& problem, Algo algo, const void* weight) {
     auto state = std::make_shared<State>();
     state->problem = problem;
-    state->selection = select(problem, algo);
+    state->selection = select(problem, algo, /*prepacked=*/true);
     const ConvImpl& impl = *state->selection.impl;
     if (impl.pack && impl.run_packed) {
         state->packed = impl.pack(state->selection.converts_layout ? channels_first_view(problem) : problem, weight);

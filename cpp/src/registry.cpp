@@ -12,13 +12,14 @@ namespace {
 //   gathered column matrix when strided, cheaper than igemm's transposes in and out; on
 //   channels-last memory igemm's 6x64 tile beats the general GEMM (gemm_1x1_nhwc) by ~15%;
 // - a transposed layer with a tiny input (DCGAN's 4x4) is all weights: GEMM + col2im reads them
-//   once in place, where igemm would first repack them for a few dozen pixels;
+//   once in place, where igemm would first repack them for a few dozen pixels; a prepacked plan
+//   has paid for that packing already, so there igemm wins (dcgan_up_4x4: 1.3 against 2.9 ms);
 // - with fewer than 8 input channels per group igemm's per-tap pointer setup outweighs its few
 //   FMAs, unless it can merge the kernel row into the reduction (groups = 1, no dilation along
 //   the width: the RGB stem), so otherwise im2col's long GEMM rows win;
 // - depthwise and thin groups go to the direct family's specialised kernels.
 // float64 has no igemm kernel: GEMM once the product fills microkernel tiles, else direct loops.
-Algo auto_family(const ConvProblem& p) {
+Algo auto_family(const ConvProblem& p, bool prepacked) {
     const int64_t reduction = p.kind == ConvKind::forward ? p.gemm_k() : p.out_channels_per_group();
     const int64_t rows = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.gemm_k();
     if (reduction < 16 || rows < 4) return Algo::direct;
@@ -27,7 +28,7 @@ Algo auto_family(const ConvProblem& p) {
         if (p.kernel_spatial() == 1 && p.layout == Layout::channels_first) return Algo::im2col;
         const bool row_merges = p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1;
         if (p.in_channels_per_group() < 8 && !row_merges) return Algo::im2col;
-    } else if (p.batch * p.out_spatial() < 64) {
+    } else if (p.batch * p.out_spatial() < 64 && !prepacked) {
         return Algo::im2col;
     }
     return Algo::direct;
@@ -43,18 +44,18 @@ const std::vector<ConvImpl>& conv_registry() {
     return registry;
 }
 
-Selection select(const ConvProblem& problem, Algo algo) {
-    const Algo family = algo == Algo::automatic ? auto_family(problem) : algo;
+Selection select(const ConvProblem& problem, Algo algo, bool prepacked) {
+    const Algo family = algo == Algo::automatic ? auto_family(problem, prepacked) : algo;
     if (problem.layout == Layout::channels_last) {
         for (const ConvImpl& impl : conv_registry())
             if (impl.algo == family && impl.declines(problem).empty()) return {&impl, false};
-        return {&select_impl(channels_first_view(problem), algo), true};
+        return {&select_impl(channels_first_view(problem), algo, prepacked), true};
     }
-    return {&select_impl(problem, algo), false};
+    return {&select_impl(problem, algo, prepacked), false};
 }
 
-const ConvImpl& select_impl(const ConvProblem& problem, Algo algo) {
-    const Algo family = algo == Algo::automatic ? auto_family(problem) : algo;
+const ConvImpl& select_impl(const ConvProblem& problem, Algo algo, bool prepacked) {
+    const Algo family = algo == Algo::automatic ? auto_family(problem, prepacked) : algo;
     for (const ConvImpl& impl : conv_registry())
         if (impl.algo == family && impl.declines(problem).empty()) return impl;
     std::string reasons;

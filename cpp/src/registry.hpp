@@ -41,13 +41,14 @@ struct Selection {
     const ConvImpl* impl;
     bool converts_layout;
 };
-Selection select(const ConvProblem& problem, Algo algo);
+// `prepacked`: for a plan, whose weight packing is paid once, not per call.
+Selection select(const ConvProblem& problem, Algo algo, bool prepacked = false);
 
 const std::vector<ConvImpl>& conv_registry();
 
 // The first entry of the family that accepts the problem exactly as given; throws InvalidArgument
 // listing every entry's reason when none does.
-const ConvImpl& select_impl(const ConvProblem& problem, Algo algo);
+const ConvImpl& select_impl(const ConvProblem& problem, Algo algo, bool prepacked = false);
 
 // The same problem over channels-first memory.
 inline ConvProblem channels_first_view(ConvProblem p) {

@@ -139,7 +139,11 @@ def _make(name: str, ndim: int, transposed: bool, doc: str) -> type:
 
 _DOC = """Prepacked {op}: `{name}(weight, bias=None, {params}, *, algo="auto")` checks and copies the weights once; calling it on an input computes
     fastconv.{op}(input, weight, bias, ...) with the weights packed for the chosen kernel on the first
-    call for each input shape and memory format, and reused afterwards. Thread-safe."""
+    call for each input shape and memory format, and reused afterwards. Thread-safe. Results are
+    bit for bit those of the function with the same algo; with algo="auto" a plan may choose an
+    implementation whose weight packing only pays off when done once (igemm for a transposed layer
+    on a tiny input, where the function reads the weights in place), and then equals the function
+    with that implementation's algo (`plan.implementation(shape)` names it)."""
 
 Conv1d = _make("Conv1d", 1, False, _DOC.format(op="conv1d", name="Conv1d", params="stride=1, padding=0, dilation=1, groups=1"))
 Conv2d = _make("Conv2d", 2, False, _DOC.format(op="conv2d", name="Conv2d", params="stride=1, padding=0, dilation=1, groups=1"))
