@@ -37,8 +37,9 @@ Algo auto_family(const ConvProblem& p) {
 
 const std::vector<ConvImpl>& conv_registry() {
     static const std::vector<ConvImpl> registry{
-        gemm_1x1_impl, gemm_1x1_nhwc_impl, im2col_gemm_impl,       gemm_col2im_impl, depthwise_impl, igemm_impl,
-        direct_forward_impl, direct_transposed_impl, reference_impl,
+        gemm_1x1_impl,     gemm_1x1_nhwc_impl, im2col_gemm_impl,    gemm_col2im_impl,       depthwise_impl,
+        winograd_4x4_impl, winograd_2x2_impl,  igemm_impl,          direct_forward_impl,    direct_transposed_impl,
+        reference_impl,
     };
     return registry;
 }

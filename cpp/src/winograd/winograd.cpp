@@ -1,0 +1,228 @@
+// The portable part of Winograd convolution (see winograd.hpp): the transform kernel lists, the
+// filter transform, and the tile loop around the per-ISA tile transforms and the packed GEMM.
+//
+// Work is split into blocks of tiles (flattened over images and tile rows). A block's transformed
+// input V (alpha^2 x tiles x C) and GEMM result M (alpha^2 x tiles x K) live in per-thread scratch
+// sized for L2, so the three phases (input transform, alpha^2 GEMMs, output transform) of a block
+// reuse cached data. Every output element is computed by one task with a fixed sum order: the
+// transforms per tile are fixed, and a GEMM row's bits depend only on its own row, not on how many
+// rows the block has (gemm.cpp), so the result does not depend on the thread count.
+#include "winograd/winograd.hpp"
+
+#include <algorithm>
+
+#include "gemm/gemm.hpp"
+#include "kernels/gemm_ukernels.hpp"
+#include "runtime/thread_pool.hpp"
+#include "runtime/workspace.hpp"
+
+namespace fastconv::winograd {
+namespace {
+
+template <typename T>
+std::vector<Ukernel<T>> make_ukernel_list();
+
+template <>
+std::vector<Ukernel<float>> make_ukernel_list<float>() {
+    return {
+#if defined(FASTCONV_X86_KERNELS)
+        {"f32_winograd_4x4_3x3__avx512f", Isa::avx512, 4, f32_winograd_filter_4x4_3x3__avx512f,
+         f32_winograd_input_4x4_3x3__avx512f,
+         f32_winograd_output_4x4_3x3__avx512f},
+        {"f32_winograd_2x2_3x3__avx512f", Isa::avx512, 2, f32_winograd_filter_2x2_3x3__avx512f,
+         f32_winograd_input_2x2_3x3__avx512f,
+         f32_winograd_output_2x2_3x3__avx512f},
+        {"f32_winograd_4x4_3x3__avx2_fma", Isa::avx2, 4, f32_winograd_filter_4x4_3x3__avx2_fma,
+         f32_winograd_input_4x4_3x3__avx2_fma,
+         f32_winograd_output_4x4_3x3__avx2_fma},
+        {"f32_winograd_2x2_3x3__avx2_fma", Isa::avx2, 2, f32_winograd_filter_2x2_3x3__avx2_fma,
+         f32_winograd_input_2x2_3x3__avx2_fma,
+         f32_winograd_output_2x2_3x3__avx2_fma},
+#endif
+        {"f32_winograd_4x4_3x3__scalar", Isa::scalar, 4, f32_winograd_filter_4x4_3x3__scalar,
+         f32_winograd_input_4x4_3x3__scalar,
+         f32_winograd_output_4x4_3x3__scalar},
+        {"f32_winograd_2x2_3x3__scalar", Isa::scalar, 2, f32_winograd_filter_2x2_3x3__scalar,
+         f32_winograd_input_2x2_3x3__scalar,
+         f32_winograd_output_2x2_3x3__scalar},
+    };
+}
+
+template <>
+std::vector<Ukernel<double>> make_ukernel_list<double>() {
+    return {
+#if defined(FASTCONV_X86_KERNELS)
+        {"f64_winograd_4x4_3x3__avx512f", Isa::avx512, 4, f64_winograd_filter_4x4_3x3__avx512f,
+         f64_winograd_input_4x4_3x3__avx512f,
+         f64_winograd_output_4x4_3x3__avx512f},
+        {"f64_winograd_2x2_3x3__avx512f", Isa::avx512, 2, f64_winograd_filter_2x2_3x3__avx512f,
+         f64_winograd_input_2x2_3x3__avx512f,
+         f64_winograd_output_2x2_3x3__avx512f},
+        {"f64_winograd_4x4_3x3__avx2_fma", Isa::avx2, 4, f64_winograd_filter_4x4_3x3__avx2_fma,
+         f64_winograd_input_4x4_3x3__avx2_fma,
+         f64_winograd_output_4x4_3x3__avx2_fma},
+        {"f64_winograd_2x2_3x3__avx2_fma", Isa::avx2, 2, f64_winograd_filter_2x2_3x3__avx2_fma,
+         f64_winograd_input_2x2_3x3__avx2_fma,
+         f64_winograd_output_2x2_3x3__avx2_fma},
+#endif
+        {"f64_winograd_4x4_3x3__scalar", Isa::scalar, 4, f64_winograd_filter_4x4_3x3__scalar,
+         f64_winograd_input_4x4_3x3__scalar,
+         f64_winograd_output_4x4_3x3__scalar},
+        {"f64_winograd_2x2_3x3__scalar", Isa::scalar, 2, f64_winograd_filter_2x2_3x3__scalar,
+         f64_winograd_input_2x2_3x3__scalar,
+         f64_winograd_output_2x2_3x3__scalar},
+    };
+}
+
+// Tiles per block: V and M of a block within about 2 MiB, so that the block's three phases meet
+// its data in L2 (2 MiB on the machines measured; within one position xi the GEMM touches only
+// 1/alpha^2 of it), but at least 4 GEMM row tiles so that streaming the transformed filters U
+// (alpha^2 C K values, from L3 on wide layers) is shared by enough tiles; whole row tiles.
+template <typename T>
+int64_t tiles_per_block(const ConvProblem& p, int m, int64_t padded_k) {
+    const int64_t alpha2 = (m + 2) * (m + 2);
+    const int64_t bytes_per_tile = alpha2 * (p.in_channels + padded_k) * static_cast<int64_t>(sizeof(T));
+    const int64_t mr = gemm::active_ukernel<T>().mr;
+    const int64_t tiles = std::clamp<int64_t>((int64_t(2) << 20) / bytes_per_tile, 4 * mr, 512);
+    return tiles / mr * mr;
+}
+
+// NR-wide column slivers per group of the GEMMs' right-hand side (U) and result (M).
+template <typename T>
+int64_t slivers_per_group(const ConvProblem& p) {
+    const int64_t nr = gemm::active_ukernel<T>().nr;
+    return (p.out_channels_per_group() + nr - 1) / nr;
+}
+
+}  // namespace
+
+template <typename T>
+const std::vector<Ukernel<T>>& ukernels() {
+    static const std::vector<Ukernel<T>> list = make_ukernel_list<T>();
+    return list;
+}
+
+template <typename T>
+const Ukernel<T>& active_ukernel(int m) {
+    static const auto pick = [](int tile) -> const Ukernel<T>& {
+        // Found at the latest at the end of the list: the scalar kernels run under any limit.
+        return *std::find_if(ukernels<T>().begin(), ukernels<T>().end(),
+                             [tile](const Ukernel<T>& k) { return k.m == tile && k.isa <= active_isa(); });
+    };
+    static const Ukernel<T>& f4 = pick(4);
+    static const Ukernel<T>& f2 = pick(2);
+    return m == 4 ? f4 : f2;
+}
+
+int64_t tiles_per_image(const ConvProblem& p, int m) {
+    return (p.out_size[1] + m - 1) / m * ((p.out_size[2] + m - 1) / m);
+}
+
+int64_t products_per_image(const ConvProblem& p, int m) { return tiles_per_image(p, m) * (m + 2) * (m + 2); }
+
+template <typename T>
+int64_t filter_elements(const ConvProblem& p, int m) {
+    return p.groups * (m + 2) * (m + 2) * p.in_channels_per_group() * slivers_per_group<T>(p) *
+           gemm::active_ukernel<T>().nr;
+}
+
+// One task per (group, input channel): its filters' 9 taps for every output channel of the group
+// are gathered tap-major into scratch, so the kernel reads output channels as contiguous vectors,
+// and written as the GEMM's packed NR-wide slivers, columns past K/groups zero.
+template <typename T>
+void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u) {
+    const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    const int64_t nr = gemm::active_ukernel<T>().nr, slivers = slivers_per_group<T>(p);
+    parallel_for(p.groups * Cg, [&](int64_t task) {
+        const int64_t g = task / Cg, c = task % Cg;
+        T* taps = scratch<T>(ScratchSlot::columns, 9 * Kg);
+        for (int64_t k = 0; k < Kg; ++k)
+            for (int t = 0; t < 9; ++t) taps[t * Kg + k] = weight[((g * Kg + k) * Cg + c) * 9 + t];
+        for (int64_t j = 0; j < slivers; ++j) {
+            const int64_t count = std::min(nr, Kg - j * nr);
+            T* sliver = u + ((g * alpha2 * slivers + j) * Cg + c) * nr;
+            ukernel.filter(count, taps + j * nr, Kg, sliver, slivers * Cg * nr);
+            for (int64_t xi = 0; xi < alpha2; ++xi) std::fill(sliver + xi * slivers * Cg * nr + count, sliver + xi * slivers * Cg * nr + nr, T(0));
+        }
+    });
+}
+
+// Per task: the input transform writes V in packed-A order, [xi][row sliver][C][MR]; each GEMM
+// product M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
+// repacking: U was packed by transform_filter, V by the input transform), depth blocked like
+// gemm.cpp so a B sliver stays in L1; M is [xi][tile][groups * slivers * NR] and the output
+// transform reads each group's K/groups columns of it.
+template <typename T>
+void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y) {
+    const int m = ukernel.m, alpha = m + 2, alpha2 = alpha * alpha;
+    const gemm::Ukernel<T>& gk = gemm::active_ukernel<T>();
+    const int64_t mr = gk.mr, nr = gk.nr, kc_max = gemm::blocking_for(gk.mr, gk.nr, sizeof(T)).kc;
+    const int64_t C = p.in_channels, K = p.out_channels, Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    const int64_t slivers = slivers_per_group<T>(p), padded_k = p.groups * slivers * nr;
+    const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
+    const int64_t top = p.pad_before[1], left = p.pad_before[2];
+    const int64_t tiles_w = (OW + m - 1) / m, per_image = tiles_per_image(p, m), total = p.batch * per_image;
+    const int64_t block = tiles_per_block<T>(p, m, padded_k), row_slivers = block / mr;
+    parallel_for((total + block - 1) / block, [&](int64_t task) {
+        const int64_t first = task * block, count = std::min(block, total - first);
+        const int64_t used_slivers = (count + mr - 1) / mr;
+        // V, then a row of zeros that padding taps point at.
+        T* v = scratch<T>(ScratchSlot::columns, alpha2 * block * C + C);
+        T* zero = v + alpha2 * block * C;
+        std::fill_n(zero, C, T(0));
+        T* mm = scratch<T>(ScratchSlot::accumulators, alpha2 * block * padded_k);
+        const T* d[kMaxGemmRows * 36];
+        for (int64_t s = 0; s < used_slivers; ++s) {
+            const int64_t tiles = std::min(mr, count - s * mr);
+            for (int64_t i = 0; i < tiles; ++i) {
+                const int64_t tile = first + s * mr + i, n = tile / per_image;
+                const int64_t th = tile % per_image / tiles_w, tw = tile % tiles_w;
+                for (int r = 0; r < alpha; ++r) {
+                    const int64_t ih = th * m - top + r;
+                    for (int q = 0; q < alpha; ++q) {
+                        const int64_t iw = tw * m - left + q;
+                        const bool inside = ih >= 0 && ih < IH && iw >= 0 && iw < IW;
+                        d[(i * alpha + r) * alpha + q] = inside ? x + ((n * IH + ih) * IW + iw) * C : zero;
+                    }
+                }
+            }
+            ukernel.input(C, tiles, static_cast<int>(mr), d, v + s * C * mr, row_slivers * C * mr);
+        }
+        for (int64_t g = 0; g < p.groups; ++g)
+            for (int xi = 0; xi < alpha2; ++xi) {
+                const T* a = v + (xi * row_slivers * C + g * Cg) * mr;
+                const T* b = u + (g * alpha2 + xi) * slivers * Cg * nr;
+                T* c = mm + xi * block * padded_k + g * slivers * nr;
+                for (int64_t pc = 0; pc < Cg; pc += kc_max) {
+                    const int64_t kc = std::min(kc_max, Cg - pc);
+                    for (int64_t j = 0; j < slivers; ++j)
+                        for (int64_t s = 0; s < used_slivers; ++s)
+                            gk.fn(kc, a + (s * C + pc) * mr, b + (j * Cg + pc) * nr, c + s * mr * padded_k + j * nr,
+                                  padded_k, pc > 0);
+                }
+            }
+        for (int64_t i = 0; i < count; ++i) {
+            const int64_t tile = first + i, n = tile / per_image, th = tile % per_image / tiles_w, tw = tile % tiles_w;
+            const int64_t oh = th * m, ow = tw * m, rows = std::min<int64_t>(m, OH - oh), cols = std::min<int64_t>(m, OW - ow);
+            for (int64_t g = 0; g < p.groups; ++g)
+                ukernel.output(Kg, mm + i * padded_k + g * slivers * nr, block * padded_k, bias ? bias + g * Kg : nullptr,
+                               y + ((n * OH + oh) * OW + ow) * K + g * Kg, OW * K, K, rows, cols);
+        }
+    });
+}
+
+template const std::vector<Ukernel<float>>& ukernels<float>();
+template const std::vector<Ukernel<double>>& ukernels<double>();
+template const Ukernel<float>& active_ukernel<float>(int);
+template const Ukernel<double>& active_ukernel<double>(int);
+template int64_t filter_elements<float>(const ConvProblem&, int);
+template int64_t filter_elements<double>(const ConvProblem&, int);
+template void transform_filter<float>(const Ukernel<float>&, const ConvProblem&, const float*, float*);
+template void transform_filter<double>(const Ukernel<double>&, const ConvProblem&, const double*, double*);
+template void run_channels_last<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
+                                       const float*, float*);
+template void run_channels_last<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,
+                                        const double*, double*);
+
+}  // namespace fastconv::winograd
