@@ -13,6 +13,7 @@
 
 #include "gemm/gemm.hpp"
 #include "kernels/gemm_ukernels.hpp"
+#include "layout.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/workspace.hpp"
 
@@ -87,6 +88,14 @@ int64_t tiles_per_block(const ConvProblem& p, int m, int64_t padded_k) {
     return tiles / mr * mr;
 }
 
+// The distance between the alpha^2 positions' matrices in U, V and M: their sizes are often
+// multiples of 4 KiB, and 36 streams that far apart would all fall into the same L1 sets (the
+// transforms touch all positions of a tile at once), so each is padded by one cache line.
+template <typename T>
+int64_t position_stride(int64_t elements) {
+    return elements + 64 / static_cast<int64_t>(sizeof(T));
+}
+
 // NR-wide column slivers per group of the GEMMs' right-hand side (U) and result (M).
 template <typename T>
 int64_t slivers_per_group(const ConvProblem& p) {
@@ -122,28 +131,30 @@ int64_t products_per_image(const ConvProblem& p, int m) { return tiles_per_image
 
 template <typename T>
 int64_t filter_elements(const ConvProblem& p, int m) {
-    return p.groups * (m + 2) * (m + 2) * p.in_channels_per_group() * slivers_per_group<T>(p) *
-           gemm::active_ukernel<T>().nr;
+    return p.groups * (m + 2) * (m + 2) *
+           position_stride<T>(p.in_channels_per_group() * slivers_per_group<T>(p) * gemm::active_ukernel<T>().nr);
 }
 
-// One task per (group, input channel): its filters' 9 taps for every output channel of the group
-// are gathered tap-major into scratch, so the kernel reads output channels as contiguous vectors,
-// and written as the GEMM's packed NR-wide slivers, columns past K/groups zero.
+// The weights are first transposed per group to (C/groups x 9) x (K/groups), so the kernel reads
+// each tap's output channels as contiguous vectors (gathering them tap by tap from the
+// (K, C/groups, 3, 3) rows cost more than the transform). Then one task per (group, NR-wide sliver
+// of output channels) writes its packed sliver in order; columns past K/groups are zero.
 template <typename T>
 void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u) {
     const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t nr = gemm::active_ukernel<T>().nr, slivers = slivers_per_group<T>(p);
-    parallel_for(p.groups * Cg, [&](int64_t task) {
-        const int64_t g = task / Cg, c = task % Cg;
-        T* taps = scratch<T>(ScratchSlot::columns, 9 * Kg);
-        for (int64_t k = 0; k < Kg; ++k)
-            for (int t = 0; t < 9; ++t) taps[t * Kg + k] = weight[((g * Kg + k) * Cg + c) * 9 + t];
-        for (int64_t j = 0; j < slivers; ++j) {
-            const int64_t count = std::min(nr, Kg - j * nr);
-            T* sliver = u + ((g * alpha2 * slivers + j) * Cg + c) * nr;
-            ukernel.filter(count, taps + j * nr, Kg, sliver, slivers * Cg * nr);
-            for (int64_t xi = 0; xi < alpha2; ++xi) std::fill(sliver + xi * slivers * Cg * nr + count, sliver + xi * slivers * Cg * nr + nr, T(0));
+    const int64_t xi_stride = position_stride<T>(slivers * Cg * nr);
+    // layout_dst is free here: the channels-first path takes it only after the filters are done.
+    T* taps = scratch<T>(ScratchSlot::layout_dst, p.weight_elements());
+    transpose_images(weight, taps, p.groups, Kg, Cg * 9);
+    parallel_for(p.groups * slivers, [&](int64_t task) {
+        const int64_t g = task / slivers, j = task % slivers, count = std::min(nr, Kg - j * nr);
+        T* sliver = u + g * alpha2 * xi_stride + j * Cg * nr;
+        for (int64_t c = 0; c < Cg; ++c) {
+            ukernel.filter(count, taps + (g * Cg + c) * 9 * Kg + j * nr, Kg, sliver + c * nr, xi_stride);
+            if (count < nr)
+                for (int64_t xi = 0; xi < alpha2; ++xi) std::fill_n(sliver + xi * xi_stride + c * nr + count, nr - count, T(0));
         }
     });
 }
@@ -163,15 +174,17 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
     const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
     const int64_t top = p.pad_before[1], left = p.pad_before[2];
     const int64_t tiles_w = (OW + m - 1) / m, per_image = tiles_per_image(p, m), total = p.batch * per_image;
-    const int64_t block = tiles_per_block<T>(p, m, padded_k), row_slivers = block / mr;
+    const int64_t block = tiles_per_block<T>(p, m, padded_k);
+    const int64_t u_stride = position_stride<T>(slivers * Cg * nr), v_stride = position_stride<T>(block * C);
+    const int64_t m_stride = position_stride<T>(block * padded_k);
     parallel_for((total + block - 1) / block, [&](int64_t task) {
         const int64_t first = task * block, count = std::min(block, total - first);
         const int64_t used_slivers = (count + mr - 1) / mr;
         // V, then a row of zeros that padding taps point at.
-        T* v = scratch<T>(ScratchSlot::columns, alpha2 * block * C + C);
-        T* zero = v + alpha2 * block * C;
+        T* v = scratch<T>(ScratchSlot::columns, alpha2 * v_stride + C);
+        T* zero = v + alpha2 * v_stride;
         std::fill_n(zero, C, T(0));
-        T* mm = scratch<T>(ScratchSlot::accumulators, alpha2 * block * padded_k);
+        T* mm = scratch<T>(ScratchSlot::accumulators, alpha2 * m_stride);
         const T* d[kMaxGemmRows * 36];
         for (int64_t s = 0; s < used_slivers; ++s) {
             const int64_t tiles = std::min(mr, count - s * mr);
@@ -187,13 +200,13 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
                     }
                 }
             }
-            ukernel.input(C, tiles, static_cast<int>(mr), d, v + s * C * mr, row_slivers * C * mr);
+            ukernel.input(C, tiles, static_cast<int>(mr), d, v + s * C * mr, v_stride);
         }
         for (int64_t g = 0; g < p.groups; ++g)
             for (int xi = 0; xi < alpha2; ++xi) {
-                const T* a = v + (xi * row_slivers * C + g * Cg) * mr;
-                const T* b = u + (g * alpha2 + xi) * slivers * Cg * nr;
-                T* c = mm + xi * block * padded_k + g * slivers * nr;
+                const T* a = v + xi * v_stride + g * Cg * mr;
+                const T* b = u + (g * alpha2 + xi) * u_stride;
+                T* c = mm + xi * m_stride + g * slivers * nr;
                 for (int64_t pc = 0; pc < Cg; pc += kc_max) {
                     const int64_t kc = std::min(kc_max, Cg - pc);
                     for (int64_t j = 0; j < slivers; ++j)
@@ -206,7 +219,7 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
             const int64_t tile = first + i, n = tile / per_image, th = tile % per_image / tiles_w, tw = tile % tiles_w;
             const int64_t oh = th * m, ow = tw * m, rows = std::min<int64_t>(m, OH - oh), cols = std::min<int64_t>(m, OW - ow);
             for (int64_t g = 0; g < p.groups; ++g)
-                ukernel.output(Kg, mm + i * padded_k + g * slivers * nr, block * padded_k, bias ? bias + g * Kg : nullptr,
+                ukernel.output(Kg, mm + i * padded_k + g * slivers * nr, m_stride, bias ? bias + g * Kg : nullptr,
                                y + ((n * OH + oh) * OW + ow) * K + g * Kg, OW * K, K, rows, cols);
         }
     });
