@@ -10,7 +10,7 @@ namespace fastconv {
 namespace {
 
 // Winograd (docs/winograd.md), float32 only: F(4x4, 3x3) does 4x fewer products than direct
-// summation, and wins where its GEMMs get at least 16 channels each way and enough tiles. A
+// summation (the registry runs F(2x2, 3x3) where that is cheaper), and wins where its GEMMs get at least 16 channels each way and enough tiles. A
 // functional call also transforms the filters (36 Cg Kg values written and read again, from L3 once
 // they outgrow L2), which takes Cg * Kg / 512 tiles of 4x4 outputs in the batch to amortise: the
 // measured break-even against igemm moves from ~16 tiles at 64x64 channels to ~128 at 256x256
@@ -19,7 +19,8 @@ namespace {
 // within the 1e-5 that "auto" allows; wider reductions are unmeasured and stay on igemm. float64
 // keeps its exact-as-possible paths: Winograd's error there is several times direct's.
 bool winograd_wins(const ConvProblem& p) {
-    if (p.dtype != DType::f32 || !winograd_4x4_impl.declines(p).empty()) return false;
+    const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
+    if (p.dtype != DType::f32 || !accepted) return false;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     if (Cg < 16 || Kg < 16 || Cg > 512) return false;
     return p.batch * winograd::tiles_per_image(p, 4) >= std::max<int64_t>(16, Cg * Kg / 512);

@@ -213,14 +213,14 @@ TEST(Winograd, DeclinesWithReasons) {
     params.dilation = {1, 1};
     params.pad_before = {1, 1};
     params.pad_after = {1, 1};
-    const ConvProblem ok = make_conv_problem(DType::f32, {1, 4, 16, 16}, {4, 4, 3, 3}, params);
+    const ConvProblem ok = make_conv_problem(DType::f32, {1, 4, 32, 32}, {4, 4, 3, 3}, params);
     EXPECT_EQ(winograd_4x4_impl.declines(ok), "");
     EXPECT_NE(winograd_2x2_impl.declines(ok), "");
     EXPECT_STREQ(select_impl(ok, Algo::winograd).name, "winograd_4x4_3x3");
 
     auto with = [&](auto change) {
         ConvParams q = params;
-        std::vector<int64_t> x{1, 4, 16, 16}, w{4, 4, 3, 3};
+        std::vector<int64_t> x{1, 4, 32, 32}, w{4, 4, 3, 3};
         change(q, x, w);
         return make_conv_problem(DType::f32, x, w, q);
     };
@@ -241,9 +241,10 @@ TEST(Winograd, DeclinesWithReasons) {
     EXPECT_NE(winograd_4x4_impl.declines(transposed).find("forward"), std::string::npos);
     EXPECT_THROW(select_impl(strided, Algo::winograd), InvalidArgument);
 
-    // A 2x2 output: four 4x4 tiles' worth of products would be spent on one 2x2 tile.
+    // A 2x2 output: a 4x4 tile would spend 36 products per channel pair on 4 outputs, a 2x2 tile 16.
     const ConvProblem small = make_conv_problem(DType::f32, {1, 4, 4, 4}, {4, 4, 3, 3}, ConvParams{{1, 1}, {1, 1}, {0, 0}, {0, 0}, {}, 1});
     EXPECT_NE(winograd_4x4_impl.declines(small).find("F(2x2"), std::string::npos);
+    EXPECT_NE(winograd_2x2_impl.declines(ok).find("F(4x4"), std::string::npos);
     EXPECT_STREQ(select_impl(small, Algo::winograd).name, "winograd_2x2_3x3");
 }
 

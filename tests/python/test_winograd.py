@@ -99,7 +99,7 @@ def test_matches_torch_channels_last(torch):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 def test_plan_is_bitwise_the_functional_call(memory, dtype):
     rng = np.random.default_rng(3)
-    x = rng.uniform(-1, 1, (2, 24, 13, 15)).astype(dtype)
+    x = rng.uniform(-1, 1, (2, 24, 29, 31)).astype(dtype)
     x = channels_last(x) if memory == "NHWC" else x
     w, b = rng.uniform(-1, 1, (40, 24, 3, 3)).astype(dtype), rng.uniform(-1, 1, 40).astype(dtype)
     plan = fastconv.Conv2d(w, b, padding=1, algo="winograd")
@@ -141,7 +141,7 @@ def test_auto_rule():
     assert selected((8, 128, 28, 28), (128, 128, 3, 3)) == "winograd_4x4_3x3"
     assert selected((1, 64, 56, 56), (64, 64, 3, 3), dtype="float64") != "winograd_4x4_3x3"
     assert selected((1, 256, 14, 14), (256, 256, 3, 3)) == "igemm"  # 16 tiles < 256 * 256 / 512
-    assert selected((8, 256, 14, 14), (256, 256, 3, 3)) == "winograd_4x4_3x3"
+    assert selected((8, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 2x2 or 4x4 tiles by ISA
     assert selected((64, 1024, 14, 14), (64, 1024, 3, 3)) == "igemm"  # more than 512 channels
     assert selected((1, 256, 28, 28), (256, 8, 3, 3), groups=32) != "winograd_4x4_3x3"  # 8 per group
     assert selected((1, 8, 56, 56), (64, 8, 3, 3)) != "winograd_4x4_3x3"

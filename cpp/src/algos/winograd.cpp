@@ -1,6 +1,7 @@
 // Registry entries of the "winograd" family (algorithm in winograd/winograd.hpp): F(4x4, 3x3)
-// first, F(2x2, 3x3) for outputs so small that the 4x4 tiles would cost more products (their
-// padding waste outweighs the 4x fewer multiplies). Forward 2-D 3x3 convolutions with unit stride
+// first, F(2x2, 3x3) for layers with so few tiles that it needs hardly more GEMM products (the 4x4
+// tiles' padding rows outweigh their fewer multiplies) and its smaller filter transform wins
+// (winograd::prefers_2x2). Forward 2-D 3x3 convolutions with unit stride
 // and dilation, any padding, groups as one GEMM per group, float32 and float64. Channels-last
 // memory is read in place; channels-first input is transposed into scratch and the output back.
 //
@@ -28,15 +29,14 @@ std::string declines_3x3_unit_stride(const ConvProblem& p) {
 
 std::string declines_f4(const ConvProblem& p) {
     std::string reason = declines_3x3_unit_stride(p);
-    if (reason.empty() && winograd::products_per_image(p, 4) > winograd::products_per_image(p, 2))
-        reason = "output too small: F(2x2, 3x3) needs fewer products";
+    if (reason.empty() && winograd::prefers_2x2(p))
+        reason = "few tiles: F(2x2, 3x3) needs at most 25% more products and smaller filter transforms";
     return reason;
 }
 
 std::string declines_f2(const ConvProblem& p) {
     std::string reason = declines_3x3_unit_stride(p);
-    if (reason.empty() && winograd::products_per_image(p, 4) <= winograd::products_per_image(p, 2))
-        reason = "F(4x4, 3x3) needs no more products for this output size";
+    if (reason.empty() && !winograd::prefers_2x2(p)) reason = "F(4x4, 3x3) needs 25% fewer products";
     return reason;
 }
 

@@ -127,7 +127,12 @@ int64_t tiles_per_image(const ConvProblem& p, int m) {
     return (p.out_size[1] + m - 1) / m * ((p.out_size[2] + m - 1) / m);
 }
 
-int64_t products_per_image(const ConvProblem& p, int m) { return tiles_per_image(p, m) * (m + 2) * (m + 2); }
+int64_t gemm_products(const ConvProblem& p, int m) {
+    const int64_t mr = p.dtype == DType::f32 ? gemm::active_ukernel<float>().mr : gemm::active_ukernel<double>().mr;
+    return (p.batch * tiles_per_image(p, m) + mr - 1) / mr * mr * (m + 2) * (m + 2);
+}
+
+bool prefers_2x2(const ConvProblem& p) { return gemm_products(p, 2) * 4 <= gemm_products(p, 4) * 5; }
 
 template <typename T>
 int64_t filter_elements(const ConvProblem& p, int m) {

@@ -72,10 +72,18 @@ void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
 template <typename T>
 void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y);
 
-// Tiles per image of F(m x m, 3x3) for p's output, and the GEMM products that costs
-// (tiles * alpha^2 per channel pair): the measure of which tile size does less work.
+// Tiles per image of F(m x m, 3x3) for p's output, and the GEMM rows F(m x m) runs per pair of
+// channels: the batch's tiles rounded up to whole row tiles of the active GEMM microkernel (which
+// computes the padding rows too), times alpha^2.
 int64_t tiles_per_image(const ConvProblem& p, int m);
-int64_t products_per_image(const ConvProblem& p, int m);
+int64_t gemm_products(const ConvProblem& p, int m);
+
+// Whether F(2x2, 3x3) should run p rather than F(4x4, 3x3): when it needs at most 25% more GEMM
+// products. Its transformed filters are 2.25x smaller (16 vs 36 values per 3x3 filter), which
+// pays on layers with few tiles and many channels: measured on one AVX-512 core, resnet_3x3_14 and
+// _7 at batch 1 run 1.3x faster with F(2x2), and 4 images of 7x7 x 512 channels (11% more
+// products) 1.3-1.9x, while resnet_3x3_28 (55% more) is 13% slower.
+bool prefers_2x2(const ConvProblem& p);
 
 // The kernels, one file per ISA.
 void f32_winograd_filter_4x4_3x3__scalar(int64_t, const float*, int64_t, float*, int64_t);
