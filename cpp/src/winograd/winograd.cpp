@@ -20,6 +20,10 @@
 namespace fastconv::winograd {
 namespace {
 
+static_assert(gemm::kF32Avx512Mr <= kMaxGemmRows && gemm::kF64Avx512Mr <= kMaxGemmRows && gemm::kF32Avx2Mr <= kMaxGemmRows &&
+                  gemm::kF64Avx2Mr <= kMaxGemmRows && gemm::kF32ScalarMr <= kMaxGemmRows && gemm::kF64ScalarMr <= kMaxGemmRows,
+              "the packed input transform stages at most kMaxGemmRows tiles");
+
 template <typename T>
 std::vector<Ukernel<T>> make_ukernel_list();
 
