@@ -82,14 +82,17 @@ std::vector<Ukernel<double>> make_ukernel_list<double>() {
 // Tiles per block: V and M of a block within about 2 MiB, so that the block's three phases meet
 // its data in L2 (2 MiB on the machines measured; within one position xi the GEMM touches only
 // 1/alpha^2 of it), but at least 4 GEMM row tiles so that streaming the transformed filters U
-// (alpha^2 C K values, from L3 on wide layers) is shared by enough tiles; whole row tiles.
+// (alpha^2 C K values, from L3 on wide layers) is shared by enough tiles; whole row tiles. Fewer
+// when that leaves a thread of the pool without a block (a batch-1 resnet_3x3_28 is 49 tiles). The
+// block size never changes a result's bits (gemm.cpp: a row's bits do not depend on the others).
 template <typename T>
-int64_t tiles_per_block(const ConvProblem& p, int m, int64_t padded_k) {
+int64_t tiles_per_block(const ConvProblem& p, int m, int64_t padded_k, int64_t total_tiles) {
     const int64_t alpha2 = (m + 2) * (m + 2);
     const int64_t bytes_per_tile = alpha2 * (p.in_channels + padded_k) * static_cast<int64_t>(sizeof(T));
     const int64_t mr = gemm::active_ukernel<T>().mr;
     const int64_t tiles = std::clamp<int64_t>((int64_t(2) << 20) / bytes_per_tile, 4 * mr, 512);
-    return tiles / mr * mr;
+    const int64_t per_thread = (total_tiles + get_num_threads() - 1) / get_num_threads();
+    return std::max<int64_t>(1, std::min(tiles / mr, (per_thread + mr - 1) / mr)) * mr;
 }
 
 // The distance between the alpha^2 positions' matrices in U, V and M: their sizes are often
@@ -183,7 +186,7 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
     const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
     const int64_t top = p.pad_before[1], left = p.pad_before[2];
     const int64_t tiles_w = (OW + m - 1) / m, per_image = tiles_per_image(p, m), total = p.batch * per_image;
-    const int64_t block = tiles_per_block<T>(p, m, padded_k);
+    const int64_t block = tiles_per_block<T>(p, m, padded_k, total);
     const int64_t u_stride = position_stride<T>(slivers * Cg * nr), v_stride = position_stride<T>(block * C);
     const int64_t m_stride = position_stride<T>(block * padded_k);
     parallel_for((total + block - 1) / block, [&](int64_t task) {
