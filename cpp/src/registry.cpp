@@ -10,14 +10,15 @@ namespace fastconv {
 namespace {
 
 // Winograd (docs/winograd.md), float32 only: F(4x4, 3x3) does 4x fewer products than direct
-// summation (the registry runs F(2x2, 3x3) where that is cheaper), and wins where its GEMMs get at least 16 channels each way and enough tiles. A
-// functional call also transforms the filters (36 Cg Kg values written and read again, from L3 once
-// they outgrow L2), which takes Cg * Kg / 512 tiles of 4x4 outputs in the batch to amortise: the
-// measured break-even against igemm moves from ~16 tiles at 64x64 channels to ~128 at 256x256
-// (resnet_3x3_14 at batch 1 has 16 and stays on igemm; prepacked plans would win there too). Its
-// error on uniform data, at most 5.9e-6 of max |y| for up to 512 input channels per group, keeps
-// within the 1e-5 that "auto" allows; wider reductions are unmeasured and stay on igemm. float64
-// keeps its exact-as-possible paths: Winograd's error there is several times direct's.
+// summation (the registry runs F(2x2, 3x3) where that is cheaper), and wins where its GEMMs get at
+// least 16 channels each way and enough tiles. A functional call also transforms the filters
+// (36 Cg Kg values written and read again, from L3 once they outgrow L2), which takes Cg * Kg / 512
+// tiles of 4x4 outputs in the batch to amortise: the measured break-even against igemm moves from
+// ~16 tiles at 64x64 channels to ~128 at 256x256 (resnet_3x3_14 at batch 1 has 16 and stays on
+// igemm; prepacked plans would win there too). Its error on uniform data, at most 5.9e-6 of max |y|
+// for up to 512 input channels per group, keeps within the 1e-5 that "auto" allows; wider
+// reductions are unmeasured and stay on igemm. float64 keeps its exact-as-possible paths:
+// Winograd's error there is several times direct's.
 bool winograd_wins(const ConvProblem& p) {
     const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
     if (p.dtype != DType::f32 || !accepted) return false;

@@ -137,7 +137,8 @@ void check_every_kernel(DType dtype) {
         if (ukernel.isa > detected_isa()) continue;
         for (const Shape& shape : shapes()) {
             const ConvProblem p = build(shape, dtype);
-            const auto x = uniform(p.x_elements(), 1), w = uniform(p.weight_elements(), 2), b = uniform(p.out_channels, 3);
+            const auto x = uniform(p.x_elements(), 1), w = uniform(p.weight_elements(), 2);
+            const auto b = uniform(p.out_channels, 3);
             const Expected e = expected_for<T>(p, x, w, b);
             const auto xt = cast<T>(x), wt = cast<T>(w), bt = cast<T>(b);
             for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
@@ -179,11 +180,12 @@ TEST(Winograd, RegistryEntriesAndPlansMatch) {
             const auto direct = run_in_layout<float>(p, layout, x, [&](const ConvProblem& q, const float* s, float* d) {
                 impl.run(q, {s, w.data(), b.data(), d});
             });
-            const auto planned = run_in_layout<float>(p, layout, x, [&](const ConvProblem& q, const float* s, float* d) {
-                ConvPlan plan(q, Algo::winograd, w.data());
-                EXPECT_NE(plan.impl_name().find("winograd"), std::string::npos);
-                plan.run(s, b.data(), d);
-            });
+            const auto planned =
+                run_in_layout<float>(p, layout, x, [&](const ConvProblem& q, const float* s, float* d) {
+                    ConvPlan plan(q, Algo::winograd, w.data());
+                    EXPECT_NE(plan.impl_name().find("winograd"), std::string::npos);
+                    plan.run(s, b.data(), d);
+                });
             ASSERT_EQ(0, std::memcmp(direct.data(), planned.data(), direct.size() * sizeof(float))) << shape.name;
         }
     }
@@ -242,7 +244,8 @@ TEST(Winograd, DeclinesWithReasons) {
     EXPECT_THROW(select_impl(strided, Algo::winograd), InvalidArgument);
 
     // A 2x2 output: a 4x4 tile would spend 36 products per channel pair on 4 outputs, a 2x2 tile 16.
-    const ConvProblem small = make_conv_problem(DType::f32, {1, 4, 4, 4}, {4, 4, 3, 3}, ConvParams{{1, 1}, {1, 1}, {0, 0}, {0, 0}, {}, 1});
+    const ConvProblem small =
+        make_conv_problem(DType::f32, {1, 4, 4, 4}, {4, 4, 3, 3}, ConvParams{{1, 1}, {1, 1}, {0, 0}, {0, 0}, {}, 1});
     EXPECT_NE(winograd_4x4_impl.declines(small).find("F(2x2"), std::string::npos);
     EXPECT_NE(winograd_2x2_impl.declines(ok).find("F(4x4"), std::string::npos);
     EXPECT_STREQ(select_impl(small, Algo::winograd).name, "winograd_2x2_3x3");
@@ -264,15 +267,20 @@ TEST(Winograd, DISABLED_AccuracyTable) {
         int64_t groups;
     };
     const std::vector<Layer> layers{
-        {"resnet_3x3_56", {1, 64, 56, 56}, {64, 64, 3, 3}, 1},    {"resnet_3x3_28", {1, 128, 28, 28}, {128, 128, 3, 3}, 1},
-        {"resnet_3x3_14", {1, 256, 14, 14}, {256, 256, 3, 3}, 1}, {"resnet_3x3_7", {1, 512, 7, 7}, {512, 512, 3, 3}, 1},
-        {"vgg_3x3_224", {1, 64, 224, 224}, {64, 64, 3, 3}, 1},    {"batch8_3x3_28", {8, 128, 28, 28}, {128, 128, 3, 3}, 1},
+        {"resnet_3x3_56", {1, 64, 56, 56}, {64, 64, 3, 3}, 1},
+        {"resnet_3x3_28", {1, 128, 28, 28}, {128, 128, 3, 3}, 1},
+        {"resnet_3x3_14", {1, 256, 14, 14}, {256, 256, 3, 3}, 1},
+        {"resnet_3x3_7", {1, 512, 7, 7}, {512, 512, 3, 3}, 1},
+        {"vgg_3x3_224", {1, 64, 224, 224}, {64, 64, 3, 3}, 1},
+        {"batch8_3x3_28", {8, 128, 28, 28}, {128, 128, 3, 3}, 1},
         {"grouped_3x3", {1, 256, 28, 28}, {256, 8, 3, 3}, 32},
     };
     printf("%-14s %-12s %10s %10s\n", "layer", "path", "max", "median");
     for (const Layer& layer : layers) {
-        const ConvProblem p = make_conv_problem(DType::f32, layer.x, layer.w, ConvParams{{1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, layer.groups});
-        const auto x = uniform(p.x_elements(), 11), w = uniform(p.weight_elements(), 12), b = uniform(p.out_channels, 13);
+        const ConvParams params{{1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, layer.groups};
+        const ConvProblem p = make_conv_problem(DType::f32, layer.x, layer.w, params);
+        const auto x = uniform(p.x_elements(), 11), w = uniform(p.weight_elements(), 12);
+        const auto b = uniform(p.out_channels, 13);
         const Expected e = expected_for<float>(p, x, w, b);
         double largest = 0;
         for (double v : e.y) largest = std::max(largest, std::abs(v));

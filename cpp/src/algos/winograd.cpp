@@ -80,10 +80,13 @@ std::shared_ptr<const void> pack(const ConvProblem& p, const void* weight) {
 
 template <int M>
 void run_packed(const ConvProblem& p, const ConvArgs& args, const void* packed) {
-    if (p.dtype == DType::f32)
-        run_typed(winograd::active_ukernel<float>(M), p, args, static_cast<const std::vector<float>*>(packed)->data());
-    else
-        run_typed(winograd::active_ukernel<double>(M), p, args, static_cast<const std::vector<double>*>(packed)->data());
+    if (p.dtype == DType::f32) {
+        const auto& u = *static_cast<const std::vector<float>*>(packed);
+        run_typed(winograd::active_ukernel<float>(M), p, args, u.data());
+    } else {
+        const auto& u = *static_cast<const std::vector<double>*>(packed);
+        run_typed(winograd::active_ukernel<double>(M), p, args, u.data());
+    }
 }
 
 template <int M>

@@ -58,16 +58,20 @@ struct F64x4 {
 
 }  // namespace
 
-void f32_winograd_filter_4x4_3x3__avx2_fma(int64_t count, const float* w, int64_t w_stride, float* u, int64_t u_stride) {
+void f32_winograd_filter_4x4_3x3__avx2_fma(int64_t count, const float* w, int64_t w_stride, float* u,
+                                           int64_t u_stride) {
     filter_tile<F32x8, 4>(count, w, w_stride, u, u_stride);
 }
-void f32_winograd_filter_2x2_3x3__avx2_fma(int64_t count, const float* w, int64_t w_stride, float* u, int64_t u_stride) {
+void f32_winograd_filter_2x2_3x3__avx2_fma(int64_t count, const float* w, int64_t w_stride, float* u,
+                                           int64_t u_stride) {
     filter_tile<F32x8, 2>(count, w, w_stride, u, u_stride);
 }
-void f64_winograd_filter_4x4_3x3__avx2_fma(int64_t count, const double* w, int64_t w_stride, double* u, int64_t u_stride) {
+void f64_winograd_filter_4x4_3x3__avx2_fma(int64_t count, const double* w, int64_t w_stride, double* u,
+                                           int64_t u_stride) {
     filter_tile<F64x4, 4>(count, w, w_stride, u, u_stride);
 }
-void f64_winograd_filter_2x2_3x3__avx2_fma(int64_t count, const double* w, int64_t w_stride, double* u, int64_t u_stride) {
+void f64_winograd_filter_2x2_3x3__avx2_fma(int64_t count, const double* w, int64_t w_stride, double* u,
+                                           int64_t u_stride) {
     filter_tile<F64x4, 2>(count, w, w_stride, u, u_stride);
 }
 void f32_winograd_input_4x4_3x3__avx2_fma(int64_t channels, int64_t tiles, int mr, const float* const* d, float* v,
@@ -75,7 +79,8 @@ void f32_winograd_input_4x4_3x3__avx2_fma(int64_t channels, int64_t tiles, int m
     input_packed<F32x8, 4>(channels, tiles, mr, d, v, v_stride);
 }
 void f32_winograd_output_4x4_3x3__avx2_fma(int64_t channels, const float* m, int64_t m_stride, const float* bias,
-                                           float* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows, int64_t cols) {
+                                           float* y, int64_t y_row_stride, int64_t y_pixel_stride,
+                                           int64_t rows, int64_t cols) {
     output_tile<F32x8, 4>(channels, m, m_stride, bias, y, y_row_stride, y_pixel_stride, rows, cols);
 }
 void f32_winograd_input_2x2_3x3__avx2_fma(int64_t channels, int64_t tiles, int mr, const float* const* d, float* v,
@@ -83,7 +88,8 @@ void f32_winograd_input_2x2_3x3__avx2_fma(int64_t channels, int64_t tiles, int m
     input_packed<F32x8, 2>(channels, tiles, mr, d, v, v_stride);
 }
 void f32_winograd_output_2x2_3x3__avx2_fma(int64_t channels, const float* m, int64_t m_stride, const float* bias,
-                                           float* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows, int64_t cols) {
+                                           float* y, int64_t y_row_stride, int64_t y_pixel_stride,
+                                           int64_t rows, int64_t cols) {
     output_tile<F32x8, 2>(channels, m, m_stride, bias, y, y_row_stride, y_pixel_stride, rows, cols);
 }
 void f64_winograd_input_4x4_3x3__avx2_fma(int64_t channels, int64_t tiles, int mr, const double* const* d, double* v,
@@ -91,7 +97,8 @@ void f64_winograd_input_4x4_3x3__avx2_fma(int64_t channels, int64_t tiles, int m
     input_packed<F64x4, 4>(channels, tiles, mr, d, v, v_stride);
 }
 void f64_winograd_output_4x4_3x3__avx2_fma(int64_t channels, const double* m, int64_t m_stride, const double* bias,
-                                           double* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows, int64_t cols) {
+                                           double* y, int64_t y_row_stride, int64_t y_pixel_stride,
+                                           int64_t rows, int64_t cols) {
     output_tile<F64x4, 4>(channels, m, m_stride, bias, y, y_row_stride, y_pixel_stride, rows, cols);
 }
 void f64_winograd_input_2x2_3x3__avx2_fma(int64_t channels, int64_t tiles, int mr, const double* const* d, double* v,
@@ -99,7 +106,8 @@ void f64_winograd_input_2x2_3x3__avx2_fma(int64_t channels, int64_t tiles, int m
     input_packed<F64x4, 2>(channels, tiles, mr, d, v, v_stride);
 }
 void f64_winograd_output_2x2_3x3__avx2_fma(int64_t channels, const double* m, int64_t m_stride, const double* bias,
-                                           double* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows, int64_t cols) {
+                                           double* y, int64_t y_row_stride, int64_t y_pixel_stride,
+                                           int64_t rows, int64_t cols) {
     output_tile<F64x4, 2>(channels, m, m_stride, bias, y, y_row_stride, y_pixel_stride, rows, cols);
 }
 

@@ -1,6 +1,6 @@
-// The arithmetic of the Winograd transforms (filter, input tile, output tile), written once over a small vector-operations
-// type and included by each kernels/winograd_<isa>.cpp, which supplies the operations for its
-// registers (AVX-512, AVX2 or plain scalars). Everything here has internal linkage, so each ISA
+// The arithmetic of the Winograd transforms (filter, input tile, output tile), written once over a
+// small vector-operations type and included by each kernels/winograd_<isa>.cpp, which supplies the
+// operations for its registers (AVX-512, AVX2 or plain scalars). Everything here has internal linkage, so each ISA
 // file compiles its own copy with its own flags and the linker can never hand an AVX-512 copy to
 // a CPU without it.
 //
@@ -134,7 +134,8 @@ inline void filter_step(const typename Ops::T* w, int64_t w_stride, int64_t k, t
 template <class Ops, int M>
 void filter_tile(int64_t count, const typename Ops::T* w, int64_t w_stride, typename Ops::T* u, int64_t u_stride) {
     int64_t k = 0;
-    for (; k + Ops::kLanes <= count; k += Ops::kLanes) filter_step<Ops, M, true>(w, w_stride, k, Ops::mask(Ops::kLanes), u, u_stride);
+    for (; k + Ops::kLanes <= count; k += Ops::kLanes)
+        filter_step<Ops, M, true>(w, w_stride, k, Ops::mask(Ops::kLanes), u, u_stride);
     if (k < count) filter_step<Ops, M, false>(w, w_stride, k, Ops::mask(count - k), u, u_stride);
 }
 
@@ -159,8 +160,9 @@ inline void input_step(const typename Ops::T* const* d, int64_t c, typename Ops:
     }
 }
 
-// One vector of channels of up to kMaxGemmRows (winograd.hpp) tiles: each tile transformed vectorised over channels
-// into `staged` ([xi][tile][lane], L1-resident), then written in the GEMM's packed-A order
+// One vector of channels of up to kMaxGemmRows (winograd.hpp) tiles: each tile transformed,
+// vectorised over channels, into `staged` ([xi][tile][lane], L1-resident), then written in the
+// GEMM's packed-A order
 // v[xi * v_stride + c * mr + tile], tiles past `tiles` zero. The transposition is the generic
 // element loop; an ISA file may stage through registers instead.
 template <class Ops, int M, bool Full>
@@ -196,8 +198,8 @@ void input_packed(int64_t channels, int64_t tiles, int mr, const typename Ops::T
 // tile lies inside the output, so the row and column loops have constant bounds and unroll.
 template <class Ops, int M, bool Full, bool Whole>
 inline void output_step(const typename Ops::T* m, int64_t m_stride, const typename Ops::T* bias,
-                        typename Ops::T* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows, int64_t cols, int64_t c,
-                        typename Ops::Mask mask) {
+                        typename Ops::T* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows,
+                        int64_t cols, int64_t c, typename Ops::Mask mask) {
     using V = typename Ops::V;
     constexpr int A = M + 2;
     V u[M][A];
@@ -221,7 +223,8 @@ inline void output_step(const typename Ops::T* m, int64_t m_stride, const typena
 
 template <class Ops, int M, bool Whole>
 inline void output_channels(int64_t channels, const typename Ops::T* m, int64_t m_stride, const typename Ops::T* bias,
-                            typename Ops::T* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows, int64_t cols) {
+                            typename Ops::T* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows,
+                            int64_t cols) {
     int64_t c = 0;
     for (; c + Ops::kLanes <= channels; c += Ops::kLanes)
         output_step<Ops, M, true, Whole>(m, m_stride, bias, y, y_row_stride, y_pixel_stride, rows, cols, c,
@@ -234,8 +237,10 @@ inline void output_channels(int64_t channels, const typename Ops::T* m, int64_t 
 template <class Ops, int M>
 void output_tile(int64_t channels, const typename Ops::T* m, int64_t m_stride, const typename Ops::T* bias,
                  typename Ops::T* y, int64_t y_row_stride, int64_t y_pixel_stride, int64_t rows, int64_t cols) {
-    if (rows >= M && cols >= M) output_channels<Ops, M, true>(channels, m, m_stride, bias, y, y_row_stride, y_pixel_stride, M, M);
-    else output_channels<Ops, M, false>(channels, m, m_stride, bias, y, y_row_stride, y_pixel_stride, rows, cols);
+    if (rows >= M && cols >= M)
+        output_channels<Ops, M, true>(channels, m, m_stride, bias, y, y_row_stride, y_pixel_stride, M, M);
+    else
+        output_channels<Ops, M, false>(channels, m, m_stride, bias, y, y_row_stride, y_pixel_stride, rows, cols);
 }
 
 }  // namespace

@@ -20,8 +20,9 @@
 namespace fastconv::winograd {
 namespace {
 
-static_assert(gemm::kF32Avx512Mr <= kMaxGemmRows && gemm::kF64Avx512Mr <= kMaxGemmRows && gemm::kF32Avx2Mr <= kMaxGemmRows &&
-                  gemm::kF64Avx2Mr <= kMaxGemmRows && gemm::kF32ScalarMr <= kMaxGemmRows && gemm::kF64ScalarMr <= kMaxGemmRows,
+static_assert(gemm::kF32Avx512Mr <= kMaxGemmRows && gemm::kF64Avx512Mr <= kMaxGemmRows &&
+                  gemm::kF32Avx2Mr <= kMaxGemmRows && gemm::kF64Avx2Mr <= kMaxGemmRows &&
+                  gemm::kF32ScalarMr <= kMaxGemmRows && gemm::kF64ScalarMr <= kMaxGemmRows,
               "the packed input transform stages at most kMaxGemmRows tiles");
 
 template <typename T>
@@ -166,7 +167,8 @@ void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
         for (int64_t c = 0; c < Cg; ++c) {
             ukernel.filter(count, taps + (g * Cg + c) * 9 * Kg + j * nr, Kg, sliver + c * nr, xi_stride);
             if (count < nr)
-                for (int64_t xi = 0; xi < alpha2; ++xi) std::fill_n(sliver + xi * xi_stride + c * nr + count, nr - count, T(0));
+                for (int64_t xi = 0; xi < alpha2; ++xi)
+                    std::fill_n(sliver + xi * xi_stride + c * nr + count, nr - count, T(0));
         }
     });
 }
@@ -181,7 +183,8 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
     const int m = ukernel.m, alpha = m + 2, alpha2 = alpha * alpha;
     const gemm::Ukernel<T>& gk = gemm::active_ukernel<T>();
     const int64_t mr = gk.mr, nr = gk.nr, kc_max = gemm::blocking_for(gk.mr, gk.nr, sizeof(T)).kc;
-    const int64_t C = p.in_channels, K = p.out_channels, Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    const int64_t C = p.in_channels, K = p.out_channels;
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t slivers = slivers_per_group<T>(p), padded_k = p.groups * slivers * nr;
     const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
     const int64_t top = p.pad_before[1], left = p.pad_before[2];
@@ -229,7 +232,8 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
             }
         for (int64_t i = 0; i < count; ++i) {
             const int64_t tile = first + i, n = tile / per_image, th = tile % per_image / tiles_w, tw = tile % tiles_w;
-            const int64_t oh = th * m, ow = tw * m, rows = std::min<int64_t>(m, OH - oh), cols = std::min<int64_t>(m, OW - ow);
+            const int64_t oh = th * m, ow = tw * m;
+            const int64_t rows = std::min<int64_t>(m, OH - oh), cols = std::min<int64_t>(m, OW - ow);
             for (int64_t g = 0; g < p.groups; ++g)
                 ukernel.output(Kg, mm + i * padded_k + g * slivers * nr, m_stride, bias ? bias + g * Kg : nullptr,
                                y + ((n * OH + oh) * OW + ow) * K + g * Kg, OW * K, K, rows, cols);
