@@ -1,16 +1,15 @@
 // Registry entries of the "winograd" family (algorithm in winograd/winograd.hpp): F(4x4, 3x3)
 // first, F(2x2, 3x3) for layers with so few tiles that it needs hardly more GEMM products (the 4x4
 // tiles' padding rows outweigh their fewer multiplies) and its smaller filter transform wins
-// (winograd::prefers_2x2). Forward 2-D 3x3 convolutions with unit stride
-// and dilation, any padding, groups as one GEMM per group, float32 and float64. Channels-last
-// memory is read in place; channels-first input is transposed into scratch and the output back.
+// (winograd::prefers_2x2). Forward 2-D 3x3 convolutions with unit stride and dilation, any
+// padding, groups as one GEMM per group, float32 and float64. Channels-last memory is read in
+// place; channels-first memory band by band through per-thread channels-last copies.
 //
 // pack transforms the filters once (U = G g G^T), so a prepacked plan's runs start at the input
 // transform.
 #include <memory>
 #include <vector>
 
-#include "layout.hpp"
 #include "registry.hpp"
 #include "runtime/workspace.hpp"
 #include "winograd/winograd.hpp"
@@ -45,15 +44,8 @@ void run_typed(const winograd::Ukernel<T>& ukernel, const ConvProblem& p, const 
     const T* x = static_cast<const T*>(args.src);
     const T* bias = static_cast<const T*>(args.bias);
     T* y = static_cast<T*>(args.dst);
-    if (p.layout == Layout::channels_last) {
-        winograd::run_channels_last(ukernel, p, u, x, bias, y);
-        return;
-    }
-    T* x_last = scratch<T>(ScratchSlot::layout_src, p.x_elements());
-    T* y_last = scratch<T>(ScratchSlot::layout_dst, p.y_elements());
-    transpose_images(x, x_last, p.batch, p.in_channels, p.in_spatial());
-    winograd::run_channels_last(ukernel, p, u, x_last, bias, y_last);
-    transpose_images(y_last, y, p.batch, p.out_spatial(), p.out_channels);
+    if (p.layout == Layout::channels_last) winograd::run_channels_last(ukernel, p, u, x, bias, y);
+    else winograd::run_channels_first(ukernel, p, u, x, bias, y);
 }
 
 // A functional call transforms the filters into scratch reused across calls (4x the weights for

@@ -173,71 +173,157 @@ void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
     });
 }
 
-// Per task: the input transform writes V in packed-A order, [xi][row sliver][C][MR]; each GEMM
-// product M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
-// repacking: U was packed by transform_filter, V by the input transform), depth blocked like
-// gemm.cpp so a B sliver stays in L1; M is [xi][tile][groups * slivers * NR] and the output
-// transform reads each group's K/groups columns of it.
+namespace {
+
+// What one call's tile loop needs, computed once.
 template <typename T>
-void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y) {
+struct TileLoop {
+    TileLoop(const Ukernel<T>& transforms, const ConvProblem& problem, const T* filters, const T* bias_values)
+        : ukernel(transforms), gk(gemm::active_ukernel<T>()), p(problem), u(filters), bias(bias_values) {}
+
+    const Ukernel<T>& ukernel;
+    const gemm::Ukernel<T>& gk;
+    const ConvProblem& p;
+    const T* u;
+    const T* bias;
     const int m = ukernel.m, alpha = m + 2, alpha2 = alpha * alpha;
-    const gemm::Ukernel<T>& gk = gemm::active_ukernel<T>();
     const int64_t mr = gk.mr, nr = gk.nr, kc_max = gemm::blocking_for(gk.mr, gk.nr, sizeof(T)).kc;
     const int64_t C = p.in_channels, K = p.out_channels;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t slivers = slivers_per_group<T>(p), padded_k = p.groups * slivers * nr;
     const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
     const int64_t top = p.pad_before[1], left = p.pad_before[2];
-    const int64_t tiles_w = (OW + m - 1) / m, per_image = tiles_per_image(p, m), total = p.batch * per_image;
-    const int64_t block = tiles_per_block<T>(p, m, padded_k, total);
-    const int64_t u_stride = position_stride<T>(slivers * Cg * nr), v_stride = position_stride<T>(block * C);
-    const int64_t m_stride = position_stride<T>(block * padded_k);
+    const int64_t tiles_w = (OW + m - 1) / m, tiles_h = (OH + m - 1) / m, per_image = tiles_w * tiles_h;
+    const int64_t u_stride = position_stride<T>(slivers * Cg * nr);
+};
+
+// Where a block's pixels are, channels-last: input pixel (n, ih, iw) at
+// x + n * x_image + ((ih - x_row0) * IW + iw) * C, output pixel (n, oh, ow) at
+// y + n * y_image + ((oh - y_row0) * OW + ow) * K (the whole tensors, or one band's copies).
+template <typename T>
+struct BlockMemory {
+    const T* x;
+    int64_t x_image, x_row0;
+    T* y;
+    int64_t y_image, y_row0;
+};
+
+// Tiles [first, first + count) (numbered over images, tile rows, tile columns), count <= block. The
+// input transform writes V in packed-A order, [xi][row sliver][C][MR]; each GEMM product
+// M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
+// repacking: U was packed by transform_filter, V by the input transform), depth blocked like
+// gemm.cpp so a B sliver stays in L1; M is [xi][tile][groups * slivers * NR] and the output
+// transform reads each group's K/groups columns of it.
+template <typename T>
+void run_block(const TileLoop<T>& l, int64_t block, int64_t first, int64_t count, const BlockMemory<T>& mem) {
+    const int64_t v_stride = position_stride<T>(block * l.C), m_stride = position_stride<T>(block * l.padded_k);
+    const int64_t used_slivers = (count + l.mr - 1) / l.mr;
+    // V, then a row of zeros that padding taps point at.
+    T* v = scratch<T>(ScratchSlot::columns, l.alpha2 * v_stride + l.C);
+    T* zero = v + l.alpha2 * v_stride;
+    std::fill_n(zero, l.C, T(0));
+    T* mm = scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride);
+    const T* d[kMaxGemmRows * 36];
+    for (int64_t s = 0; s < used_slivers; ++s) {
+        const int64_t tiles = std::min(l.mr, count - s * l.mr);
+        for (int64_t i = 0; i < tiles; ++i) {
+            const int64_t tile = first + s * l.mr + i, n = tile / l.per_image;
+            const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
+            for (int r = 0; r < l.alpha; ++r) {
+                const int64_t ih = th * l.m - l.top + r;
+                const bool row_inside = ih >= 0 && ih < l.IH;
+                const T* row = row_inside ? mem.x + n * mem.x_image + (ih - mem.x_row0) * l.IW * l.C : zero;
+                for (int q = 0; q < l.alpha; ++q) {
+                    const int64_t iw = tw * l.m - l.left + q;
+                    d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
+                }
+            }
+        }
+        l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v + s * l.C * l.mr, v_stride);
+    }
+    for (int64_t g = 0; g < l.p.groups; ++g)
+        for (int xi = 0; xi < l.alpha2; ++xi) {
+            const T* a = v + xi * v_stride + g * l.Cg * l.mr;
+            const T* b = l.u + (g * l.alpha2 + xi) * l.u_stride;
+            T* c = mm + xi * m_stride + g * l.slivers * l.nr;
+            for (int64_t pc = 0; pc < l.Cg; pc += l.kc_max) {
+                const int64_t kc = std::min(l.kc_max, l.Cg - pc);
+                for (int64_t j = 0; j < l.slivers; ++j)
+                    for (int64_t s = 0; s < used_slivers; ++s)
+                        l.gk.fn(kc, a + (s * l.C + pc) * l.mr, b + (j * l.Cg + pc) * l.nr,
+                                c + s * l.mr * l.padded_k + j * l.nr, l.padded_k, pc > 0);
+            }
+        }
+    for (int64_t i = 0; i < count; ++i) {
+        const int64_t tile = first + i, n = tile / l.per_image;
+        const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
+        const int64_t oh = th * l.m, ow = tw * l.m;
+        const int64_t rows = std::min<int64_t>(l.m, l.OH - oh), cols = std::min<int64_t>(l.m, l.OW - ow);
+        T* y = mem.y + n * mem.y_image + ((oh - mem.y_row0) * l.OW + ow) * l.K;
+        for (int64_t g = 0; g < l.p.groups; ++g)
+            l.ukernel.output(l.Kg, mm + i * l.padded_k + g * l.slivers * l.nr, m_stride,
+                             l.bias ? l.bias + g * l.Kg : nullptr, y + g * l.Kg, l.OW * l.K, l.K, rows, cols);
+    }
+}
+
+// dst[i * channels + c] = src[c * src_stride + i] for i < length, c < channels (one band of a
+// channels-first image to channels-last), and its converse, in 16 x 16 blocks so both sides' cache
+// lines are used whole.
+template <typename T>
+void to_channels_last(const T* src, int64_t src_stride, int64_t channels, int64_t length, T* dst) {
+    for (int64_t i0 = 0; i0 < length; i0 += 16)
+        for (int64_t c0 = 0; c0 < channels; c0 += 16) {
+            const int64_t i1 = std::min(length, i0 + 16), c1 = std::min(channels, c0 + 16);
+            for (int64_t i = i0; i < i1; ++i)
+                for (int64_t c = c0; c < c1; ++c) dst[i * channels + c] = src[c * src_stride + i];
+        }
+}
+
+template <typename T>
+void to_channels_first(const T* src, int64_t channels, int64_t length, T* dst, int64_t dst_stride) {
+    for (int64_t c0 = 0; c0 < channels; c0 += 16)
+        for (int64_t i0 = 0; i0 < length; i0 += 16) {
+            const int64_t i1 = std::min(length, i0 + 16), c1 = std::min(channels, c0 + 16);
+            for (int64_t c = c0; c < c1; ++c)
+                for (int64_t i = i0; i < i1; ++i) dst[c * dst_stride + i] = src[i * channels + c];
+        }
+}
+
+}  // namespace
+
+template <typename T>
+void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y) {
+    const TileLoop<T> l(ukernel, p, u, bias);
+    const int64_t total = p.batch * l.per_image, block = tiles_per_block<T>(p, l.m, l.padded_k, total);
+    const BlockMemory<T> mem{x, l.IH * l.IW * l.C, 0, y, l.OH * l.OW * l.K, 0};
     parallel_for((total + block - 1) / block, [&](int64_t task) {
-        const int64_t first = task * block, count = std::min(block, total - first);
-        const int64_t used_slivers = (count + mr - 1) / mr;
-        // V, then a row of zeros that padding taps point at.
-        T* v = scratch<T>(ScratchSlot::columns, alpha2 * v_stride + C);
-        T* zero = v + alpha2 * v_stride;
-        std::fill_n(zero, C, T(0));
-        T* mm = scratch<T>(ScratchSlot::accumulators, alpha2 * m_stride);
-        const T* d[kMaxGemmRows * 36];
-        for (int64_t s = 0; s < used_slivers; ++s) {
-            const int64_t tiles = std::min(mr, count - s * mr);
-            for (int64_t i = 0; i < tiles; ++i) {
-                const int64_t tile = first + s * mr + i, n = tile / per_image;
-                const int64_t th = tile % per_image / tiles_w, tw = tile % tiles_w;
-                for (int r = 0; r < alpha; ++r) {
-                    const int64_t ih = th * m - top + r;
-                    for (int q = 0; q < alpha; ++q) {
-                        const int64_t iw = tw * m - left + q;
-                        const bool inside = ih >= 0 && ih < IH && iw >= 0 && iw < IW;
-                        d[(i * alpha + r) * alpha + q] = inside ? x + ((n * IH + ih) * IW + iw) * C : zero;
-                    }
-                }
-            }
-            ukernel.input(C, tiles, static_cast<int>(mr), d, v + s * C * mr, v_stride);
-        }
-        for (int64_t g = 0; g < p.groups; ++g)
-            for (int xi = 0; xi < alpha2; ++xi) {
-                const T* a = v + xi * v_stride + g * Cg * mr;
-                const T* b = u + (g * alpha2 + xi) * u_stride;
-                T* c = mm + xi * m_stride + g * slivers * nr;
-                for (int64_t pc = 0; pc < Cg; pc += kc_max) {
-                    const int64_t kc = std::min(kc_max, Cg - pc);
-                    for (int64_t j = 0; j < slivers; ++j)
-                        for (int64_t s = 0; s < used_slivers; ++s)
-                            gk.fn(kc, a + (s * C + pc) * mr, b + (j * Cg + pc) * nr, c + s * mr * padded_k + j * nr,
-                                  padded_k, pc > 0);
-                }
-            }
-        for (int64_t i = 0; i < count; ++i) {
-            const int64_t tile = first + i, n = tile / per_image, th = tile % per_image / tiles_w, tw = tile % tiles_w;
-            const int64_t oh = th * m, ow = tw * m;
-            const int64_t rows = std::min<int64_t>(m, OH - oh), cols = std::min<int64_t>(m, OW - ow);
-            for (int64_t g = 0; g < p.groups; ++g)
-                ukernel.output(Kg, mm + i * padded_k + g * slivers * nr, m_stride, bias ? bias + g * Kg : nullptr,
-                               y + ((n * OH + oh) * OW + ow) * K + g * Kg, OW * K, K, rows, cols);
-        }
+        run_block(l, block, task * block, std::min(block, total - task * block), mem);
+    });
+}
+
+// Channels-first memory, one band of whole tile rows of one image per task: the band's input rows
+// are turned channels-last into per-thread scratch, its output rows come back from scratch, so the
+// layout change happens in cache instead of as two extra passes over both tensors in memory.
+template <typename T>
+void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias,
+                        T* y) {
+    const TileLoop<T> l(ukernel, p, u, bias);
+    const int64_t target = tiles_per_block<T>(p, l.m, l.padded_k, p.batch * l.per_image);
+    const int64_t band_rows = std::max<int64_t>(1, std::min(target / l.tiles_w,
+                                                            p.batch * l.tiles_h / get_num_threads()));
+    const int64_t bands = (l.tiles_h + band_rows - 1) / band_rows;
+    const int64_t block = (band_rows * l.tiles_w + l.mr - 1) / l.mr * l.mr;
+    parallel_for(p.batch * bands, [&](int64_t task) {
+        const int64_t n = task / bands, th0 = task % bands * band_rows, th1 = std::min(l.tiles_h, th0 + band_rows);
+        const int64_t ih0 = std::max<int64_t>(0, th0 * l.m - l.top);
+        const int64_t ih1 = std::max(ih0, std::min(l.IH, (th1 - 1) * l.m - l.top + l.alpha));
+        const int64_t oh0 = th0 * l.m, oh1 = std::min(l.OH, th1 * l.m);
+        T* x_band = scratch<T>(ScratchSlot::layout_src, (ih1 - ih0) * l.IW * l.C);
+        T* y_band = scratch<T>(ScratchSlot::layout_dst, (oh1 - oh0) * l.OW * l.K);
+        to_channels_last(x + (n * l.C * l.IH + ih0) * l.IW, l.IH * l.IW, l.C, (ih1 - ih0) * l.IW, x_band);
+        run_block(l, block, n * l.per_image + th0 * l.tiles_w, (th1 - th0) * l.tiles_w,
+                  BlockMemory<T>{x_band, 0, ih0, y_band, 0, oh0});
+        to_channels_first(y_band, l.K, (oh1 - oh0) * l.OW, y + (n * l.K * l.OH + oh0) * l.OW, l.OH * l.OW);
     });
 }
 
@@ -253,5 +339,9 @@ template void run_channels_last<float>(const Ukernel<float>&, const ConvProblem&
                                        const float*, float*);
 template void run_channels_last<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,
                                         const double*, double*);
+template void run_channels_first<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
+                                        const float*, float*);
+template void run_channels_first<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,
+                                         const double*, double*);
 
 }  // namespace fastconv::winograd

@@ -72,6 +72,11 @@ void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
 template <typename T>
 void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y);
 
+// The same on channels-first x and y (N, C, H, W).
+template <typename T>
+void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias,
+                        T* y);
+
 // Tiles per image of F(m x m, 3x3) for p's output, and the GEMM rows F(m x m) runs per pair of
 // channels: the batch's tiles rounded up to whole row tiles of the active GEMM microkernel (which
 // computes the padding rows too), times alpha^2.
