@@ -80,20 +80,26 @@ std::vector<Ukernel<double>> make_ukernel_list<double>() {
     };
 }
 
-// Tiles per block: V and M of a block within about 2 MiB, so that the block's three phases meet
-// its data in L2 (2 MiB on the machines measured; within one position xi the GEMM touches only
-// 1/alpha^2 of it), but at least 4 GEMM row tiles so that streaming the transformed filters U
-// (alpha^2 C K values, from L3 on wide layers) is shared by enough tiles; whole row tiles. Fewer
-// when that leaves a thread of the pool without a block (a batch-1 resnet_3x3_28 is 49 tiles). The
-// block size never changes a result's bits (gemm.cpp: a row's bits do not depend on the others).
+// Tiles per block. Each block streams all of U (alpha^2 C K / groups values) through the GEMMs, so
+// a block should have at least as many tiles as make its V and M weigh as much as U; past that,
+// V and M within about 2 MiB, so that the block's three phases meet their data in L2 (within one
+// position xi the GEMM touches only 1/alpha^2 of it); at least 4 GEMM row tiles, at most 512.
+// Fewer when that would leave a pool thread without a block (a batch-1 resnet_3x3_28 is 49 tiles);
+// then the tiles are spread evenly over the blocks (a last block of a few tiles would stream all
+// of U for them: 4 images of 7x7 x 512 channels ran 2x slower), in whole GEMM row tiles. The block
+// size never changes a result's bits (gemm.cpp: a row's bits do not depend on the other rows).
 template <typename T>
 int64_t tiles_per_block(const ConvProblem& p, int m, int64_t padded_k, int64_t total_tiles) {
     const int64_t alpha2 = (m + 2) * (m + 2);
     const int64_t bytes_per_tile = alpha2 * (p.in_channels + padded_k) * static_cast<int64_t>(sizeof(T));
     const int64_t mr = gemm::active_ukernel<T>().mr;
-    const int64_t tiles = std::clamp<int64_t>((int64_t(2) << 20) / bytes_per_tile, 4 * mr, 512);
-    const int64_t per_thread = (total_tiles + get_num_threads() - 1) / get_num_threads();
-    return std::max<int64_t>(1, std::min(tiles / mr, (per_thread + mr - 1) / mr)) * mr;
+    const int64_t cache_tiles = (int64_t(2) << 20) / bytes_per_tile;
+    const int64_t filter_tiles = p.in_channels * padded_k / p.groups / (p.in_channels + padded_k);
+    int64_t tiles = std::clamp<int64_t>(std::max(cache_tiles, filter_tiles), 4 * mr, 512);
+    tiles = std::max<int64_t>(1, std::min(tiles, (total_tiles + get_num_threads() - 1) / get_num_threads()));
+    const int64_t blocks = (total_tiles + tiles - 1) / tiles;
+    tiles = (total_tiles + blocks - 1) / std::max<int64_t>(1, blocks);
+    return std::max<int64_t>(1, (tiles + mr - 1) / mr) * mr;
 }
 
 // The distance between the alpha^2 positions' matrices in U, V and M: their sizes are often
