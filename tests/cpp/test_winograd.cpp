@@ -4,9 +4,10 @@
 //
 // The bound is per element and relative to sum |w| |x| over the element's taps (plus |bias|), the
 // scale every rounding error of a convolution is proportional to: the measured worst cases on
-// these shapes are about 2e-7 of it for F(2x2) and 8e-7 for F(4x4) in float32 (docs/winograd.md),
-// so 4e-6 fails on any wrong tap, sign, tile offset or channel tail (errors of order 1) while
-// leaving room for the growth with the channel count. The output is poisoned with NaN first.
+// these shapes are 1.8e-7 of it for F(2x2) and 2.1e-6 for F(4x4) in float32, 4.2e-16 and 4.0e-15
+// in float64, on every ISA (docs/winograd.md). 4e-6 and 1e-14 fail on any wrong tap, sign, tile
+// offset or channel tail (errors of order 1), and on one coefficient of a transform off by 1e-7
+// in float64 (tried). The output is poisoned with NaN first.
 #include <gtest/gtest.h>
 
 #include <algorithm>
