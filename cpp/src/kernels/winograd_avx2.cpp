@@ -1,4 +1,4 @@
-// AVX2 + FMA Winograd tile transforms (contract in winograd/winograd.hpp; this file alone gets the
+// AVX2 + FMA Winograd transforms (contract in winograd/winograd.hpp; this file alone gets the
 // AVX2 flags): 8 float or 4 double channels of one pixel per ymm register, the channel tail in one
 // step through vmaskmov, whose masked-off lanes neither fault nor write.
 #include <immintrin.h>

@@ -1,4 +1,4 @@
-// AVX-512 Winograd tile transforms (contract in winograd/winograd.hpp; this file alone gets the
+// AVX-512 Winograd transforms (contract in winograd/winograd.hpp; this file alone gets the
 // AVX-512 flags): 16 float or 8 double channels of one pixel per zmm register, the channel tail in
 // one masked step. The 6x6 intermediate tile (36 vectors) exceeds the 32 registers; the compiler
 // keeps the spill in L1, which costs less than splitting the tile into two passes over the input.

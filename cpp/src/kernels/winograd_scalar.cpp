@@ -1,5 +1,5 @@
-// Portable Winograd tile transforms (contract in winograd/winograd.hpp): one channel per step,
-// the fallback on every CPU and the float64 kernels' baseline.
+// Portable Winograd transforms (contract in winograd/winograd.hpp): one channel per step, the
+// fallback on every CPU.
 #include "winograd/tile_transforms.hpp"
 
 namespace fastconv::winograd {

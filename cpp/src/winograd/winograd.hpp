@@ -2,13 +2,15 @@
 // Networks"): the output is cut into m x m tiles; each tile's (m+2) x (m+2) input patch d becomes
 // V = B^T d B, each 3x3 filter g becomes U = G g G^T, the alpha^2 = (m+2)^2 positions of the
 // transformed tiles are independent GEMMs M[xi] = V[xi] (tiles x C) * U[xi] (C x K) run on the packed
-// GEMM (gemm/gemm.hpp), and Y = A^T M A brings each tile back. F(2x2, 3x3) needs 16 products per 4
-// outputs, F(4x4, 3x3) 36 per 16, against 36 and 144 for direct summation (2.25x and 4x fewer).
+// GEMM's microkernels (gemm/gemm.hpp) with operands the transforms write already packed, and
+// Y = A^T M A brings each tile back. F(2x2, 3x3) needs 16 products per 4 outputs, F(4x4, 3x3) 36
+// per 16, against 36 and 144 for direct summation (2.25x and 4x fewer).
 //
-// The tile transforms are per-ISA microkernels (kernels/winograd_<isa>.cpp) vectorised over the
-// channels of one pixel, which channels-last memory keeps adjacent; the tile loops, the filter
-// transform and the GEMM calls are portable (winograd.cpp). docs/winograd.md has the matrices,
-// the measured accuracy and the rule "auto" uses.
+// The transforms are per-ISA kernels (kernels/winograd_<isa>.cpp) vectorised over channels: the
+// input and output tiles over the channels of one pixel, which channels-last memory keeps adjacent,
+// the filters over output channels. The tile loops, the packing and the GEMM calls are portable
+// (winograd.cpp). docs/winograd.md has the matrices, the measured accuracy and the rule "auto"
+// uses.
 #pragma once
 
 #include <cstdint>
