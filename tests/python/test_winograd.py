@@ -1,8 +1,11 @@
-# algo="winograd" (F(4x4, 3x3), F(2x2, 3x3) for tiny outputs) through the Python API: against the
-# NumPy float64 reference within the suite's element-wise bound (measured worst case on the C++
-# test's shapes: 2.1e-6 of sum |w||x| in float32, a fifth of the bound, docs/winograd.md), in both memory
-# layouts, with plans, bitwise determinism, the rule "auto" uses, and the errors for layers it
-# cannot run. An O(1) mistake (a wrong tap, tile offset or channel tail) fails the bound everywhere.
+# algo="winograd" (F(4x4, 3x3), F(2x2, 3x3) for layers with few tiles) through the Python API:
+# against the NumPy float64 reference within the suite's bound, in both memory layouts, with plans,
+# bitwise determinism, the rule "auto" uses, and the errors for layers it cannot run. The bound is
+# the suite's (1e-5 in float32) relative to the largest sum |w||x| + |b| over each element's output
+# tile rather than its own: the transforms mix the whole tile, so an element with small taps of its
+# own carries its tile's rounding errors (hypothesis found 1.6e-5 of the element's own scale with one
+# channel). Measured worst case against the tile scale on the C++ test's shapes: 1.1e-6 in float32
+# (docs/winograd.md). An O(1) mistake (a wrong tap, tile offset or channel tail) fails everywhere.
 import numpy as np
 import pytest
 from conftest import DTYPES, assert_close, numpy_conv
@@ -17,6 +20,22 @@ def channels_last(a: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
 
 
+def tile_max(magnitude: np.ndarray, m: int) -> np.ndarray:
+    """Each element replaced by the largest over its m x m output tile (tiles start at row and
+    column 0)."""
+    n, k, h, w = magnitude.shape
+    hp, wp = -(-h // m) * m, -(-w // m) * m
+    padded = np.zeros((n, k, hp, wp))
+    padded[:, :, :h, :w] = magnitude
+    tiles = padded.reshape(n, k, hp // m, m, wp // m, m).max(axis=(3, 5))
+    return np.repeat(np.repeat(tiles, m, axis=2), m, axis=3)[:, :, :h, :w]
+
+
+def tile_size(x_shape, w_shape, dtype, **kwargs) -> int:
+    impl = fastconv.algorithms("conv2d", x_shape, w_shape, dtype=dtype, algo="winograd", **kwargs)["selected"]
+    return 4 if impl == "winograd_4x4_3x3" else 2
+
+
 def check(x, w, b, pad_before, pad_after, groups, dtype, memory="NCHW"):
     """fastconv's winograd result against the float64 reference on the values as rounded to dtype."""
     x, w = x.astype(dtype), w.astype(dtype)
@@ -27,7 +46,8 @@ def check(x, w, b, pad_before, pad_after, groups, dtype, memory="NCHW"):
     expected = numpy_conv(x, w, b, (1, 1), pad_before, pad_after, (1, 1), groups)
     magnitude = numpy_conv(np.abs(x), np.abs(w), None if b is None else np.abs(b), (1, 1), pad_before, pad_after,
                            (1, 1), groups)
-    assert_close(y, expected, magnitude, dtype, (x.shape[1] // groups) * 9)
+    m = tile_size(x.shape, w.shape, dtype, padding=padding, groups=groups)
+    assert_close(y, expected, tile_max(magnitude, m), dtype, (x.shape[1] // groups) * 9)
     if not xm.flags.c_contiguous and y.shape[1] > 1 and y.shape[0] > 0 and y.shape[2] * y.shape[3] > 1:
         assert np.moveaxis(y, 1, -1).flags.c_contiguous, "the result keeps the input's memory format"
     return y
@@ -92,7 +112,8 @@ def test_matches_torch_channels_last(torch):
     expected = torch.nn.functional.conv2d(tx, torch.from_numpy(w).double(), torch.from_numpy(b).double(), padding=1)
     magnitude = torch.nn.functional.conv2d(tx.abs(), torch.from_numpy(np.abs(w)).double(),
                                            torch.from_numpy(np.abs(b)).double(), padding=1)
-    assert_close(y, expected.numpy(), magnitude.numpy(), np.float32, 32 * 9)
+    m = tile_size(x.shape, w.shape, np.float32, padding=1)
+    assert_close(y, expected.numpy(), tile_max(magnitude.numpy(), m), np.float32, 32 * 9)
 
 
 @pytest.mark.parametrize("memory", ["NCHW", "NHWC"])
