@@ -17,6 +17,7 @@
 #include "dwconv/dwconv.hpp"
 #include "igemm/igemm.hpp"
 #include "registry.hpp"
+#include "winograd/winograd.hpp"
 
 namespace py = pybind11;
 using namespace fastconv;
@@ -156,6 +157,13 @@ std::tuple<std::string, std::vector<std::tuple<std::string, std::string, bool, s
     for (const ImplChoice& choice : explain_selection(problem, algo))
         rows.emplace_back(choice.name, choice.algo, choice.accepted, choice.reason);
     return {selected_impl(problem, algo), rows};
+}
+
+template <typename T>
+void append_winograd_ukernels(py::list& rows, const char* dtype) {
+    for (const auto& ukernel : winograd::ukernels<T>())
+        rows.append(py::make_tuple(ukernel.name, dtype, isa_name(ukernel.isa), ukernel.m,
+                                   &ukernel == &winograd::active_ukernel<T>(ukernel.m)));
 }
 
 template <typename T>
@@ -378,6 +386,12 @@ PYBIND11_MODULE(_core, m) {
         for (const auto& ukernel : convchw::ukernels())
             rows.append(py::make_tuple(ukernel.name, isa_name(ukernel.isa), ukernel.kb, ukernel.pixels,
                                        ukernel.isa <= active_isa()));
+        return rows;
+    });
+    m.def("winograd_ukernels", [] {
+        py::list rows;
+        append_winograd_ukernels<float>(rows, "float32");
+        append_winograd_ukernels<double>(rows, "float64");
         return rows;
     });
     m.def("implementations", [] {

@@ -25,7 +25,8 @@ struct AlgoName {
     const char* name;
 };
 constexpr AlgoName kAlgoNames[] = {
-    {Algo::automatic, "auto"}, {Algo::direct, "direct"}, {Algo::im2col, "im2col"}, {Algo::reference, "reference"}};
+    {Algo::automatic, "auto"}, {Algo::direct, "direct"}, {Algo::im2col, "im2col"},
+    {Algo::winograd, "winograd"}, {Algo::reference, "reference"}};
 }  // namespace
 
 Algo parse_algo(const std::string& name) {

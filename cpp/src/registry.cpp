@@ -2,8 +2,30 @@
 // family that accepts, so specialised entries come before general ones and the reference is last.
 #include "registry.hpp"
 
+#include <algorithm>
+
+#include "winograd/winograd.hpp"
+
 namespace fastconv {
 namespace {
+
+// Winograd (docs/winograd.md), float32 only: F(4x4, 3x3) does 4x fewer products than direct
+// summation (the registry runs F(2x2, 3x3) where that is cheaper), and wins where its GEMMs get at
+// least 16 channels each way and enough tiles. A functional call also transforms the filters
+// (36 Cg Kg values written and read again, from L3 once they outgrow L2), which takes Cg * Kg / 512
+// tiles of 4x4 outputs in the batch to amortise: the measured break-even against igemm moves from
+// ~16 tiles at 64x64 channels to ~128 at 256x256 (resnet_3x3_14 at batch 1 has 16 and stays on
+// igemm; prepacked plans would win there too). Its error on uniform data, at most 5.9e-6 of max |y|
+// for up to 512 input channels per group, keeps within the 1e-5 that "auto" allows; wider
+// reductions are unmeasured and stay on igemm. float64 keeps its exact-as-possible paths:
+// Winograd's error there is several times direct's.
+bool winograd_wins(const ConvProblem& p) {
+    const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
+    if (p.dtype != DType::f32 || !accepted) return false;
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    if (Cg < 16 || Kg < 16 || Cg > 512) return false;
+    return p.batch * winograd::tiles_per_image(p, 4) >= std::max<int64_t>(16, Cg * Kg / 512);
+}
 
 // Which family "auto" asks for; the registry order then picks the implementation. Measured on the
 // shared layer suite (docs/benchmarks.md), float32:
@@ -23,6 +45,7 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
     const int64_t reduction = p.kind == ConvKind::forward ? p.gemm_k() : p.out_channels_per_group();
     const int64_t rows = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.gemm_k();
     if (reduction < 16 || rows < 4) return Algo::direct;
+    if (winograd_wins(p)) return Algo::winograd;
     if (p.dtype == DType::f64) return Algo::im2col;
     if (p.kind == ConvKind::forward) {
         if (p.kernel_spatial() == 1 && p.layout == Layout::channels_first) return Algo::im2col;
@@ -38,8 +61,9 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
 
 const std::vector<ConvImpl>& conv_registry() {
     static const std::vector<ConvImpl> registry{
-        gemm_1x1_impl,  gemm_1x1_nhwc_impl,  im2col_gemm_impl,       gemm_col2im_impl, depthwise_impl,
-        direct_chw_impl, igemm_impl,         direct_forward_impl,    direct_transposed_impl, reference_impl,
+        gemm_1x1_impl,     gemm_1x1_nhwc_impl, im2col_gemm_impl,    gemm_col2im_impl,       depthwise_impl,
+        direct_chw_impl,   winograd_4x4_impl,  winograd_2x2_impl,   igemm_impl,             direct_forward_impl,
+        direct_transposed_impl, reference_impl,
     };
     return registry;
 }

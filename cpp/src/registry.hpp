@@ -63,6 +63,8 @@ extern const ConvImpl im2col_gemm_impl;
 extern const ConvImpl gemm_col2im_impl;
 extern const ConvImpl depthwise_impl;
 extern const ConvImpl direct_chw_impl;
+extern const ConvImpl winograd_4x4_impl;
+extern const ConvImpl winograd_2x2_impl;
 extern const ConvImpl igemm_impl;
 extern const ConvImpl direct_forward_impl;
 extern const ConvImpl direct_transposed_impl;
@@ -79,6 +81,14 @@ struct Ukernel;
 // direct_chw_impl with an explicit microkernel, so tests cover every compiled ISA variant.
 void run_with(const Ukernel& ukernel, const ConvProblem& problem, const ConvArgs& args);
 }  // namespace convchw
+namespace winograd {
+template <typename T>
+struct Ukernel;
+// The winograd entries with an explicit tile-transform kernel (its m picks F(4x4) or F(2x2)), so
+// tests cover every compiled ISA variant and both tile sizes on any problem the family accepts.
+template <typename T>
+void run_with(const Ukernel<T>& ukernel, const ConvProblem& problem, const ConvArgs& args);
+}  // namespace winograd
 
 namespace dwconv {
 struct Ukernel;

@@ -345,7 +345,9 @@ _CONV_DOC = """{d}-D convolution of `input` with `weight`, as torch.nn.functiona
             {d}-tuple of (before, after) pairs for asymmetric padding (entries may mix ints and pairs).
         dilation: int or {d}-tuple of ints, >= 1.
         groups: C_in and C_out must both be divisible by it.
-        algo: "auto", "direct", "im2col" or "reference" (plain loops, the ground truth).
+        algo: "auto", "direct", "im2col", "winograd" (F(4x4, 3x3), or F(2x2, 3x3) for tiny outputs:
+            2-D 3x3 stride-1 undilated layers only, others raise ValueError; docs/winograd.md) or
+            "reference" (plain loops, the ground truth).
 
     Returns:
         (N, C_out, {out}) or (C_out, {out}) for an unbatched input, in the input's dtype.
@@ -369,7 +371,8 @@ _CONV_TRANSPOSE_DOC = """{d}-D transposed convolution, as torch.nn.functional.co
             than the stride or the dilation of its dimension.
         groups: C_in must be divisible by it.
         dilation: int or {d}-tuple of ints, >= 1.
-        algo: "auto", "direct" (no column buffer), "im2col" (GEMM + col2im) or "reference".
+        algo: "auto", "direct" (no column buffer), "im2col" (GEMM + col2im) or "reference"
+            ("winograd" handles forward convolutions only).
 
     Returns:
         (N, C_out, {out}) or (C_out, {out}) for an unbatched input, in the input's dtype, where
@@ -710,8 +713,8 @@ def conv_transpose_output_size(
 
 def info() -> Dict[str, Any]:
     """What this build of fastconv is and what it will use on this machine: version, instruction
-    sets (compiled, detected, active and any FASTCONV_MAX_ISA warning), GEMM and indirect-GEMM
-    microkernels, the ordered list of implementations (and which prepack weights for plans), CUDA,
+    sets (compiled, detected, active and any FASTCONV_MAX_ISA warning), GEMM, indirect-GEMM, depthwise
+    and Winograd microkernels, the ordered list of implementations (and which prepack weights for plans), CUDA,
     threads and algorithm names."""
     active_f32, active_f64 = _core.active_gemm_ukernels()
     active = {"float32": active_f32, "float64": active_f64}
@@ -737,6 +740,10 @@ def info() -> Dict[str, Any]:
         "conv_chw_ukernels": [
             {"name": name, "isa": isa, "channels": kb, "pixels": pixels, "usable": usable}
             for name, isa, kb, pixels, usable in _core.conv_chw_ukernels()
+        ],
+        "winograd_ukernels": [
+            {"name": name, "dtype": dtype, "isa": isa, "m": m, "active": active}
+            for name, dtype, isa, m, active in _core.winograd_ukernels()
         ],
         "implementations": [
             {"name": name, "algo": algo, "prepacks": prepacks} for name, algo, prepacks in _core.implementations()

@@ -145,3 +145,7 @@ def conv_chw_ukernels() -> List[Tuple[str, str, int, int, bool]]:
 
 def dwconv_ukernels() -> List[Tuple[str, str, bool]]:
     """(name, isa, active) of every compiled depthwise microkernel, best first."""
+
+def winograd_ukernels() -> List[Tuple[str, str, str, int, bool]]:
+    """(name, dtype, isa, output tile m, active) of every compiled Winograd F(m x m, 3x3) transform
+    kernel, best first per dtype and m."""

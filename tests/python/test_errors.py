@@ -26,7 +26,7 @@ def conv_t(**kwargs):
     return fastconv.conv_transpose2d(**args)
 
 
-ALGO_LIST = r"'auto', 'direct', 'im2col', 'reference'"
+ALGO_LIST = r"'auto', 'direct', 'im2col', 'winograd', 'reference'"
 
 CASES = [
     # dtypes
@@ -91,7 +91,11 @@ CASES = [
      r"^conv2d: padding must be 'same', 'valid', an int, .* got 'full'$"),
     ("padding_string_case", lambda: conv2d(padding="SAME"), ValueError, r"^conv2d: padding must be 'same', 'valid'.* got 'SAME'$"),
     ("unknown_algo", lambda: conv2d(algo="fast"), ValueError, rf"^conv2d: algo must be one of {ALGO_LIST}, got 'fast'$"),
-    ("transpose_unknown_algo", lambda: conv_t(algo="winograd"), ValueError, rf"^conv_transpose2d: algo must be one of {ALGO_LIST}"),
+    ("transpose_unknown_algo", lambda: conv_t(algo="fft"), ValueError, rf"^conv_transpose2d: algo must be one of {ALGO_LIST}"),
+    ("transpose_winograd", lambda: conv_t(algo="winograd"), ValueError,
+     r"^conv_transpose2d: no implementation of algo 'winograd' accepts .*: handles forward convolutions only"),
+    ("strided_winograd", lambda: conv2d(stride=2, algo="winograd"), ValueError,
+     r"^conv2d: no implementation of algo 'winograd' accepts .*winograd_4x4_3x3: needs stride 1"),
     # consistency, reported by the C++ core in the caller's terms
     ("channels_not_divisible", lambda: conv2d(groups=3, weight=RNG.standard_normal((3, 1, 3, 3))), ValueError,
      r"^conv2d: input channels \(4\) must be divisible by groups \(3\)$"),

@@ -57,7 +57,8 @@ def test_info():
     order = info["compiled_isas"]
     if info["detected_isa"] in order:  # never above what the CPU can run
         assert order.index(info["active_isa"]) <= order.index(info["detected_isa"])
-    assert info["algos"] == ALGOS and "auto" in ALGOS and "reference" in ALGOS
+    assert info["algos"] == list(_core.algo_names()) and "auto" in ALGOS and "reference" in ALGOS
+    assert set(info["algos"]) - set(ALGOS) == {"winograd"}
     assert info["num_threads"] == fastconv.get_num_threads() >= 1
     assert isinstance(info["cuda_compiled"], bool)
     assert isinstance(info["cuda_device_count"], int) and info["cuda_device_count"] >= 0

@@ -16,8 +16,9 @@ namespace fastconv {
 const char* version();
 
 // "auto" lets the registry pick; the others restrict the choice to one family. For the transposed
-// op, im2col means GEMM + col2im and direct means a formulation without a column buffer.
-enum class Algo { automatic, direct, im2col, reference };
+// op, im2col means GEMM + col2im and direct means a formulation without a column buffer. winograd:
+// F(4x4, 3x3) / F(2x2, 3x3) for forward 2-D 3x3 stride-1 convolutions (docs/winograd.md).
+enum class Algo { automatic, direct, im2col, winograd, reference };
 Algo parse_algo(const std::string& name);  // throws InvalidArgument listing the valid names
 const char* algo_name(Algo algo);
 std::vector<std::string> algo_names();

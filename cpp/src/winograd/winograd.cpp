@@ -1,0 +1,353 @@
+// The portable part of Winograd convolution (see winograd.hpp): the transform kernel lists, the
+// filter transform, and the tile loop around the per-ISA tile transforms and the packed GEMM.
+//
+// Work is split into blocks of tiles (flattened over images and tile rows). A block's transformed
+// input V (alpha^2 x tiles x C) and GEMM result M (alpha^2 x tiles x K) live in per-thread scratch
+// sized for L2, so the three phases (input transform, alpha^2 GEMMs, output transform) of a block
+// reuse cached data. Every output element is computed by one task with a fixed sum order: the
+// transforms per tile are fixed, and a GEMM row's bits depend only on its own row, not on how many
+// rows the block has (gemm.cpp), so the result does not depend on the thread count.
+#include "winograd/winograd.hpp"
+
+#include <algorithm>
+
+#include "gemm/gemm.hpp"
+#include "kernels/gemm_ukernels.hpp"
+#include "layout.hpp"
+#include "runtime/thread_pool.hpp"
+#include "runtime/workspace.hpp"
+
+namespace fastconv::winograd {
+namespace {
+
+static_assert(gemm::kF32Avx512Mr <= kMaxGemmRows && gemm::kF64Avx512Mr <= kMaxGemmRows &&
+                  gemm::kF32Avx2Mr <= kMaxGemmRows && gemm::kF64Avx2Mr <= kMaxGemmRows &&
+                  gemm::kF32ScalarMr <= kMaxGemmRows && gemm::kF64ScalarMr <= kMaxGemmRows,
+              "the packed input transform stages at most kMaxGemmRows tiles");
+
+template <typename T>
+std::vector<Ukernel<T>> make_ukernel_list();
+
+template <>
+std::vector<Ukernel<float>> make_ukernel_list<float>() {
+    return {
+#if defined(FASTCONV_X86_KERNELS)
+        {"f32_winograd_4x4_3x3__avx512f", Isa::avx512, 4, f32_winograd_filter_4x4_3x3__avx512f,
+         f32_winograd_input_4x4_3x3__avx512f,
+         f32_winograd_output_4x4_3x3__avx512f},
+        {"f32_winograd_2x2_3x3__avx512f", Isa::avx512, 2, f32_winograd_filter_2x2_3x3__avx512f,
+         f32_winograd_input_2x2_3x3__avx512f,
+         f32_winograd_output_2x2_3x3__avx512f},
+        {"f32_winograd_4x4_3x3__avx2_fma", Isa::avx2, 4, f32_winograd_filter_4x4_3x3__avx2_fma,
+         f32_winograd_input_4x4_3x3__avx2_fma,
+         f32_winograd_output_4x4_3x3__avx2_fma},
+        {"f32_winograd_2x2_3x3__avx2_fma", Isa::avx2, 2, f32_winograd_filter_2x2_3x3__avx2_fma,
+         f32_winograd_input_2x2_3x3__avx2_fma,
+         f32_winograd_output_2x2_3x3__avx2_fma},
+#endif
+        {"f32_winograd_4x4_3x3__scalar", Isa::scalar, 4, f32_winograd_filter_4x4_3x3__scalar,
+         f32_winograd_input_4x4_3x3__scalar,
+         f32_winograd_output_4x4_3x3__scalar},
+        {"f32_winograd_2x2_3x3__scalar", Isa::scalar, 2, f32_winograd_filter_2x2_3x3__scalar,
+         f32_winograd_input_2x2_3x3__scalar,
+         f32_winograd_output_2x2_3x3__scalar},
+    };
+}
+
+template <>
+std::vector<Ukernel<double>> make_ukernel_list<double>() {
+    return {
+#if defined(FASTCONV_X86_KERNELS)
+        {"f64_winograd_4x4_3x3__avx512f", Isa::avx512, 4, f64_winograd_filter_4x4_3x3__avx512f,
+         f64_winograd_input_4x4_3x3__avx512f,
+         f64_winograd_output_4x4_3x3__avx512f},
+        {"f64_winograd_2x2_3x3__avx512f", Isa::avx512, 2, f64_winograd_filter_2x2_3x3__avx512f,
+         f64_winograd_input_2x2_3x3__avx512f,
+         f64_winograd_output_2x2_3x3__avx512f},
+        {"f64_winograd_4x4_3x3__avx2_fma", Isa::avx2, 4, f64_winograd_filter_4x4_3x3__avx2_fma,
+         f64_winograd_input_4x4_3x3__avx2_fma,
+         f64_winograd_output_4x4_3x3__avx2_fma},
+        {"f64_winograd_2x2_3x3__avx2_fma", Isa::avx2, 2, f64_winograd_filter_2x2_3x3__avx2_fma,
+         f64_winograd_input_2x2_3x3__avx2_fma,
+         f64_winograd_output_2x2_3x3__avx2_fma},
+#endif
+        {"f64_winograd_4x4_3x3__scalar", Isa::scalar, 4, f64_winograd_filter_4x4_3x3__scalar,
+         f64_winograd_input_4x4_3x3__scalar,
+         f64_winograd_output_4x4_3x3__scalar},
+        {"f64_winograd_2x2_3x3__scalar", Isa::scalar, 2, f64_winograd_filter_2x2_3x3__scalar,
+         f64_winograd_input_2x2_3x3__scalar,
+         f64_winograd_output_2x2_3x3__scalar},
+    };
+}
+
+// Tiles per block. Each block streams all of U (alpha^2 C K / groups values) through the GEMMs, so
+// a block should have at least as many tiles as make its V and M weigh as much as U; past that,
+// V and M within about 2 MiB, so that the block's three phases meet their data in L2 (within one
+// position xi the GEMM touches only 1/alpha^2 of it); at least 4 GEMM row tiles, at most 512.
+// Fewer when that would leave a pool thread without a block (a batch-1 resnet_3x3_28 is 49 tiles);
+// then the tiles are spread evenly over the blocks (a last block of a few tiles would stream all
+// of U for them: 4 images of 7x7 x 512 channels ran 2x slower), in whole GEMM row tiles. The block
+// size never changes a result's bits (gemm.cpp: a row's bits do not depend on the other rows).
+template <typename T>
+int64_t tiles_per_block(const ConvProblem& p, int m, int64_t padded_k, int64_t total_tiles) {
+    const int64_t alpha2 = (m + 2) * (m + 2);
+    const int64_t bytes_per_tile = alpha2 * (p.in_channels + padded_k) * static_cast<int64_t>(sizeof(T));
+    const int64_t mr = gemm::active_ukernel<T>().mr;
+    const int64_t cache_tiles = (int64_t(2) << 20) / bytes_per_tile;
+    const int64_t filter_tiles = p.in_channels * padded_k / p.groups / (p.in_channels + padded_k);
+    int64_t tiles = std::clamp<int64_t>(std::max(cache_tiles, filter_tiles), 4 * mr, 512);
+    tiles = std::max<int64_t>(1, std::min(tiles, (total_tiles + get_num_threads() - 1) / get_num_threads()));
+    const int64_t blocks = (total_tiles + tiles - 1) / tiles;
+    tiles = (total_tiles + blocks - 1) / std::max<int64_t>(1, blocks);
+    return std::max<int64_t>(1, (tiles + mr - 1) / mr) * mr;
+}
+
+// The distance between the alpha^2 positions' matrices in U, V and M: their sizes are often
+// multiples of 4 KiB, and 36 streams that far apart would all fall into the same L1 sets (the
+// transforms touch all positions of a tile at once), so each is padded by one cache line.
+template <typename T>
+int64_t position_stride(int64_t elements) {
+    return elements + 64 / static_cast<int64_t>(sizeof(T));
+}
+
+// NR-wide column slivers per group of the GEMMs' right-hand side (U) and result (M).
+template <typename T>
+int64_t slivers_per_group(const ConvProblem& p) {
+    const int64_t nr = gemm::active_ukernel<T>().nr;
+    return (p.out_channels_per_group() + nr - 1) / nr;
+}
+
+}  // namespace
+
+template <typename T>
+const std::vector<Ukernel<T>>& ukernels() {
+    static const std::vector<Ukernel<T>> list = make_ukernel_list<T>();
+    return list;
+}
+
+template <typename T>
+const Ukernel<T>& active_ukernel(int m) {
+    static const auto pick = [](int tile) -> const Ukernel<T>& {
+        // Found at the latest at the end of the list: the scalar kernels run under any limit.
+        return *std::find_if(ukernels<T>().begin(), ukernels<T>().end(),
+                             [tile](const Ukernel<T>& k) { return k.m == tile && k.isa <= active_isa(); });
+    };
+    static const Ukernel<T>& f4 = pick(4);
+    static const Ukernel<T>& f2 = pick(2);
+    return m == 4 ? f4 : f2;
+}
+
+int64_t tiles_per_image(const ConvProblem& p, int m) {
+    return (p.out_size[1] + m - 1) / m * ((p.out_size[2] + m - 1) / m);
+}
+
+int64_t gemm_products(const ConvProblem& p, int m) {
+    const int64_t mr = p.dtype == DType::f32 ? gemm::active_ukernel<float>().mr : gemm::active_ukernel<double>().mr;
+    return (p.batch * tiles_per_image(p, m) + mr - 1) / mr * mr * (m + 2) * (m + 2);
+}
+
+bool prefers_2x2(const ConvProblem& p) { return gemm_products(p, 2) * 4 <= gemm_products(p, 4) * 5; }
+
+template <typename T>
+int64_t filter_elements(const ConvProblem& p, int m) {
+    return p.groups * (m + 2) * (m + 2) *
+           position_stride<T>(p.in_channels_per_group() * slivers_per_group<T>(p) * gemm::active_ukernel<T>().nr);
+}
+
+// The weights are first transposed per group to (C/groups x 9) x (K/groups), so the kernel reads
+// each tap's output channels as contiguous vectors (gathering them tap by tap from the
+// (K, C/groups, 3, 3) rows cost more than the transform). Then one task per (group, NR-wide sliver
+// of output channels) writes its packed sliver in order; columns past K/groups are zero.
+template <typename T>
+void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u) {
+    const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    const int64_t nr = gemm::active_ukernel<T>().nr, slivers = slivers_per_group<T>(p);
+    const int64_t xi_stride = position_stride<T>(slivers * Cg * nr);
+    // layout_dst is free here: the channels-first path takes it only after the filters are done.
+    T* taps = scratch<T>(ScratchSlot::layout_dst, p.weight_elements());
+    transpose_images(weight, taps, p.groups, Kg, Cg * 9);
+    parallel_for(p.groups * slivers, [&](int64_t task) {
+        const int64_t g = task / slivers, j = task % slivers, count = std::min(nr, Kg - j * nr);
+        T* sliver = u + g * alpha2 * xi_stride + j * Cg * nr;
+        for (int64_t c = 0; c < Cg; ++c) {
+            ukernel.filter(count, taps + (g * Cg + c) * 9 * Kg + j * nr, Kg, sliver + c * nr, xi_stride);
+            if (count < nr)
+                for (int64_t xi = 0; xi < alpha2; ++xi)
+                    std::fill_n(sliver + xi * xi_stride + c * nr + count, nr - count, T(0));
+        }
+    });
+}
+
+namespace {
+
+// What one call's tile loop needs, computed once.
+template <typename T>
+struct TileLoop {
+    TileLoop(const Ukernel<T>& transforms, const ConvProblem& problem, const T* filters, const T* bias_values)
+        : ukernel(transforms), gk(gemm::active_ukernel<T>()), p(problem), u(filters), bias(bias_values) {}
+
+    const Ukernel<T>& ukernel;
+    const gemm::Ukernel<T>& gk;
+    const ConvProblem& p;
+    const T* u;
+    const T* bias;
+    const int m = ukernel.m, alpha = m + 2, alpha2 = alpha * alpha;
+    const int64_t mr = gk.mr, nr = gk.nr, kc_max = gemm::blocking_for(gk.mr, gk.nr, sizeof(T)).kc;
+    const int64_t C = p.in_channels, K = p.out_channels;
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    const int64_t slivers = slivers_per_group<T>(p), padded_k = p.groups * slivers * nr;
+    const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
+    const int64_t top = p.pad_before[1], left = p.pad_before[2];
+    const int64_t tiles_w = (OW + m - 1) / m, tiles_h = (OH + m - 1) / m, per_image = tiles_w * tiles_h;
+    const int64_t u_stride = position_stride<T>(slivers * Cg * nr);
+};
+
+// Where a block's pixels are, channels-last: input pixel (n, ih, iw) at
+// x + n * x_image + ((ih - x_row0) * IW + iw) * C, output pixel (n, oh, ow) at
+// y + n * y_image + ((oh - y_row0) * OW + ow) * K (the whole tensors, or one band's copies).
+template <typename T>
+struct BlockMemory {
+    const T* x;
+    int64_t x_image, x_row0;
+    T* y;
+    int64_t y_image, y_row0;
+};
+
+// Tiles [first, first + count) (numbered over images, tile rows, tile columns), count <= block. The
+// input transform writes V in packed-A order, [xi][row sliver][C][MR]; each GEMM product
+// M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
+// repacking: U was packed by transform_filter, V by the input transform), depth blocked like
+// gemm.cpp so a B sliver stays in L1; M is [xi][tile][groups * slivers * NR] and the output
+// transform reads each group's K/groups columns of it.
+template <typename T>
+void run_block(const TileLoop<T>& l, int64_t block, int64_t first, int64_t count, const BlockMemory<T>& mem) {
+    const int64_t v_stride = position_stride<T>(block * l.C), m_stride = position_stride<T>(block * l.padded_k);
+    const int64_t used_slivers = (count + l.mr - 1) / l.mr;
+    // V, then a row of zeros that padding taps point at.
+    T* v = scratch<T>(ScratchSlot::columns, l.alpha2 * v_stride + l.C);
+    T* zero = v + l.alpha2 * v_stride;
+    std::fill_n(zero, l.C, T(0));
+    T* mm = scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride);
+    const T* d[kMaxGemmRows * 36];
+    for (int64_t s = 0; s < used_slivers; ++s) {
+        const int64_t tiles = std::min(l.mr, count - s * l.mr);
+        for (int64_t i = 0; i < tiles; ++i) {
+            const int64_t tile = first + s * l.mr + i, n = tile / l.per_image;
+            const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
+            for (int r = 0; r < l.alpha; ++r) {
+                const int64_t ih = th * l.m - l.top + r;
+                const bool row_inside = ih >= 0 && ih < l.IH;
+                const T* row = row_inside ? mem.x + n * mem.x_image + (ih - mem.x_row0) * l.IW * l.C : zero;
+                for (int q = 0; q < l.alpha; ++q) {
+                    const int64_t iw = tw * l.m - l.left + q;
+                    d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
+                }
+            }
+        }
+        l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v + s * l.C * l.mr, v_stride);
+    }
+    for (int64_t g = 0; g < l.p.groups; ++g)
+        for (int xi = 0; xi < l.alpha2; ++xi) {
+            const T* a = v + xi * v_stride + g * l.Cg * l.mr;
+            const T* b = l.u + (g * l.alpha2 + xi) * l.u_stride;
+            T* c = mm + xi * m_stride + g * l.slivers * l.nr;
+            for (int64_t pc = 0; pc < l.Cg; pc += l.kc_max) {
+                const int64_t kc = std::min(l.kc_max, l.Cg - pc);
+                for (int64_t j = 0; j < l.slivers; ++j)
+                    for (int64_t s = 0; s < used_slivers; ++s)
+                        l.gk.fn(kc, a + (s * l.C + pc) * l.mr, b + (j * l.Cg + pc) * l.nr,
+                                c + s * l.mr * l.padded_k + j * l.nr, l.padded_k, pc > 0);
+            }
+        }
+    for (int64_t i = 0; i < count; ++i) {
+        const int64_t tile = first + i, n = tile / l.per_image;
+        const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
+        const int64_t oh = th * l.m, ow = tw * l.m;
+        const int64_t rows = std::min<int64_t>(l.m, l.OH - oh), cols = std::min<int64_t>(l.m, l.OW - ow);
+        T* y = mem.y + n * mem.y_image + ((oh - mem.y_row0) * l.OW + ow) * l.K;
+        for (int64_t g = 0; g < l.p.groups; ++g)
+            l.ukernel.output(l.Kg, mm + i * l.padded_k + g * l.slivers * l.nr, m_stride,
+                             l.bias ? l.bias + g * l.Kg : nullptr, y + g * l.Kg, l.OW * l.K, l.K, rows, cols);
+    }
+}
+
+// dst[i * channels + c] = src[c * src_stride + i] for i < length, c < channels (one band of a
+// channels-first image to channels-last), and its converse, in 16 x 16 blocks so both sides' cache
+// lines are used whole.
+template <typename T>
+void to_channels_last(const T* src, int64_t src_stride, int64_t channels, int64_t length, T* dst) {
+    for (int64_t i0 = 0; i0 < length; i0 += 16)
+        for (int64_t c0 = 0; c0 < channels; c0 += 16) {
+            const int64_t i1 = std::min(length, i0 + 16), c1 = std::min(channels, c0 + 16);
+            for (int64_t i = i0; i < i1; ++i)
+                for (int64_t c = c0; c < c1; ++c) dst[i * channels + c] = src[c * src_stride + i];
+        }
+}
+
+template <typename T>
+void to_channels_first(const T* src, int64_t channels, int64_t length, T* dst, int64_t dst_stride) {
+    for (int64_t c0 = 0; c0 < channels; c0 += 16)
+        for (int64_t i0 = 0; i0 < length; i0 += 16) {
+            const int64_t i1 = std::min(length, i0 + 16), c1 = std::min(channels, c0 + 16);
+            for (int64_t c = c0; c < c1; ++c)
+                for (int64_t i = i0; i < i1; ++i) dst[c * dst_stride + i] = src[i * channels + c];
+        }
+}
+
+}  // namespace
+
+template <typename T>
+void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y) {
+    const TileLoop<T> l(ukernel, p, u, bias);
+    const int64_t total = p.batch * l.per_image, block = tiles_per_block<T>(p, l.m, l.padded_k, total);
+    const BlockMemory<T> mem{x, l.IH * l.IW * l.C, 0, y, l.OH * l.OW * l.K, 0};
+    parallel_for((total + block - 1) / block, [&](int64_t task) {
+        run_block(l, block, task * block, std::min(block, total - task * block), mem);
+    });
+}
+
+// Channels-first memory, one band of whole tile rows of one image per task: the band's input rows
+// are turned channels-last into per-thread scratch, its output rows come back from scratch, so the
+// layout change happens in cache instead of as two extra passes over both tensors in memory.
+template <typename T>
+void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias,
+                        T* y) {
+    const TileLoop<T> l(ukernel, p, u, bias);
+    const int64_t target = tiles_per_block<T>(p, l.m, l.padded_k, p.batch * l.per_image);
+    const int64_t band_rows = std::max<int64_t>(1, std::min(target / l.tiles_w,
+                                                            p.batch * l.tiles_h / get_num_threads()));
+    const int64_t bands = (l.tiles_h + band_rows - 1) / band_rows;
+    const int64_t block = (band_rows * l.tiles_w + l.mr - 1) / l.mr * l.mr;
+    parallel_for(p.batch * bands, [&](int64_t task) {
+        const int64_t n = task / bands, th0 = task % bands * band_rows, th1 = std::min(l.tiles_h, th0 + band_rows);
+        const int64_t ih0 = std::max<int64_t>(0, th0 * l.m - l.top);
+        const int64_t ih1 = std::max(ih0, std::min(l.IH, (th1 - 1) * l.m - l.top + l.alpha));
+        const int64_t oh0 = th0 * l.m, oh1 = std::min(l.OH, th1 * l.m);
+        T* x_band = scratch<T>(ScratchSlot::layout_src, (ih1 - ih0) * l.IW * l.C);
+        T* y_band = scratch<T>(ScratchSlot::layout_dst, (oh1 - oh0) * l.OW * l.K);
+        to_channels_last(x + (n * l.C * l.IH + ih0) * l.IW, l.IH * l.IW, l.C, (ih1 - ih0) * l.IW, x_band);
+        run_block(l, block, n * l.per_image + th0 * l.tiles_w, (th1 - th0) * l.tiles_w,
+                  BlockMemory<T>{x_band, 0, ih0, y_band, 0, oh0});
+        to_channels_first(y_band, l.K, (oh1 - oh0) * l.OW, y + (n * l.K * l.OH + oh0) * l.OW, l.OH * l.OW);
+    });
+}
+
+template const std::vector<Ukernel<float>>& ukernels<float>();
+template const std::vector<Ukernel<double>>& ukernels<double>();
+template const Ukernel<float>& active_ukernel<float>(int);
+template const Ukernel<double>& active_ukernel<double>(int);
+template int64_t filter_elements<float>(const ConvProblem&, int);
+template int64_t filter_elements<double>(const ConvProblem&, int);
+template void transform_filter<float>(const Ukernel<float>&, const ConvProblem&, const float*, float*);
+template void transform_filter<double>(const Ukernel<double>&, const ConvProblem&, const double*, double*);
+template void run_channels_last<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
+                                       const float*, float*);
+template void run_channels_last<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,
+                                        const double*, double*);
+template void run_channels_first<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
+                                        const float*, float*);
+template void run_channels_first<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,
+                                         const double*, double*);
+
+}  // namespace fastconv::winograd

@@ -1,0 +1,205 @@
+# algo="winograd" (F(4x4, 3x3), F(2x2, 3x3) for layers with few tiles) through the Python API:
+# against the NumPy float64 reference within the suite's bound, in both memory layouts, with plans,
+# bitwise determinism, the rule "auto" uses, and the errors for layers it cannot run. The bound is
+# the suite's (1e-5 in float32) relative to the largest sum |w||x| + |b| over each element's output
+# tile rather than its own: the transforms mix the whole tile, so an element with small taps of its
+# own carries its tile's rounding errors (hypothesis found 1.6e-5 of the element's own scale with one
+# channel). Measured worst case against the tile scale on the C++ test's shapes: 1.1e-6 in float32
+# (docs/winograd.md). An O(1) mistake (a wrong tap, tile offset or channel tail) fails everywhere.
+import numpy as np
+import pytest
+from conftest import DTYPES, assert_close, numpy_conv
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastconv
+from fastconv import _core
+
+
+def channels_last(a: np.ndarray) -> np.ndarray:
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
+
+
+def tile_max(magnitude: np.ndarray, m: int) -> np.ndarray:
+    """Each element replaced by the largest over its m x m output tile (tiles start at row and
+    column 0)."""
+    n, k, h, w = magnitude.shape
+    hp, wp = -(-h // m) * m, -(-w // m) * m
+    padded = np.zeros((n, k, hp, wp))
+    padded[:, :, :h, :w] = magnitude
+    tiles = padded.reshape(n, k, hp // m, m, wp // m, m).max(axis=(3, 5))
+    return np.repeat(np.repeat(tiles, m, axis=2), m, axis=3)[:, :, :h, :w]
+
+
+def tile_size(x_shape, w_shape, dtype, **kwargs) -> int:
+    impl = fastconv.algorithms("conv2d", x_shape, w_shape, dtype=dtype, algo="winograd", **kwargs)["selected"]
+    return 4 if impl == "winograd_4x4_3x3" else 2
+
+
+def check(x, w, b, pad_before, pad_after, groups, dtype, memory="NCHW"):
+    """fastconv's winograd result against the float64 reference on the values as rounded to dtype."""
+    x, w = x.astype(dtype), w.astype(dtype)
+    b = None if b is None else b.astype(dtype)
+    padding = tuple(zip(pad_before, pad_after))
+    xm = channels_last(x) if memory == "NHWC" else x
+    y = fastconv.conv2d(xm, w, b, padding=padding, groups=groups, algo="winograd")
+    expected = numpy_conv(x, w, b, (1, 1), pad_before, pad_after, (1, 1), groups)
+    magnitude = numpy_conv(np.abs(x), np.abs(w), None if b is None else np.abs(b), (1, 1), pad_before, pad_after,
+                           (1, 1), groups)
+    m = tile_size(x.shape, w.shape, dtype, padding=padding, groups=groups)
+    assert_close(y, expected, tile_max(magnitude, m), dtype, (x.shape[1] // groups) * 9)
+    if not xm.flags.c_contiguous and y.shape[1] > 1 and y.shape[0] > 0 and y.shape[2] * y.shape[3] > 1:
+        assert np.moveaxis(y, 1, -1).flags.c_contiguous, "the result keeps the input's memory format"
+    return y
+
+
+CASES = [
+    # name, x shape, w shape, pad before, pad after, groups
+    ("tiny_valid", (1, 1, 3, 3), (1, 1, 3, 3), (0, 0), (0, 0), 1),
+    ("tail_tiles", (1, 3, 7, 9), (5, 3, 3, 3), (1, 1), (1, 1), 1),
+    ("pad0_batch3", (3, 5, 11, 6), (7, 5, 3, 3), (0, 0), (0, 0), 1),
+    ("pad2", (1, 4, 5, 5), (3, 4, 3, 3), (2, 2), (2, 2), 1),
+    ("asymmetric", (2, 3, 6, 10), (4, 3, 3, 3), (2, 0), (0, 1), 1),
+    ("batch0", (0, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1), 1),
+    ("odd_channels", (1, 17, 9, 13), (33, 17, 3, 3), (1, 1), (1, 1), 1),
+    ("groups", (2, 6, 9, 8), (9, 2, 3, 3), (1, 1), (1, 1), 3),
+    ("groups_wide", (1, 8, 6, 7), (74, 4, 3, 3), (1, 1), (1, 1), 2),
+    ("deep", (1, 300, 5, 6), (19, 300, 3, 3), (1, 1), (1, 1), 1),
+    ("many_tiles", (3, 8, 30, 34), (16, 8, 3, 3), (1, 1), (1, 1), 1),
+    ("resnet_like", (1, 64, 20, 20), (64, 64, 3, 3), (1, 1), (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("name, x_shape, w_shape, before, after, groups", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("memory", ["NCHW", "NHWC"])
+def test_matches_float64_reference(name, x_shape, w_shape, before, after, groups, dtype, memory):
+    rng = np.random.default_rng(len(name))
+    x, w = rng.uniform(-1, 1, x_shape), rng.uniform(-1, 1, w_shape)
+    b = rng.uniform(-1, 1, w_shape[0])
+    check(x, w, b, before, after, groups, dtype, memory)
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_random_layers_match_reference(data):
+    groups = data.draw(st.sampled_from([1, 1, 2, 3]))
+    c, k = groups * data.draw(st.integers(1, 20)), groups * data.draw(st.integers(1, 20))
+    before = tuple(data.draw(st.integers(0, 2)) for _ in range(2))
+    after = tuple(data.draw(st.integers(0, 2)) for _ in range(2))
+    size = tuple(data.draw(st.integers(max(1, 3 - bf - af), 23)) for bf, af in zip(before, after))
+    batch = data.draw(st.sampled_from([0, 1, 2, 3]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x, w = rng.uniform(-1, 1, (batch, c) + size), rng.uniform(-1, 1, (k, c // groups, 3, 3))
+    b = rng.uniform(-1, 1, k) if data.draw(st.booleans()) else None
+    dtype = data.draw(st.sampled_from(DTYPES))
+    check(x, w, b, before, after, groups, dtype, data.draw(st.sampled_from(["NCHW", "NHWC"])))
+
+
+def test_unbatched_input():
+    rng = np.random.default_rng(1)
+    x, w = rng.uniform(-1, 1, (4, 9, 9)).astype(np.float32), rng.uniform(-1, 1, (5, 4, 3, 3)).astype(np.float32)
+    y = fastconv.conv2d(x, w, padding=1, algo="winograd")
+    np.testing.assert_array_equal(y, fastconv.conv2d(x[None], w, padding=1, algo="winograd")[0])
+
+
+def test_matches_torch_channels_last(torch):
+    rng = np.random.default_rng(2)
+    x = channels_last(rng.uniform(-1, 1, (2, 32, 17, 19)).astype(np.float32))
+    w, b = rng.uniform(-1, 1, (48, 32, 3, 3)).astype(np.float32), rng.uniform(-1, 1, 48).astype(np.float32)
+    y = fastconv.conv2d(x, w, b, padding=1, algo="winograd")
+    tx = torch.from_numpy(np.ascontiguousarray(x)).double()
+    expected = torch.nn.functional.conv2d(tx, torch.from_numpy(w).double(), torch.from_numpy(b).double(), padding=1)
+    magnitude = torch.nn.functional.conv2d(tx.abs(), torch.from_numpy(np.abs(w)).double(),
+                                           torch.from_numpy(np.abs(b)).double(), padding=1)
+    m = tile_size(x.shape, w.shape, np.float32, padding=1)
+    assert_close(y, expected.numpy(), tile_max(magnitude.numpy(), m), np.float32, 32 * 9)
+
+
+@pytest.mark.parametrize("memory", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_plan_is_bitwise_the_functional_call(memory, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (2, 24, 29, 31)).astype(dtype)
+    x = channels_last(x) if memory == "NHWC" else x
+    w, b = rng.uniform(-1, 1, (40, 24, 3, 3)).astype(dtype), rng.uniform(-1, 1, 40).astype(dtype)
+    plan = fastconv.Conv2d(w, b, padding=1, algo="winograd")
+    assert plan.implementation(x.shape, channels_last=memory == "NHWC") == "winograd_4x4_3x3 (prepacked)"
+    expected = fastconv.conv2d(x, w, b, padding=1, algo="winograd")
+    for _ in range(2):
+        np.testing.assert_array_equal(plan(x), expected)
+    small = rng.uniform(-1, 1, (1, 24, 2, 2)).astype(dtype)  # a 2x2 output: one 2x2 tile
+    assert plan.implementation(small.shape) == "winograd_2x2_3x3 (prepacked)"
+    np.testing.assert_array_equal(plan(small), fastconv.conv2d(small, w, b, padding=1, algo="winograd"))
+
+
+def test_bitwise_deterministic_across_runs_and_threads():
+    rng = np.random.default_rng(4)
+    x = channels_last(rng.uniform(-1, 1, (3, 40, 30, 34)).astype(np.float32))
+    w = rng.uniform(-1, 1, (36, 40, 3, 3)).astype(np.float32)
+    saved = fastconv.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3, 1):
+            fastconv.set_num_threads(threads)
+            results.append(fastconv.conv2d(x, w, padding=1, algo="winograd"))
+    finally:
+        fastconv.set_num_threads(saved)
+    for y in results[1:]:
+        np.testing.assert_array_equal(y, results[0])
+
+
+def selected(x_shape, w_shape, dtype="float32", groups=1):
+    return fastconv.algorithms("conv2d", x_shape, w_shape, padding=1, groups=groups, dtype=dtype)["selected"]
+
+
+def test_auto_rule():
+    """auto takes Winograd for float32 layers with >= 16 channels each way, <= 512 input channels per
+    group (where its error is measured within 1e-5) and enough 4x4 tiles to amortise the filter
+    transform (Cg * Kg / 512, at least 16); never for float64."""
+    assert selected((1, 64, 56, 56), (64, 64, 3, 3)) == "winograd_4x4_3x3"
+    assert selected((1, 128, 28, 28), (128, 128, 3, 3)) == "winograd_4x4_3x3"
+    assert selected((8, 128, 28, 28), (128, 128, 3, 3)) == "winograd_4x4_3x3"
+    assert selected((1, 64, 56, 56), (64, 64, 3, 3), dtype="float64") != "winograd_4x4_3x3"
+    assert selected((1, 256, 14, 14), (256, 256, 3, 3)) == "igemm"  # 16 tiles < 256 * 256 / 512
+    assert selected((8, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 2x2 or 4x4 tiles by ISA
+    assert selected((64, 1024, 14, 14), (64, 1024, 3, 3)) == "igemm"  # more than 512 channels
+    assert selected((1, 256, 28, 28), (256, 8, 3, 3), groups=32) != "winograd_4x4_3x3"  # 8 per group
+    assert selected((1, 8, 56, 56), (64, 8, 3, 3)) != "winograd_4x4_3x3"
+    assert fastconv.algorithms("conv2d", (1, 64, 56, 56), (64, 64, 3, 3), stride=2, padding=1)["selected"] == "igemm"
+
+
+def test_algorithms_explains_declines():
+    rows = fastconv.algorithms("conv2d", (1, 8, 9, 9), (8, 8, 5, 5), padding=2)["candidates"]
+    reasons = {row["name"]: row["reason"] for row in rows}
+    assert reasons["winograd_4x4_3x3"] == "needs a 3x3 kernel"
+    assert fastconv.algorithms("conv2d", (1, 8, 4, 4), (8, 8, 3, 3), algo="winograd")["selected"] == "winograd_2x2_3x3"
+
+
+@pytest.mark.parametrize("call, reason", [
+    (lambda x, w: fastconv.conv2d(x, w, stride=2, algo="winograd"), "needs stride 1"),
+    (lambda x, w: fastconv.conv2d(x, w, dilation=2, padding=2, algo="winograd"), "needs dilation 1"),
+    (lambda x, w: fastconv.conv2d(x, np.ones((3, 4, 5, 5)), algo="winograd"), "needs a 3x3 kernel"),
+    (lambda x, w: fastconv.conv1d(x[..., 0], w[..., 0], algo="winograd"), "2-D convolutions only"),
+    (lambda x, w: fastconv.conv3d(x[..., None], w[..., None], algo="winograd"), "2-D convolutions only"),
+    (lambda x, w: fastconv.conv_transpose2d(x, np.ones((4, 3, 3, 3)), algo="winograd"), "forward convolutions only"),
+])
+def test_layers_it_cannot_run_raise(call, reason):
+    x, w = np.ones((1, 4, 8, 8)), np.ones((3, 4, 3, 3))
+    with pytest.raises(ValueError, match=f"no implementation of algo 'winograd' accepts .*{reason}"):
+        call(x, w)
+
+
+def test_info_lists_the_transform_kernels():
+    info = fastconv.info()
+    rows = info["winograd_ukernels"]
+    assert {row["name"] for row in info["implementations"] if row["prepacks"]} >= {"winograd_4x4_3x3",
+                                                                                    "winograd_2x2_3x3"}
+    order = ["scalar", "avx2", "avx512"]
+    for dtype in ("float32", "float64"):
+        for m in (2, 4):
+            family = [row for row in rows if row["dtype"] == dtype and row["m"] == m]
+            assert family and family[-1]["isa"] == "scalar"
+            allowed = [row for row in family if order.index(row["isa"]) <= order.index(info["active_isa"])]
+            assert [row for row in family if row["active"]] == allowed[:1]
+    assert _core.winograd_ukernels() and "winograd" in info["algos"]
