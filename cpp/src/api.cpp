@@ -2,6 +2,7 @@
 // over the shared im2col traversal, threads and build facts.
 #include <algorithm>
 
+#include "fastconv/cuda.hpp"
 #include "fastconv/fastconv.hpp"
 #include "im2col.hpp"
 #include "layout.hpp"
@@ -10,12 +11,6 @@
 #include "runtime/workspace.hpp"
 
 namespace fastconv {
-
-#if defined(FASTCONV_WITH_CUDA)
-namespace cuda {
-int device_count();  // cuda/device.cu
-}
-#endif
 
 const char* version() { return FASTCONV_VERSION; }
 
@@ -175,20 +170,8 @@ void fold(const ConvProblem& problem, const void* columns, void* x) {
 void set_num_threads(int num_threads) { ThreadPool::instance().set_num_threads(num_threads); }
 int get_num_threads() { return ThreadPool::instance().num_threads(); }
 
-bool cuda_compiled() {
-#if defined(FASTCONV_WITH_CUDA)
-    return true;
-#else
-    return false;
-#endif
-}
+bool cuda_compiled() { return cuda::compiled(); }
 
-int cuda_device_count() {
-#if defined(FASTCONV_WITH_CUDA)
-    return cuda::device_count();
-#else
-    return 0;
-#endif
-}
+int cuda_device_count() { return cuda::device_count(); }
 
 }  // namespace fastconv

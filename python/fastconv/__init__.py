@@ -3,7 +3,7 @@
 # fastconv.cli and is imported only when run, so `import fastconv` stays light.
 import warnings
 
-from . import _core
+from . import _core, cuda
 from ._api import (
     algorithms,
     conv1d,
@@ -42,6 +42,7 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "conv_transpose_output_size",
+    "cuda",
     "fold",
     "get_num_threads",
     "info",

@@ -1,0 +1,193 @@
+// Implicit GEMM: the product of im2col + GEMM without materialising the column buffer. The GEMM of
+// gemm_tile.cuh runs with M = N * prod(out) output pixels, N = K/groups output channels and
+// K = C/groups * prod(kernel), batched over groups; its A loader gathers x on the fly (zeros for
+// padding) and its epilogue writes NCHW with the bias.
+//
+// The transposed op uses the same kernel through the dgrad decomposition: x positions i along a
+// dimension split into `stride` residue classes by (i + pad) mod stride, and a class is reached
+// only by the taps r with r * dilation in that residue, every step/gcd taps, from source pixel
+// o = (i + pad - r * dilation) / stride exactly. Each class is one implicit GEMM over its own
+// pixels and taps (prod(stride) launches), so no multiply ever touches an inserted zero; a class
+// no tap reaches gets only the bias.
+//
+// Both directions are one description: the destination pixels of a launch form a grid q with
+// position q * dst_mul + dst_off, and tap t of it reads source position
+// q * q_mul + src_off + t * t_mul and weight tap r0 + t * r_step.
+// Per thread, the A loader decodes its 4 (float) or 2 (double) pixel rows once per block, then
+// only the (channel, tap) of each K step.
+#include <numeric>
+
+#include "gemm_tile.cuh"
+
+namespace fastconv::cuda {
+namespace {
+
+struct ImplicitParams {
+    int src_channels, dst_channels, src_cpg, dst_cpg;
+    int src_size[3], dst_size[3], q_size[3];
+    int q_mul[3], src_off[3], t_mul[3], t_count[3];
+    int dst_mul[3], dst_off[3];
+    int r0[3], r_step[3], ker[3];
+    int Q, taps;  // prod(q_size), prod(t_count)
+    int64_t src_spatial, dst_spatial, w_group, w_ci, w_co;
+};
+
+template <typename T>
+struct GatherA {
+    static constexpr int P = 16 / sizeof(T);
+    const T* src;
+    ImplicitParams p;
+    int M, K;
+    int64_t offset[P] = {};
+    int sd[P] = {}, sh[P] = {}, sw[P] = {};
+
+    __device__ void begin(int group, int first) {
+#pragma unroll
+        for (int j = 0; j < P; ++j) {
+            const int m = first + j;
+            if (m < M) {
+                const int n = m / p.Q, q = m % p.Q;
+                const int qw = q % p.q_size[2], qh = q / p.q_size[2] % p.q_size[1], qd = q / (p.q_size[2] * p.q_size[1]);
+                offset[j] = (int64_t(n) * p.src_channels + int64_t(group) * p.src_cpg) * p.src_spatial;
+                sd[j] = qd * p.q_mul[0] + p.src_off[0];
+                sh[j] = qh * p.q_mul[1] + p.src_off[1];
+                sw[j] = qw * p.q_mul[2] + p.src_off[2];
+            } else {
+                offset[j] = 0;
+                sd[j] = -1 << 30;  // out of every range: loads become zeros
+                sh[j] = sw[j] = 0;
+            }
+        }
+    }
+    template <int PP>
+    __device__ void load(int k, T (&v)[PP]) const {
+        static_assert(PP == P, "one 16-byte group of rows per thread");
+        if (k >= K) {
+#pragma unroll
+            for (int j = 0; j < P; ++j) v[j] = T(0);
+            return;
+        }
+        const int ci = k / p.taps, t = k % p.taps;
+        const int tw = t % p.t_count[2], th = t / p.t_count[2] % p.t_count[1], td = t / (p.t_count[2] * p.t_count[1]);
+        const int dd = td * p.t_mul[0], dh = th * p.t_mul[1], dw = tw * p.t_mul[2];
+        const int64_t channel = int64_t(ci) * p.src_spatial;
+#pragma unroll
+        for (int j = 0; j < P; ++j) {
+            const int d = sd[j] + dd, h = sh[j] + dh, w = sw[j] + dw;
+            const bool inside = d >= 0 && d < p.src_size[0] && h >= 0 && h < p.src_size[1] && w >= 0 && w < p.src_size[2];
+            v[j] = inside ? __ldg(src + offset[j] + channel + (int64_t(d) * p.src_size[1] + h) * p.src_size[2] + w) : T(0);
+        }
+    }
+};
+
+// B (k = (source channel, tap), n = destination channel) from the weights (K, C/groups, kernel...).
+template <typename T, bool kContiguousK>
+struct TapWeightsB {
+    static constexpr bool contiguous_k = kContiguousK;
+    const T* w;
+    ImplicitParams p;
+    int K, N;
+    const T* base = nullptr;
+
+    __device__ void begin(int group) { base = w + int64_t(group) * p.w_group; }
+    __device__ T load(int k, int n) const {
+        if (k >= K || n >= N) return T(0);
+        const int ci = k / p.taps, t = k % p.taps;
+        const int tw = t % p.t_count[2], th = t / p.t_count[2] % p.t_count[1], td = t / (p.t_count[2] * p.t_count[1]);
+        const int rd = p.r0[0] + td * p.r_step[0], rh = p.r0[1] + th * p.r_step[1], rw = p.r0[2] + tw * p.r_step[2];
+        return __ldg(base + ci * p.w_ci + n * p.w_co + (int64_t(rd) * p.ker[1] + rh) * p.ker[2] + rw);
+    }
+};
+
+template <typename T>
+struct ScatterEpilogue {
+    T* dst;
+    const T* bias;
+    ImplicitParams p;
+    int group = 0;
+
+    __device__ void begin(int z) { group = z; }
+    __device__ void store(int m, int n, T value) const {
+        const int image = m / p.Q, q = m % p.Q;
+        const int qw = q % p.q_size[2], qh = q / p.q_size[2] % p.q_size[1], qd = q / (p.q_size[2] * p.q_size[1]);
+        const int d = qd * p.dst_mul[0] + p.dst_off[0], h = qh * p.dst_mul[1] + p.dst_off[1],
+                  w = qw * p.dst_mul[2] + p.dst_off[2];
+        const int channel = group * p.dst_cpg + n;
+        dst[(int64_t(image) * p.dst_channels + channel) * p.dst_spatial + (int64_t(d) * p.dst_size[1] + h) * p.dst_size[2] +
+            w] = bias ? value + bias[channel] : value;
+    }
+};
+
+template <typename T, bool kForward>
+void launch_implicit(const ImplicitParams& p, int batch, int groups, const T* src, const T* w, const T* bias, T* dst,
+                     cudaStream_t stream, bool tf32) {
+    const int64_t M = int64_t(batch) * p.Q;
+    if (M > INT32_MAX) throw InvalidArgument("cuda: implicit GEMM needs N * prod(output) below 2^31");
+    const int K = p.src_cpg * p.taps;
+    GatherA<T> a{src, p, int(M), K};
+    TapWeightsB<T, kForward> b{w, p, K, p.dst_cpg};
+    ScatterEpilogue<T> epilogue{dst, bias, p};
+    launch_gemm<T>(a, b, epilogue, int(M), p.dst_cpg, K, groups, stream, tf32);
+}
+
+}  // namespace
+
+template <typename T>
+void implicit_gemm(const ConvGeometry& g, bool transposed, const T* src, const T* w, const T* bias, T* dst,
+                   cudaStream_t stream, bool tf32) {
+    ImplicitParams p{};
+    p.w_group = int64_t(g.Kg) * g.Cg * g.taps;
+    for (int d = 0; d < 3; ++d) p.ker[d] = g.ker[d];
+    if (!transposed) {
+        p.src_channels = g.C, p.dst_channels = g.K, p.src_cpg = g.Cg, p.dst_cpg = g.Kg;
+        p.src_spatial = g.in_spatial, p.dst_spatial = g.out_spatial;
+        p.w_ci = g.taps, p.w_co = int64_t(g.Cg) * g.taps;
+        for (int d = 0; d < 3; ++d) {
+            p.src_size[d] = g.in[d], p.dst_size[d] = g.out[d], p.q_size[d] = g.out[d];
+            p.q_mul[d] = g.stride[d], p.src_off[d] = -g.pad[d], p.t_mul[d] = g.dil[d], p.t_count[d] = g.ker[d];
+            p.dst_mul[d] = 1, p.dst_off[d] = 0, p.r0[d] = 0, p.r_step[d] = 1;
+        }
+        p.Q = int(g.out_spatial);
+        p.taps = g.taps;
+        launch_implicit<T, true>(p, g.N, g.G, src, w, bias, dst, stream, tf32);
+        return;
+    }
+    p.src_channels = g.K, p.dst_channels = g.C, p.src_cpg = g.Kg, p.dst_cpg = g.Cg;
+    p.src_spatial = g.out_spatial, p.dst_spatial = g.in_spatial;
+    p.w_ci = int64_t(g.Cg) * g.taps, p.w_co = g.taps;
+    for (int d = 0; d < 3; ++d) p.src_size[d] = g.out[d], p.dst_size[d] = g.in[d], p.q_mul[d] = 1;
+    // One launch per residue class (rho_d, rho_h, rho_w) of the x positions.
+    for (int rd = 0; rd < g.stride[0]; ++rd)
+        for (int rh = 0; rh < g.stride[1]; ++rh)
+            for (int rw = 0; rw < g.stride[2]; ++rw) {
+                const int rho[3] = {rd, rh, rw};
+                bool empty = false;
+                for (int d = 0; d < 3; ++d) {
+                    const int s = g.stride[d], dil = g.dil[d], pad = g.pad[d];
+                    const int first = ((rho[d] - pad) % s + s) % s;  // smallest i with (i + pad) mod s == rho
+                    p.q_size[d] = first < g.in[d] ? (g.in[d] - first + s - 1) / s : 0;
+                    p.dst_mul[d] = s, p.dst_off[d] = first;
+                    int r0 = -1;
+                    for (int r = 0; r < g.ker[d] && r0 < 0; ++r)
+                        if ((int64_t(r) * dil) % s == rho[d]) r0 = r;
+                    const int step = s / std::gcd(s, dil);
+                    p.r_step[d] = step;
+                    p.r0[d] = std::max(r0, 0);
+                    p.t_count[d] = r0 < 0 ? 0 : (g.ker[d] - r0 + step - 1) / step;
+                    p.src_off[d] = r0 < 0 ? 0 : (first + pad - r0 * dil) / s;  // exact: both sides are rho mod s
+                    p.t_mul[d] = -(step * dil / s);
+                    empty = empty || p.q_size[d] == 0;
+                }
+                if (empty) continue;
+                p.Q = p.q_size[0] * p.q_size[1] * p.q_size[2];
+                p.taps = p.t_count[0] * p.t_count[1] * p.t_count[2];
+                launch_implicit<T, false>(p, g.N, g.G, src, w, bias, dst, stream, tf32);
+            }
+}
+
+template void implicit_gemm<float>(const ConvGeometry&, bool, const float*, const float*, const float*, float*,
+                                   cudaStream_t, bool);
+template void implicit_gemm<double>(const ConvGeometry&, bool, const double*, const double*, const double*, double*,
+                                    cudaStream_t, bool);
+
+}  // namespace fastconv::cuda
