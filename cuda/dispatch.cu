@@ -131,9 +131,10 @@ void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void
 
 std::string selected_impl(const ConvProblem& problem, Algo algo, const Options& options) {
     const GpuImpl& impl = select(problem, algo);
+    const std::string name = impl.name;  // the GEMM-shaped paths are the ones with a TF32 kernel
     const bool tensor_cores = options.allow_tf32 && problem.dtype == DType::f32 &&
-                              std::string(impl.name).find("gemm") != std::string::npos;
-    return std::string(impl.name) + (tensor_cores ? " (tf32)" : "");
+                              (name.find("gemm") != std::string::npos || name == "cuda_direct_1x1");
+    return name + (tensor_cores ? " (tf32)" : "");
 }
 
 std::vector<std::pair<std::string, std::string>> implementations() {

@@ -11,7 +11,7 @@
 # ValueError naming the argument.
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -166,6 +166,43 @@ def asarray(value: Any, stream: Optional[int] = None, *, device: int = 0, name: 
     return _core.cuda_from_dlpack(capsule, int(stream), name)
 
 
+def selected_impl(
+    op: str,
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    output_padding: Any = 0,
+    *,
+    dtype: Any = "float32",
+    algo: str = "auto",
+    allow_tf32: bool = False,
+) -> str:
+    """The GPU implementation `op` (e.g. "conv2d") would run for these shapes under `algo`, without
+    running anything or needing a GPU; " (tf32)" marks the tensor-core kernel."""
+    from . import _api
+
+    fn = "selected_impl"
+    if op not in _api._OPS:
+        raise ValueError(f"{fn}: op must be one of {', '.join(map(repr, _api._OPS))}, got {op!r}")
+    ndim, transposed = _api._OPS[op]
+    dtype_name = np.dtype(dtype).name
+    if dtype_name not in ("float32", "float64"):
+        raise TypeError(f"{fn}: dtype must be float32 or float64, got {dtype!r}")
+    x_shape, w_shape = tuple(int(e) for e in input_shape), tuple(int(e) for e in weight_shape)
+    geometry = _api._conv_geometry(fn, ndim, transposed, x_shape, w_shape, stride, padding, dilation, groups,
+                                   output_padding)
+    if len(x_shape) == ndim + 1:
+        x_shape = (1,) + x_shape
+    return _api._call_core(
+        fn, _core.cuda_selected_impl, transposed, dtype_name, list(x_shape), list(w_shape), geometry["stride"],
+        geometry["dilation"], geometry["pad_before"], geometry["pad_after"], geometry.get("output_padding", []),
+        geometry["groups"], _api._check_algo(fn, algo), _api._check_tf32(fn, allow_tf32),
+    )
+
+
 __all__ = [
     "DeviceArray",
     "asarray",
@@ -177,5 +214,6 @@ __all__ = [
     "is_available",
     "is_compiled",
     "placement",
+    "selected_impl",
     "workspace_cap_bytes",
 ]

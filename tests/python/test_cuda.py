@@ -141,6 +141,27 @@ def test_device_input_without_a_gpu_is_a_clear_error(call):
         call(FakeDeviceArray())
 
 
+@pytest.mark.skipif(not fastconv.cuda.is_compiled(), reason="fastconv built without CUDA")
+@pytest.mark.parametrize("op,x_shape,w_shape,kwargs,algo,expected", [
+    ("conv2d", (1, 64, 56, 56), (64, 64, 3, 3), dict(padding=1), "auto", "cuda_implicit_gemm"),
+    ("conv2d", (1, 64, 56, 56), (64, 1, 3, 3), dict(padding=1, groups=64), "auto", "cuda_direct_depthwise"),
+    ("conv2d", (2, 64, 28, 28), (32, 64, 1, 1), dict(), "auto", "cuda_direct_1x1"),
+    ("conv2d", (1, 64, 56, 56), (64, 64, 3, 3), dict(padding=1), "direct", "cuda_direct_tiled"),
+    ("conv3d", (1, 8, 16, 32, 32), (8, 8, 7, 7, 7), dict(dilation=2), "direct", "cuda_implicit_gemm"),
+    ("conv1d", (1, 8, 100), (8, 8, 5), dict(), "im2col", "cuda_im2col_gemm"),
+    ("conv_transpose2d", (1, 64, 28, 28), (64, 32, 4, 4), dict(stride=2, padding=1), "auto", "cuda_implicit_gemm_dgrad"),
+    ("conv_transpose2d", (1, 64, 28, 28), (64, 32, 4, 4), dict(stride=2, padding=1), "im2col", "cuda_gemm_col2im"),
+    ("conv_transpose3d", (1, 4, 3, 3, 3), (4, 4, 3, 3, 3), dict(), "reference", "cuda_reference_transposed"),
+])
+def test_gpu_selection_needs_no_gpu(op, x_shape, w_shape, kwargs, algo, expected):
+    assert fastconv.cuda.selected_impl(op, x_shape, w_shape, algo=algo, **kwargs) == expected
+    tf32 = fastconv.cuda.selected_impl(op, x_shape, w_shape, algo=algo, allow_tf32=True, **kwargs)
+    gemm_shaped = "gemm" in expected or expected == "cuda_direct_1x1"
+    assert tf32 == expected + (" (tf32)" if gemm_shaped else "")
+    assert fastconv.cuda.selected_impl(op, x_shape, w_shape, algo=algo, allow_tf32=True, dtype="float64",
+                                       **kwargs) == expected
+
+
 @pytest.mark.skipif(GPU, reason="checks the error a machine without a GPU gives")
 def test_asarray_without_a_gpu():
     with pytest.raises(RuntimeError, match="CUDA"):
