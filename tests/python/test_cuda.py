@@ -162,6 +162,24 @@ def test_gpu_selection_needs_no_gpu(op, x_shape, w_shape, kwargs, algo, expected
                                        **kwargs) == expected
 
 
+@pytest.mark.parametrize("versioned", [False, True])
+def test_dlpack_import_reads_capsules_and_rejects_host_memory(torch, versioned):
+    # The capsule parsing runs without a GPU: a CPU tensor's capsule (legacy or DLPack 1.0) is read,
+    # rejected for its device type, marked consumed and released through the producer's deleter.
+    tensor = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    capsule = tensor.__dlpack__(max_version=(1, 0)) if versioned else tensor.__dlpack__()
+    assert ("dltensor_versioned" in repr(capsule)) == versioned
+    with pytest.raises(ValueError, match="x has DLPack device type 1; the GPU path takes CUDA device memory"):
+        _core.cuda_from_dlpack(capsule, 1, "x")
+    assert "used_dltensor" in repr(capsule)
+    with pytest.raises(TypeError, match="expected a DLPack capsule"):
+        _core.cuda_from_dlpack(capsule, 1, "x")  # consumed capsules cannot be taken twice
+    del capsule
+    assert tensor.sum().item() == 15  # the tensor outlived its released capsule intact
+    with pytest.raises(TypeError, match="y: expected a DLPack capsule"):
+        _core.cuda_from_dlpack(object(), 1, "y")
+
+
 @pytest.mark.skipif(GPU, reason="checks the error a machine without a GPU gives")
 def test_asarray_without_a_gpu():
     with pytest.raises(RuntimeError, match="CUDA"):
