@@ -4,7 +4,7 @@
 # nvcc already installed):
 #   1. builds and installs the package with FASTCONV_CUDA=ON (fails if nvcc is missing),
 #   2. runs the whole pytest suite, `cuda` tests included (against the NumPy reference and torch's
-#      CUDA results, CuPy where importable),
+#      CUDA results, CuPy where importable), and the C++ tests with CUDA when GoogleTest is there,
 #   3. runs compute-sanitizer (memcheck, then racecheck and synccheck) on a short selection of
 #      the GPU tests,
 #   4. runs benchmarks/gpu_suite.py (fastconv vs torch/cuDNN, TF32 off then on) and writes its
@@ -55,6 +55,15 @@ assert info['compiled'] and info['available'], 'fastconv does not see a GPU'"
 TESTS=$PWD/tests/python
 step "pytest, all tests including cuda" pytest.log \
     bash -c "cd /tmp && '$PYTHON' -m pytest '$TESTS' -p no:cacheprovider -q -rs --junitxml='$RESULTS/pytest.xml'"
+
+# The C++ seam tests (tests/cpp/test_cuda_seam.cpp) when GoogleTest is installed there.
+if [ -f /usr/include/gtest/gtest.h ] || [ -f /usr/local/include/gtest/gtest.h ]; then
+    step "C++ tests with CUDA (ctest)" ctest.log bash -c "
+        cmake -S . -B build/gpu-cpp -DCMAKE_BUILD_TYPE=Release -DFASTCONV_BUILD_TESTS=ON -DFASTCONV_CUDA=ON &&
+        cmake --build build/gpu-cpp && ctest --test-dir build/gpu-cpp --output-on-failure"
+else
+    echo "== C++ tests with CUDA: skipped (GoogleTest not installed)" | tee "$RESULTS/ctest.log"
+fi
 
 SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$SANITIZER" ]; then
