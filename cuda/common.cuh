@@ -4,11 +4,14 @@
 // orders into the GPU registry.
 #pragma once
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "fastconv/cuda.hpp"
 
@@ -66,6 +69,36 @@ struct ConvGeometry {
     int64_t in_spatial, out_spatial;
 };
 ConvGeometry geometry_of(const ConvProblem& problem);  // throws InvalidArgument past 32-bit extents
+
+// Storage types S (float, double, __half, __nv_bfloat16) and the type they compute in: double for
+// double, float for the rest, so half-precision inputs always accumulate in float32.
+template <typename S>
+struct ComputeOf {
+    using type = float;
+};
+template <>
+struct ComputeOf<double> {
+    using type = double;
+};
+template <typename S>
+using compute_t = typename ComputeOf<S>::type;
+
+template <typename S>
+__host__ __device__ inline compute_t<S> to_compute(S value) {
+    if constexpr (std::is_same_v<S, __half>) return __half2float(value);
+    else if constexpr (std::is_same_v<S, __nv_bfloat16>) return __bfloat162float(value);
+    else return value;
+}
+template <typename S>
+__host__ __device__ inline S from_compute(compute_t<S> value) {
+    if constexpr (std::is_same_v<S, __half>) return __float2half_rn(value);
+    else if constexpr (std::is_same_v<S, __nv_bfloat16>) return __float2bfloat16_rn(value);
+    else return value;
+}
+template <typename S>
+__device__ inline compute_t<S> load_compute(const S* p) {
+    return to_compute<S>(__ldg(p));
+}
 
 inline unsigned blocks_for(int64_t work, int per_block) {
     return static_cast<unsigned>((work + per_block - 1) / per_block);

@@ -17,7 +17,8 @@
 // weights are read through the read-only cache (one address per warp: a broadcast).
 //
 // Pointwise (1 x 1 x 1, stride 1, no padding): the image already is the column matrix, so this is
-// the batched GEMM of gemm_tile.cuh over (image, group) with A read in place.
+// the batched GEMM of gemm_tile.cuh over (image, group) with A read in place. Tiled and depthwise
+// are float32/float64 only; half-precision problems take the GEMM paths.
 #include "gemm_tile.cuh"
 
 namespace fastconv::cuda {
@@ -169,6 +170,7 @@ __global__ void __launch_bounds__(256) direct_depthwise_kernel(ConvGeometry g, c
 
 std::string direct_tiled_declines(const ConvProblem& p) {
     if (p.kind != ConvKind::forward) return "forward only";
+    if (p.dtype != DType::f32 && p.dtype != DType::f64) return "float32 and float64 only";
     if (tiled_shared_elements(p) * dtype_size(p.dtype) > kSharedLimit)
         return "input tile + halo and weights need more than 48 KiB of shared memory";
     if (p.batch * p.out_size[0] > 65535) return "N * D_out exceeds the grid's z extent (65535)";
@@ -179,6 +181,7 @@ std::string direct_tiled_declines(const ConvProblem& p) {
 std::string direct_depthwise_declines(const ConvProblem& p) {
     if (p.kind != ConvKind::forward) return "forward only";
     if (p.in_channels_per_group() != 1) return "needs C/groups == 1 (depthwise)";
+    if (p.dtype != DType::f32 && p.dtype != DType::f64) return "float32 and float64 only";
     if (depthwise_shared_elements(p) * dtype_size(p.dtype) > kSharedLimit)
         return "input tile + halo needs more than 48 KiB of shared memory";
     if (p.batch * p.out_size[0] > 65535 || p.out_channels > 65535) return "grid exceeds 65535 images or channels";
@@ -228,16 +231,22 @@ void direct_pointwise(const ConvGeometry& g, const T* x, const T* w, const T* bi
         StridedB<T, true> b{w, 1, g.Cg, BatchStride{g.G, 0, int64_t(g.Kg) * g.Cg}, g.Cg, g.Kg};
         ChannelsEpilogue<T> epilogue{y + int64_t(n0) * g.K * P, P, BatchStride{g.G, int64_t(g.K) * P, int64_t(g.Kg) * P},
                                      bias, BatchStride{g.G, 0, g.Kg}};
-        launch_gemm<T>(a, b, epilogue, int(P), g.Kg, g.Cg, images * g.G, stream, tf32);
+        launch_gemm<compute_t<T>>(a, b, epilogue, int(P), g.Kg, g.Cg, images * g.G, stream, tf32);
     }
 }
 
 #define FASTCONV_INSTANTIATE(T)                                                                                 \
     template void direct_tiled<T>(const ConvGeometry&, const T*, const T*, const T*, T*, cudaStream_t);        \
-    template void direct_depthwise<T>(const ConvGeometry&, const T*, const T*, const T*, T*, cudaStream_t);    \
+    template void direct_depthwise<T>(const ConvGeometry&, const T*, const T*, const T*, T*, cudaStream_t);
+FASTCONV_INSTANTIATE(float)
+FASTCONV_INSTANTIATE(double)
+#undef FASTCONV_INSTANTIATE
+#define FASTCONV_INSTANTIATE(T) \
     template void direct_pointwise<T>(const ConvGeometry&, const T*, const T*, const T*, T*, cudaStream_t, bool);
 FASTCONV_INSTANTIATE(float)
 FASTCONV_INSTANTIATE(double)
+FASTCONV_INSTANTIATE(__half)
+FASTCONV_INSTANTIATE(__nv_bfloat16)
 #undef FASTCONV_INSTANTIATE
 
 }  // namespace fastconv::cuda

@@ -32,12 +32,22 @@ const T* in(const void* p) {
     return static_cast<const T*>(p);
 }
 
+using Runner = void (*)(const Args&);
 struct GpuImpl {
     const char* name;
     Algo algo;
     std::string (*declines)(const ConvProblem&);
-    void (*run_f32)(const Args&);
-    void (*run_f64)(const Args&);
+    Runner f32, f64, f16, bf16;  // null where the implementation declines the dtype
+
+    Runner runner(DType dtype) const {
+        switch (dtype) {
+            case DType::f32: return f32;
+            case DType::f64: return f64;
+            case DType::f16: return f16;
+            case DType::bf16: return bf16;
+        }
+        return nullptr;
+    }
 };
 
 std::string forward_only(const ConvProblem& p) { return p.kind == ConvKind::forward ? "" : "forward only"; }
@@ -75,19 +85,23 @@ void run_reference(const Args& a) {
 }
 
 const std::vector<GpuImpl>& registry() {
+#define FASTCONV_ALL_DTYPES(run) run<float>, run<double>, run<__half>, run<__nv_bfloat16>
+#define FASTCONV_ALL_DTYPES_2(run, flag) run<float, flag>, run<double, flag>, run<__half, flag>, run<__nv_bfloat16, flag>
     static const std::vector<GpuImpl> impls{
-        {"cuda_direct_depthwise", Algo::direct, direct_depthwise_declines, run_depthwise<float>, run_depthwise<double>},
-        {"cuda_direct_1x1", Algo::direct, direct_pointwise_declines, run_pointwise<float>, run_pointwise<double>},
-        {"cuda_direct_tiled", Algo::direct, direct_tiled_declines, run_tiled<float>, run_tiled<double>},
-        {"cuda_implicit_gemm", Algo::direct, forward_only, run_implicit<float, false>, run_implicit<double, false>},
-        {"cuda_implicit_gemm_dgrad", Algo::direct, transposed_only, run_implicit<float, true>,
-         run_implicit<double, true>},
-        {"cuda_im2col_gemm", Algo::im2col, forward_only, run_im2col<float>, run_im2col<double>},
-        {"cuda_gemm_col2im", Algo::im2col, transposed_only, run_col2im<float>, run_col2im<double>},
-        {"cuda_reference", Algo::reference, forward_only, run_reference<float, false>, run_reference<double, false>},
-        {"cuda_reference_transposed", Algo::reference, transposed_only, run_reference<float, true>,
-         run_reference<double, true>},
+        {"cuda_direct_depthwise", Algo::direct, direct_depthwise_declines, run_depthwise<float>, run_depthwise<double>,
+         nullptr, nullptr},
+        {"cuda_direct_1x1", Algo::direct, direct_pointwise_declines, FASTCONV_ALL_DTYPES(run_pointwise)},
+        {"cuda_direct_tiled", Algo::direct, direct_tiled_declines, run_tiled<float>, run_tiled<double>, nullptr,
+         nullptr},
+        {"cuda_implicit_gemm", Algo::direct, forward_only, FASTCONV_ALL_DTYPES_2(run_implicit, false)},
+        {"cuda_implicit_gemm_dgrad", Algo::direct, transposed_only, FASTCONV_ALL_DTYPES_2(run_implicit, true)},
+        {"cuda_im2col_gemm", Algo::im2col, forward_only, FASTCONV_ALL_DTYPES(run_im2col)},
+        {"cuda_gemm_col2im", Algo::im2col, transposed_only, FASTCONV_ALL_DTYPES(run_col2im)},
+        {"cuda_reference", Algo::reference, forward_only, FASTCONV_ALL_DTYPES_2(run_reference, false)},
+        {"cuda_reference_transposed", Algo::reference, transposed_only, FASTCONV_ALL_DTYPES_2(run_reference, true)},
     };
+#undef FASTCONV_ALL_DTYPES
+#undef FASTCONV_ALL_DTYPES_2
     return impls;
 }
 
@@ -126,13 +140,13 @@ void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void
     DeviceGuard guard(device);
     const ConvGeometry g = geometry_of(problem);
     const Args args{g, src, weight, bias, dst, as_cuda_stream(stream), options.allow_tf32};
-    problem.dtype == DType::f32 ? impl.run_f32(args) : impl.run_f64(args);
+    impl.runner(problem.dtype)(args);
 }
 
 std::string selected_impl(const ConvProblem& problem, Algo algo, const Options& options) {
     const GpuImpl& impl = select(problem, algo);
     const std::string name = impl.name;  // the GEMM-shaped paths are the ones with a TF32 kernel
-    const bool tensor_cores = options.allow_tf32 && problem.dtype == DType::f32 &&
+    const bool tensor_cores = options.allow_tf32 && problem.dtype != DType::f64 &&
                               (name.find("gemm") != std::string::npos || name == "cuda_direct_1x1");
     return name + (tensor_cores ? " (tf32)" : "");
 }
@@ -143,23 +157,43 @@ std::vector<std::pair<std::string, std::string>> implementations() {
     return rows;
 }
 
+namespace {
+
+template <template <typename> class Op>
+void by_dtype(DType dtype, const ConvGeometry& g, const void* in, void* out, cudaStream_t stream) {
+    switch (dtype) {
+        case DType::f32: return Op<float>::run(g, in, out, stream);
+        case DType::f64: return Op<double>::run(g, in, out, stream);
+        case DType::f16: return Op<__half>::run(g, in, out, stream);
+        case DType::bf16: return Op<__nv_bfloat16>::run(g, in, out, stream);
+    }
+}
+
+template <typename T>
+struct UnfoldOp {
+    static void run(const ConvGeometry& g, const void* x, void* columns, cudaStream_t stream) {
+        im2col_batch<T>(g, static_cast<const T*>(x), static_cast<T*>(columns), stream);
+    }
+};
+template <typename T>
+struct FoldOp {
+    static void run(const ConvGeometry& g, const void* columns, void* x, cudaStream_t stream) {
+        col2im_batch<T>(g, static_cast<const T*>(columns), static_cast<T*>(x), stream);
+    }
+};
+
+}  // namespace
+
 void unfold(const ConvProblem& problem, const void* x, void* columns, int device, Stream stream) {
     if (problem.batch == 0) return;
     DeviceGuard guard(device);
-    const ConvGeometry g = geometry_of(problem);
-    problem.dtype == DType::f32
-        ? im2col_batch<float>(g, static_cast<const float*>(x), static_cast<float*>(columns), as_cuda_stream(stream))
-        : im2col_batch<double>(g, static_cast<const double*>(x), static_cast<double*>(columns), as_cuda_stream(stream));
+    by_dtype<UnfoldOp>(problem.dtype, geometry_of(problem), x, columns, as_cuda_stream(stream));
 }
 
 void fold(const ConvProblem& problem, const void* columns, void* x, int device, Stream stream) {
     if (problem.batch == 0) return;
     DeviceGuard guard(device);
-    const ConvGeometry g = geometry_of(problem);
-    problem.dtype == DType::f32
-        ? col2im_batch<float>(g, static_cast<const float*>(columns), static_cast<float*>(x), as_cuda_stream(stream))
-        : col2im_batch<double>(g, static_cast<const double*>(columns), static_cast<double*>(x),
-                               as_cuda_stream(stream));
+    by_dtype<FoldOp>(problem.dtype, geometry_of(problem), columns, x, as_cuda_stream(stream));
 }
 
 }  // namespace fastconv::cuda

@@ -8,7 +8,7 @@
 // A tiles are loaded along M with 128-bit loads where the operand is dense and aligned, and the
 // epilogue writes runs of consecutive pixels.
 //
-// SIMT kernel, CUDA cores (float32 and float64): a block of 256 threads owns a BM x BN tile of C;
+// SIMT kernel, CUDA cores (float compute for float32/float16/bfloat16 storage, and float64): a block of 256 threads owns a BM x BN tile of C;
 // each thread a TM x TN register tile (float: 128 x 64 block, 8 x 4 per thread = 32 accumulators
 // plus 12 operand registers, which leaves room for the loaders' state under the 255-register cap at
 // 2 blocks/SM; double: 64 x 64, 4 x 4). K advances BK = 8 at a time through two shared-memory
@@ -53,17 +53,23 @@ struct BatchStride {
     }
 };
 
+// Loaders read storage type S (float, double, __half, __nv_bfloat16) and hand the main loop values
+// of compute_t<S> (half-precision operands are widened to float as they are loaded); epilogues
+// narrow back. The main loop itself only ever sees float or double.
+
 // A operand read from a dense matrix stored K-major: element (m, k) at ptr[batch + k * ld + m]
-// (a column buffer, or an NCHW image whose pixels are the M rows). Vector loads need ld and every
-// batch offset to be multiples of the vector width and ptr 16-byte aligned (checked on the host).
-template <typename T>
+// (a column buffer, or an NCHW image whose pixels are the M rows). Vector loads (float and double
+// storage) need ld and every batch offset to be multiples of the vector width and ptr 16-byte
+// aligned (checked on the host).
+template <typename S>
 struct DenseA {
-    const T* ptr;
+    using T = compute_t<S>;
+    const S* ptr;
     int64_t ld;
     BatchStride batch;
     int M, K;
     bool vector_ok;
-    const T* base = nullptr;
+    const S* base = nullptr;
     int m_first = 0;
 
     __device__ void begin(int z, int first) {
@@ -72,57 +78,62 @@ struct DenseA {
     }
     template <int P>
     __device__ void load(int k, T (&v)[P]) const {
-        static_assert(P * sizeof(T) == 16, "one 128-bit load per thread and K step");
-        const T* p = base + int64_t(k) * ld + m_first;
-        if (k < K && vector_ok && m_first + P <= M) {
-            if constexpr (std::is_same_v<T, float>) {
+        static_assert(P * sizeof(T) == 16, "one 128-bit group of compute values per thread and K step");
+        const S* p = base + int64_t(k) * ld + m_first;
+        if constexpr (std::is_same_v<S, float>) {
+            if (k < K && vector_ok && m_first + P <= M) {
                 const float4 q = __ldg(reinterpret_cast<const float4*>(p));
                 v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-            } else {
+                return;
+            }
+        } else if constexpr (std::is_same_v<S, double>) {
+            if (k < K && vector_ok && m_first + P <= M) {
                 const double2 q = __ldg(reinterpret_cast<const double2*>(p));
                 v[0] = q.x, v[1] = q.y;
+                return;
             }
-            return;
         }
 #pragma unroll
-        for (int j = 0; j < P; ++j) v[j] = (k < K && m_first + j < M) ? __ldg(p + j) : T(0);
+        for (int j = 0; j < P; ++j) v[j] = (k < K && m_first + j < M) ? load_compute(p + j) : T(0);
     }
 };
 
 // B operand with element (k, n) at ptr[batch + k * k_stride + n * n_stride]: the weights, read
 // either K-contiguous (forward: row kout of W) or N-contiguous (transposed: W itself).
-template <typename T, bool kContiguousK>
+template <typename S, bool kContiguousK>
 struct StridedB {
+    using T = compute_t<S>;
     static constexpr bool contiguous_k = kContiguousK;
-    const T* ptr;
+    const S* ptr;
     int64_t k_stride, n_stride;
     BatchStride batch;
     int K, N;
-    const T* base = nullptr;
+    const S* base = nullptr;
 
     __device__ void begin(int z) { base = ptr + batch.offset(z); }
     __device__ T load(int k, int n) const {
-        return (k < K && n < N) ? __ldg(base + int64_t(k) * k_stride + int64_t(n) * n_stride) : T(0);
+        return (k < K && n < N) ? load_compute(base + int64_t(k) * k_stride + int64_t(n) * n_stride) : T(0);
     }
 };
 
 // C element (m, n) to ptr[batch + n * ld + m] (+ bias[bias_batch + n]): channel n, pixel m.
-template <typename T>
+template <typename S>
 struct ChannelsEpilogue {
-    T* ptr;
+    using T = compute_t<S>;
+    S* ptr;
     int64_t ld;
     BatchStride batch;
-    const T* bias;  // may be null
+    const S* bias;  // may be null
     BatchStride bias_batch;
-    T* base = nullptr;
-    const T* bias_base = nullptr;
+    S* base = nullptr;
+    const S* bias_base = nullptr;
 
     __device__ void begin(int z) {
         base = ptr + batch.offset(z);
         bias_base = bias ? bias + bias_batch.offset(z) : nullptr;
     }
     __device__ void store(int m, int n, T value) const {
-        base[int64_t(n) * ld + m] = bias_base ? value + bias_base[n] : value;
+        base[int64_t(n) * ld + m] = from_compute<S>(bias_base ? value + to_compute(bias_base[n]) : value);
     }
 };
 
@@ -299,7 +310,9 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_tf32_kernel(ALoader a,
     }
 }
 
-// Launches C = A * B over `batches` (blockIdx.z); tf32 selects the tensor-core kernel for float32.
+// Launches C = A * B over `batches` (blockIdx.z) in compute type T; tf32 selects the tensor-core
+// kernel for float compute (float32 inputs rounded to TF32; float16/bfloat16 inputs, which TF32
+// represents exactly, so their products are exact and accumulate in float32).
 template <typename T, typename ALoader, typename BLoader, typename Epilogue>
 void launch_gemm(const ALoader& a, const BLoader& b, const Epilogue& epilogue, int M, int N, int K, int batches,
                  cudaStream_t stream, bool tf32) {

@@ -32,7 +32,8 @@ __global__ void im2col_kernel(ConvGeometry g, const T* __restrict__ x, int64_t x
         const int ih = oh * g.stride[1] - g.pad[1] + kh * g.dil[1];
         const int iw = ow * g.stride[2] - g.pad[2] + kw * g.dil[2];
         const bool inside = id >= 0 && id < g.in[0] && ih >= 0 && ih < g.in[1] && iw >= 0 && iw < g.in[2];
-        out[row * ld + local] = inside ? image[c * g.in_spatial + (int64_t(id) * g.in[1] + ih) * g.in[2] + iw] : T(0);
+        out[row * ld + local] = inside ? image[c * g.in_spatial + (int64_t(id) * g.in[1] + ih) * g.in[2] + iw]
+                                       : from_compute<T>(compute_t<T>(0));
     }
 }
 
@@ -71,7 +72,7 @@ void im2col_gemm(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
             StridedB<T, true> b{w, 1, reduction, BatchStride{1, int64_t(g.Kg) * reduction, 0}, int(reduction), g.Kg};
             ChannelsEpilogue<T> epilogue{y + (int64_t(n) * g.K) * P + p0, P, BatchStride{1, int64_t(g.Kg) * P, 0}, bias,
                                          BatchStride{1, g.Kg, 0}};
-            launch_gemm<T>(a, b, epilogue, pixels, g.Kg, int(reduction), g.G, stream, tf32);
+            launch_gemm<compute_t<T>>(a, b, epilogue, pixels, g.Kg, int(reduction), g.G, stream, tf32);
         }
     }
 }
@@ -82,11 +83,13 @@ void im2col_batch(const ConvGeometry& g, const T* x, T* columns, cudaStream_t st
     launch_im2col(g, x, int64_t(g.C) * g.in_spatial, columns, int64_t(g.C) * g.taps * L, L, 0, int(L), g.N, stream);
 }
 
-template void im2col_gemm<float>(const ConvGeometry&, const float*, const float*, const float*, float*, cudaStream_t,
-                                 bool);
-template void im2col_gemm<double>(const ConvGeometry&, const double*, const double*, const double*, double*,
-                                  cudaStream_t, bool);
-template void im2col_batch<float>(const ConvGeometry&, const float*, float*, cudaStream_t);
-template void im2col_batch<double>(const ConvGeometry&, const double*, double*, cudaStream_t);
+#define FASTCONV_INSTANTIATE(T)                                                                              \
+    template void im2col_gemm<T>(const ConvGeometry&, const T*, const T*, const T*, T*, cudaStream_t, bool); \
+    template void im2col_batch<T>(const ConvGeometry&, const T*, T*, cudaStream_t);
+FASTCONV_INSTANTIATE(float)
+FASTCONV_INSTANTIATE(double)
+FASTCONV_INSTANTIATE(__half)
+FASTCONV_INSTANTIATE(__nv_bfloat16)
+#undef FASTCONV_INSTANTIATE
 
 }  // namespace fastconv::cuda

@@ -32,10 +32,11 @@ struct ImplicitParams {
     int64_t src_spatial, dst_spatial, w_group, w_ci, w_co;
 };
 
-template <typename T>
+template <typename S>
 struct GatherA {
+    using T = compute_t<S>;
     static constexpr int P = 16 / sizeof(T);
-    const T* src;
+    const S* src;
     ImplicitParams p;
     int M, K;
     int64_t offset[P] = {};
@@ -75,19 +76,21 @@ struct GatherA {
         for (int j = 0; j < P; ++j) {
             const int d = sd[j] + dd, h = sh[j] + dh, w = sw[j] + dw;
             const bool inside = d >= 0 && d < p.src_size[0] && h >= 0 && h < p.src_size[1] && w >= 0 && w < p.src_size[2];
-            v[j] = inside ? __ldg(src + offset[j] + channel + (int64_t(d) * p.src_size[1] + h) * p.src_size[2] + w) : T(0);
+            v[j] = inside ? load_compute(src + offset[j] + channel + (int64_t(d) * p.src_size[1] + h) * p.src_size[2] + w)
+                          : T(0);
         }
     }
 };
 
 // B (k = (source channel, tap), n = destination channel) from the weights (K, C/groups, kernel...).
-template <typename T, bool kContiguousK>
+template <typename S, bool kContiguousK>
 struct TapWeightsB {
+    using T = compute_t<S>;
     static constexpr bool contiguous_k = kContiguousK;
-    const T* w;
+    const S* w;
     ImplicitParams p;
     int K, N;
-    const T* base = nullptr;
+    const S* base = nullptr;
 
     __device__ void begin(int group) { base = w + int64_t(group) * p.w_group; }
     __device__ T load(int k, int n) const {
@@ -95,14 +98,15 @@ struct TapWeightsB {
         const int ci = k / p.taps, t = k % p.taps;
         const int tw = t % p.t_count[2], th = t / p.t_count[2] % p.t_count[1], td = t / (p.t_count[2] * p.t_count[1]);
         const int rd = p.r0[0] + td * p.r_step[0], rh = p.r0[1] + th * p.r_step[1], rw = p.r0[2] + tw * p.r_step[2];
-        return __ldg(base + ci * p.w_ci + n * p.w_co + (int64_t(rd) * p.ker[1] + rh) * p.ker[2] + rw);
+        return load_compute(base + ci * p.w_ci + n * p.w_co + (int64_t(rd) * p.ker[1] + rh) * p.ker[2] + rw);
     }
 };
 
-template <typename T>
+template <typename S>
 struct ScatterEpilogue {
-    T* dst;
-    const T* bias;
+    using T = compute_t<S>;
+    S* dst;
+    const S* bias;
     ImplicitParams p;
     int group = 0;
 
@@ -114,7 +118,7 @@ struct ScatterEpilogue {
                   w = qw * p.dst_mul[2] + p.dst_off[2];
         const int channel = group * p.dst_cpg + n;
         dst[(int64_t(image) * p.dst_channels + channel) * p.dst_spatial + (int64_t(d) * p.dst_size[1] + h) * p.dst_size[2] +
-            w] = bias ? value + bias[channel] : value;
+            w] = from_compute<S>(bias ? value + to_compute(bias[channel]) : value);
     }
 };
 
@@ -127,7 +131,7 @@ void launch_implicit(const ImplicitParams& p, int batch, int groups, const T* sr
     GatherA<T> a{src, p, int(M), K};
     TapWeightsB<T, kForward> b{w, p, K, p.dst_cpg};
     ScatterEpilogue<T> epilogue{dst, bias, p};
-    launch_gemm<T>(a, b, epilogue, int(M), p.dst_cpg, K, groups, stream, tf32);
+    launch_gemm<compute_t<T>>(a, b, epilogue, int(M), p.dst_cpg, K, groups, stream, tf32);
 }
 
 }  // namespace
@@ -185,9 +189,12 @@ void implicit_gemm(const ConvGeometry& g, bool transposed, const T* src, const T
             }
 }
 
-template void implicit_gemm<float>(const ConvGeometry&, bool, const float*, const float*, const float*, float*,
-                                   cudaStream_t, bool);
-template void implicit_gemm<double>(const ConvGeometry&, bool, const double*, const double*, const double*, double*,
-                                    cudaStream_t, bool);
+#define FASTCONV_INSTANTIATE(T) \
+    template void implicit_gemm<T>(const ConvGeometry&, bool, const T*, const T*, const T*, T*, cudaStream_t, bool);
+FASTCONV_INSTANTIATE(float)
+FASTCONV_INSTANTIATE(double)
+FASTCONV_INSTANTIATE(__half)
+FASTCONV_INSTANTIATE(__nv_bfloat16)
+#undef FASTCONV_INSTANTIATE
 
 }  // namespace fastconv::cuda

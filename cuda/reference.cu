@@ -1,7 +1,7 @@
 // The GPU ground truth: one thread per output element, straight from the definition, summed in
 // double, sharing nothing with the fast kernels but ConvGeometry. The transposed op is a gather:
 // each x element finds the y elements whose taps reach it (i + pad - r*dil must be a multiple of
-// the stride and land inside y). Launch: 1-D grid-stride loop, 256 threads per block.
+// the stride and land inside y). Half-precision values are widened exactly. Launch: 1-D grid-stride loop, 256 threads per block.
 #include "common.cuh"
 
 namespace fastconv::cuda {
@@ -17,7 +17,7 @@ __global__ void reference_forward_kernel(ConvGeometry g, const T* __restrict__ x
         const int k = int(e / g.out_spatial % g.K);
         const int n = int(e / (g.out_spatial * g.K));
         const int group = k / g.Kg;
-        double acc = bias ? double(bias[k]) : 0.0;
+        double acc = bias ? double(to_compute(bias[k])) : 0.0;
         for (int c = 0; c < g.Cg; ++c)
             for (int kd = 0; kd < g.ker[0]; ++kd)
                 for (int kh = 0; kh < g.ker[1]; ++kh)
@@ -30,9 +30,9 @@ __global__ void reference_forward_kernel(ConvGeometry g, const T* __restrict__ x
                                        (int64_t(id) * g.in[1] + ih) * g.in[2] + iw];
                         const T wv = w[((int64_t(k) * g.Cg + c) * g.ker[0] + kd) * g.ker[1] * g.ker[2] +
                                        kh * g.ker[2] + kw];
-                        acc += double(xv) * double(wv);
+                        acc += double(to_compute(xv)) * double(to_compute(wv));
                     }
-        y[e] = T(acc);
+        y[e] = from_compute<T>(compute_t<T>(acc));
     }
 }
 
@@ -53,7 +53,7 @@ __global__ void reference_transposed_kernel(ConvGeometry g, const T* __restrict_
         const int c = int(e / g.in_spatial % g.C);
         const int n = int(e / (g.in_spatial * g.C));
         const int group = c / g.Cg, cl = c % g.Cg;
-        double acc = bias ? double(bias[c]) : 0.0;
+        double acc = bias ? double(to_compute(bias[c])) : 0.0;
         for (int kl = 0; kl < g.Kg; ++kl)
             for (int kd = 0; kd < g.ker[0]; ++kd)
                 for (int kh = 0; kh < g.ker[1]; ++kh)
@@ -66,9 +66,9 @@ __global__ void reference_transposed_kernel(ConvGeometry g, const T* __restrict_
                         const T yv = y[(int64_t(n) * g.K + k) * g.out_spatial + (int64_t(od) * g.out[1] + oh) * g.out[2] + ow];
                         const T wv = w[((int64_t(k) * g.Cg + cl) * g.ker[0] + kd) * g.ker[1] * g.ker[2] +
                                        kh * g.ker[2] + kw];
-                        acc += double(yv) * double(wv);
+                        acc += double(to_compute(yv)) * double(to_compute(wv));
                     }
-        x[e] = T(acc);
+        x[e] = from_compute<T>(compute_t<T>(acc));
     }
 }
 
@@ -86,9 +86,12 @@ void reference_conv(const ConvGeometry& g, bool transposed, const T* src, const 
     CUDA_CHECK_LAUNCH();
 }
 
-template void reference_conv<float>(const ConvGeometry&, bool, const float*, const float*, const float*, float*,
-                                    cudaStream_t);
-template void reference_conv<double>(const ConvGeometry&, bool, const double*, const double*, const double*, double*,
-                                     cudaStream_t);
+#define FASTCONV_INSTANTIATE(T) \
+    template void reference_conv<T>(const ConvGeometry&, bool, const T*, const T*, const T*, T*, cudaStream_t);
+FASTCONV_INSTANTIATE(float)
+FASTCONV_INSTANTIATE(double)
+FASTCONV_INSTANTIATE(__half)
+FASTCONV_INSTANTIATE(__nv_bfloat16)
+#undef FASTCONV_INSTANTIATE
 
 }  // namespace fastconv::cuda

@@ -21,18 +21,19 @@ __device__ int source_pixel(int i, int r, int stride, int dil, int pad, int out)
     return t / stride < out ? t / stride : -1;
 }
 
-template <typename T>
-__global__ void col2im_kernel(ConvGeometry g, const T* __restrict__ columns, int64_t columns_image_stride, int64_t ld,
+// Col: the column buffer's type (the compute type for the GEMM path, the input's for fold); T: x's.
+template <typename Col, typename T>
+__global__ void col2im_kernel(ConvGeometry g, const Col* __restrict__ columns, int64_t columns_image_stride, int64_t ld,
                               int64_t p0, int64_t pixels, const T* __restrict__ bias, bool accumulate,
                               T* __restrict__ x, int64_t x_image_stride) {
     const int64_t total = int64_t(g.C) * g.in_spatial;
-    const T* image_columns = columns + blockIdx.y * columns_image_stride;
+    const Col* image_columns = columns + blockIdx.y * columns_image_stride;
     T* image = x + blockIdx.y * x_image_stride;
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
         const int c = int(e / g.in_spatial);
         const int64_t s = e % g.in_spatial;
         const int iw = int(s % g.in[2]), ih = int(s / g.in[2] % g.in[1]), id = int(s / (int64_t(g.in[2]) * g.in[1]));
-        T acc = accumulate ? image[e] : (bias ? bias[c] : T(0));
+        compute_t<T> acc = accumulate ? to_compute(image[e]) : (bias ? to_compute(bias[c]) : compute_t<T>(0));
         for (int kd = 0; kd < g.ker[0]; ++kd) {
             const int od = source_pixel(id, kd, g.stride[0], g.dil[0], g.pad[0], g.out[0]);
             if (od < 0) continue;
@@ -45,16 +46,16 @@ __global__ void col2im_kernel(ConvGeometry g, const T* __restrict__ columns, int
                     const int64_t p = (int64_t(od) * g.out[1] + oh) * g.out[2] + ow - p0;
                     if (p < 0 || p >= pixels) continue;
                     const int tap = (kd * g.ker[1] + kh) * g.ker[2] + kw;
-                    acc += image_columns[(int64_t(c) * g.taps + tap) * ld + p];
+                    acc += to_compute(image_columns[(int64_t(c) * g.taps + tap) * ld + p]);
                 }
             }
         }
-        image[e] = acc;
+        image[e] = from_compute<T>(acc);
     }
 }
 
-template <typename T>
-void launch_col2im(const ConvGeometry& g, const T* columns, int64_t columns_image_stride, int64_t ld, int64_t p0,
+template <typename Col, typename T>
+void launch_col2im(const ConvGeometry& g, const Col* columns, int64_t columns_image_stride, int64_t ld, int64_t p0,
                    int64_t pixels, const T* bias, bool accumulate, T* x, int64_t x_image_stride, int images,
                    cudaStream_t stream) {
     const int64_t total = int64_t(g.C) * g.in_spatial;
@@ -73,13 +74,16 @@ void launch_col2im(const ConvGeometry& g, const T* columns, int64_t columns_imag
 template <typename T>
 void gemm_col2im(const ConvGeometry& g, const T* y, const T* w, const T* bias, T* x, cudaStream_t stream, bool tf32) {
     const int64_t rows = int64_t(g.C) * g.taps, P = g.out_spatial, per_group = int64_t(g.Cg) * g.taps;
-    const int64_t max_ld = std::max<int64_t>(4, int64_t(kWorkspaceCapBytes / sizeof(T)) / rows);
+    // The column buffer holds compute values (float for half-precision inputs), so chunks of a
+    // float16 problem round only once more, when later chunks add into x.
+    using C = compute_t<T>;
+    const int64_t max_ld = std::max<int64_t>(4, int64_t(kWorkspaceCapBytes / sizeof(C)) / rows);
     int64_t chunk = std::min(P, max_ld - max_ld % 4);
     if (chunk < P && chunk >= g.out[2]) chunk -= chunk % g.out[2];
     chunk = std::max<int64_t>(chunk, 1);
     const int64_t ld = (chunk + 3) / 4 * 4;
-    Workspace workspace(size_t(rows * ld) * sizeof(T), stream);
-    T* columns = workspace.as<T>();
+    Workspace workspace(size_t(rows * ld) * sizeof(C), stream);
+    C* columns = workspace.as<C>();
     for (int n = 0; n < g.N; ++n) {
         const T* y_image = y + int64_t(n) * g.K * P;
         T* x_image = x + int64_t(n) * g.C * g.in_spatial;
@@ -88,8 +92,8 @@ void gemm_col2im(const ConvGeometry& g, const T* y, const T* w, const T* bias, T
             const BatchStride a_batch{1, int64_t(g.Kg) * P, 0};
             DenseA<T> a{y_image + p0, P, a_batch, pixels, g.Kg, dense_vector_ok(y_image + p0, P, a_batch)};
             StridedB<T, false> b{w, per_group, 1, BatchStride{1, int64_t(g.Kg) * per_group, 0}, g.Kg, int(per_group)};
-            ChannelsEpilogue<T> epilogue{columns, ld, BatchStride{1, per_group * ld, 0}, nullptr, BatchStride{}};
-            launch_gemm<T>(a, b, epilogue, pixels, int(per_group), g.Kg, g.G, stream, tf32);
+            ChannelsEpilogue<C> epilogue{columns, ld, BatchStride{1, per_group * ld, 0}, nullptr, BatchStride{}};
+            launch_gemm<C>(a, b, epilogue, pixels, int(per_group), g.Kg, g.G, stream, tf32);
             launch_col2im(g, columns, 0, ld, p0, pixels, bias, p0 > 0, x_image, 0, 1, stream);
         }
     }
@@ -98,15 +102,17 @@ void gemm_col2im(const ConvGeometry& g, const T* y, const T* w, const T* bias, T
 template <typename T>
 void col2im_batch(const ConvGeometry& g, const T* columns, T* x, cudaStream_t stream) {
     const int64_t L = g.out_spatial;
-    launch_col2im<T>(g, columns, int64_t(g.C) * g.taps * L, L, 0, L, nullptr, false, x, int64_t(g.C) * g.in_spatial,
+    launch_col2im<T, T>(g, columns, int64_t(g.C) * g.taps * L, L, 0, L, nullptr, false, x, int64_t(g.C) * g.in_spatial,
                      g.N, stream);
 }
 
-template void gemm_col2im<float>(const ConvGeometry&, const float*, const float*, const float*, float*, cudaStream_t,
-                                 bool);
-template void gemm_col2im<double>(const ConvGeometry&, const double*, const double*, const double*, double*,
-                                  cudaStream_t, bool);
-template void col2im_batch<float>(const ConvGeometry&, const float*, float*, cudaStream_t);
-template void col2im_batch<double>(const ConvGeometry&, const double*, double*, cudaStream_t);
+#define FASTCONV_INSTANTIATE(T)                                                                              \
+    template void gemm_col2im<T>(const ConvGeometry&, const T*, const T*, const T*, T*, cudaStream_t, bool); \
+    template void col2im_batch<T>(const ConvGeometry&, const T*, T*, cudaStream_t);
+FASTCONV_INSTANTIATE(float)
+FASTCONV_INSTANTIATE(double)
+FASTCONV_INSTANTIATE(__half)
+FASTCONV_INSTANTIATE(__nv_bfloat16)
+#undef FASTCONV_INSTANTIATE
 
 }  // namespace fastconv::cuda

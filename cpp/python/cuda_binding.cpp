@@ -13,6 +13,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -139,7 +140,8 @@ dl::Tensor describe(const DeviceArray& array, ExportContext* context) {
     tensor.data = array.data();
     tensor.device = {dl::kCUDA, array.device()};
     tensor.ndim = static_cast<int32_t>(context->shape.size());
-    tensor.dtype = {dl::kFloat, static_cast<uint8_t>(dtype_size(array.dtype()) * 8), 1};
+    tensor.dtype = {array.dtype() == DType::bf16 ? dl::kBfloat : dl::kFloat,
+                    static_cast<uint8_t>(dtype_size(array.dtype()) * 8), 1};
     tensor.shape = context->shape.data();
     tensor.strides = nullptr;  // dense row-major
     tensor.byte_offset = 0;
@@ -198,7 +200,9 @@ py::dict cuda_array_interface(const DeviceArray& array) {
     py::list shape;
     for (int64_t extent : array.shape()) shape.append(extent);
     interface["shape"] = py::tuple(shape);
-    interface["typestr"] = array.dtype() == DType::f32 ? "<f4" : "<f8";
+    if (array.dtype() == DType::bf16)
+        throw py::attribute_error("bfloat16 has no __cuda_array_interface__ type string; use __dlpack__");
+    interface["typestr"] = array.dtype() == DType::f32 ? "<f4" : array.dtype() == DType::f64 ? "<f8" : "<f2";
     interface["data"] = py::make_tuple(reinterpret_cast<std::uintptr_t>(array.data()), false);
     interface["version"] = 3;
     interface["strides"] = py::none();
@@ -211,11 +215,13 @@ py::dict cuda_array_interface(const DeviceArray& array) {
 DType dtype_of(const dl::DataType& type, const std::string& name) {
     if (type.code == dl::kFloat && type.lanes == 1 && type.bits == 32) return DType::f32;
     if (type.code == dl::kFloat && type.lanes == 1 && type.bits == 64) return DType::f64;
+    if (type.code == dl::kFloat && type.lanes == 1 && type.bits == 16) return DType::f16;
+    if (type.code == dl::kBfloat && type.lanes == 1 && type.bits == 16) return DType::bf16;
     std::string text = type.code == dl::kFloat ? "float" : type.code == dl::kBfloat ? "bfloat"
                        : type.code == dl::kInt ? "int" : type.code == dl::kUInt ? "uint" : "code " + std::to_string(type.code);
     text += std::to_string(type.bits);
     if (type.lanes != 1) text += "x" + std::to_string(type.lanes);
-    throw UnsupportedType(name + " has dtype " + text + ", expected float32 or float64");
+    throw UnsupportedType(name + " has dtype " + text + ", expected float32, float64, float16 or bfloat16");
 }
 
 DeviceArray from_dlpack(const py::object& capsule_object, cuda::Stream stream, const std::string& name) {
@@ -275,7 +281,9 @@ DeviceArray from_numpy(const py::array& array, int device, cuda::Stream stream) 
     DType dtype;
     if (array.dtype().is(py::dtype::of<float>())) dtype = DType::f32;
     else if (array.dtype().is(py::dtype::of<double>())) dtype = DType::f64;
-    else throw UnsupportedType("from_numpy: dtype " + std::string(py::str(array.dtype())) + ", expected float32 or float64");
+    else if (array.dtype().is(py::dtype("float16"))) dtype = DType::f16;
+    else throw UnsupportedType("from_numpy: dtype " + std::string(py::str(array.dtype())) +
+                               ", expected float32, float64 or float16");
     if (!(array.flags() & py::array::c_style)) throw InvalidArgument("from_numpy: the array must be C-contiguous");
     std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
     DeviceArray result = DeviceArray::empty(shape, dtype, device, stream);
@@ -285,16 +293,34 @@ DeviceArray from_numpy(const py::array& array, int device, cuda::Stream stream) 
     return result;
 }
 
+py::dtype numpy_dtype(DType dtype) {
+    switch (dtype) {
+        case DType::f32: return py::dtype::of<float>();
+        case DType::f64: return py::dtype::of<double>();
+        case DType::f16: return py::dtype("float16");
+        case DType::bf16: return py::dtype("uint16");  // NumPy has no bfloat16: the raw bits
+    }
+    return py::dtype::of<float>();
+}
+
+// The array on the host; bfloat16, which NumPy lacks, comes back widened (exactly) to float32.
 py::array to_numpy(const DeviceArray& array) {
     std::vector<py::ssize_t> extents(array.shape().begin(), array.shape().end());
-    py::array result = array.dtype() == DType::f32 ? py::array(py::array_t<float>(extents))
-                                                   : py::array(py::array_t<double>(extents));
+    py::array result(numpy_dtype(array.dtype()), extents);
     void* host = result.mutable_data();
     {
         py::gil_scoped_release release;
         cuda::copy_to_host(host, array.data(), static_cast<std::size_t>(array.nbytes()), array.device(), array.stream());
     }
-    return result;
+    if (array.dtype() != DType::bf16) return result;
+    py::array_t<float> widened(extents);
+    const auto* bits = static_cast<const uint16_t*>(result.data());
+    float* out = widened.mutable_data();
+    for (int64_t i = 0; i < array.size(); ++i) {
+        const uint32_t word = uint32_t(bits[i]) << 16;
+        std::memcpy(&out[i], &word, sizeof(word));
+    }
+    return std::move(widened);
 }
 
 // ---- ops ----------------------------------------------------------------------------------------
@@ -369,9 +395,13 @@ void register_cuda(py::module_& m) {
             for (int64_t extent : a.shape()) shape.append(extent);
             return py::tuple(shape);
         })
-        .def_property_readonly("dtype", [](const DeviceArray& a) {
-            return a.dtype() == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>();
-        })
+        .def_property_readonly(
+            "dtype",
+            [](const DeviceArray& a) -> py::object {
+                if (a.dtype() == DType::bf16) return py::str("bfloat16");
+                return numpy_dtype(a.dtype());
+            },
+            "a NumPy dtype (float32, float64, float16), or the string 'bfloat16'")
         .def_property_readonly("ndim", [](const DeviceArray& a) { return a.shape().size(); })
         .def_property_readonly("size", &DeviceArray::size)
         .def_property_readonly("nbytes", &DeviceArray::nbytes)
@@ -423,7 +453,12 @@ void register_cuda(py::module_& m) {
            const std::vector<int64_t>& w_shape, std::vector<int64_t> stride, std::vector<int64_t> dilation,
            std::vector<int64_t> pad_before, std::vector<int64_t> pad_after, std::vector<int64_t> output_padding,
            int64_t groups, const std::string& algo, bool allow_tf32) {
-            const DType dtype = dtype_text == "float64" ? DType::f64 : DType::f32;
+            DType dtype;
+            if (dtype_text == "float32") dtype = DType::f32;
+            else if (dtype_text == "float64") dtype = DType::f64;
+            else if (dtype_text == "float16") dtype = DType::f16;
+            else if (dtype_text == "bfloat16") dtype = DType::bf16;
+            else throw UnsupportedType("dtype must be float32, float64, float16 or bfloat16, got '" + dtype_text + "'");
             const ConvParams params = params_of(std::move(stride), std::move(dilation), std::move(pad_before),
                                                 std::move(pad_after), std::move(output_padding), groups);
             const ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, x_shape, w_shape, params)

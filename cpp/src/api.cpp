@@ -62,6 +62,13 @@ void run_converted(const ConvProblem& problem, const ConvArgs& args, Run&& run) 
     transpose_images(dst, static_cast<T*>(args.dst), problem.batch, dst_channels, dst_spatial);
 }
 
+// The CPU kernels compute in float32 or float64; half-precision problems exist only on the GPU.
+void require_cpu_dtype(const ConvProblem& problem) {
+    if (problem.dtype != DType::f32 && problem.dtype != DType::f64)
+        throw UnsupportedType(std::string("dtype ") + dtype_name(problem.dtype) +
+                              " runs only on the GPU; the CPU takes float32 or float64");
+}
+
 // Runs the selection, with prepacked weights when `packed` is not null.
 void run_selection(const Selection& selection, const ConvProblem& problem, const ConvArgs& args,
                    const void* packed) {
@@ -82,6 +89,7 @@ void run_selection(const Selection& selection, const ConvProblem& problem, const
 
 void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void* weight,
               const void* bias, void* dst) {
+    require_cpu_dtype(problem);
     run_selection(select(problem, algo), problem, ConvArgs{src, weight, bias, dst}, nullptr);
 }
 
@@ -93,6 +101,7 @@ struct ConvPlan::State {
 };
 
 ConvPlan::ConvPlan(const ConvProblem& problem, Algo algo, const void* weight) {
+    require_cpu_dtype(problem);
     auto state = std::make_shared<State>();
     state->problem = problem;
     state->selection = select(problem, algo);
@@ -156,12 +165,14 @@ void fold_typed(const ConvProblem& p, const T* columns, T* x) {
 }  // namespace
 
 void unfold(const ConvProblem& problem, const void* x, void* columns) {
+    require_cpu_dtype(problem);
     problem.dtype == DType::f32
         ? unfold_typed(problem, static_cast<const float*>(x), static_cast<float*>(columns))
         : unfold_typed(problem, static_cast<const double*>(x), static_cast<double*>(columns));
 }
 
 void fold(const ConvProblem& problem, const void* columns, void* x) {
+    require_cpu_dtype(problem);
     problem.dtype == DType::f32
         ? fold_typed(problem, static_cast<const float*>(columns), static_cast<float*>(x))
         : fold_typed(problem, static_cast<const double*>(columns), static_cast<double*>(x));

@@ -412,7 +412,8 @@ _CONV_DOC = """{d}-D convolution of `input` with `weight`, as torch.nn.functiona
     Arrays on a CUDA device (torch.cuda tensors, CuPy or JAX arrays, fastconv.cuda.DeviceArray: any
     __dlpack__ object on a CUDA device) run on that GPU, zero-copy, on the producer's current
     stream, and the result is a fastconv.cuda.DeviceArray (torch.from_dlpack and cupy.asarray take
-    it without a copy). Host and device arrays cannot be mixed.
+    it without a copy). On the GPU float16 and bfloat16 arrays work too (float32 accumulation,
+    result in the input dtype). Host and device arrays cannot be mixed.
 
     Returns:
         (N, C_out, {out}) or (C_out, {out}) for an unbatched input, in the input's dtype.

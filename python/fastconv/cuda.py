@@ -153,8 +153,8 @@ def asarray(value: Any, stream: Optional[int] = None, *, device: int = 0, name: 
     if where is None:
         _check_device("asarray", "device", device)
         array = np.ascontiguousarray(value)
-        if array.dtype not in (np.float32, np.float64):
-            raise TypeError(f"asarray: {name} has dtype {array.dtype}, expected float32 or float64")
+        if array.dtype not in (np.float32, np.float64, np.float16):
+            raise TypeError(f"asarray: {name} has dtype {array.dtype}, expected float32, float64 or float16")
         return _core.cuda_from_numpy(array, int(device), _LEGACY_STREAM if stream is None else int(stream))
     _check_device("asarray", name, where)
     if stream is None:
@@ -188,9 +188,9 @@ def selected_impl(
     if op not in _api._OPS:
         raise ValueError(f"{fn}: op must be one of {', '.join(map(repr, _api._OPS))}, got {op!r}")
     ndim, transposed = _api._OPS[op]
-    dtype_name = np.dtype(dtype).name
-    if dtype_name not in ("float32", "float64"):
-        raise TypeError(f"{fn}: dtype must be float32 or float64, got {dtype!r}")
+    dtype_name = dtype if dtype == "bfloat16" else np.dtype(dtype).name
+    if dtype_name not in ("float32", "float64", "float16", "bfloat16"):
+        raise TypeError(f"{fn}: dtype must be float32, float64, float16 or bfloat16, got {dtype!r}")
     x_shape, w_shape = tuple(int(e) for e in input_shape), tuple(int(e) for e in weight_shape)
     geometry = _api._conv_geometry(fn, ndim, transposed, x_shape, w_shape, stride, padding, dilation, groups,
                                    output_padding)

@@ -87,6 +87,11 @@ def test_allow_tf32_is_ignored_on_the_cpu(allow_tf32):
     assert isinstance(yt, np.ndarray)
 
 
+def test_float16_stays_rejected_on_the_cpu():
+    with pytest.raises(TypeError, match="conv2d: input has dtype float16, expected float32 or float64"):
+        fastconv.conv2d(np.ones((1, 1, 4, 4), np.float16), np.ones((1, 1, 3, 3), np.float16))
+
+
 def test_allow_tf32_must_be_a_bool():
     x = np.ones((1, 1, 4, 4), np.float32)
     with pytest.raises(TypeError, match="conv2d: allow_tf32 must be a bool"):
@@ -160,6 +165,11 @@ def test_gpu_selection_needs_no_gpu(op, x_shape, w_shape, kwargs, algo, expected
     assert tf32 == expected + (" (tf32)" if gemm_shaped else "")
     assert fastconv.cuda.selected_impl(op, x_shape, w_shape, algo=algo, allow_tf32=True, dtype="float64",
                                        **kwargs) == expected
+    # Half precision: the GEMM paths (and the reference) take it, tiled and depthwise decline it.
+    for half in ("float16", "bfloat16"):
+        chosen = fastconv.cuda.selected_impl(op, x_shape, w_shape, algo=algo, dtype=half, **kwargs)
+        assert chosen == (expected if expected not in ("cuda_direct_tiled", "cuda_direct_depthwise")
+                          else "cuda_implicit_gemm")
 
 
 @pytest.mark.parametrize("versioned", [False, True])
@@ -419,12 +429,46 @@ def test_gpu_errors():
 
 
 @cuda
-def test_float16_is_a_type_error(torch):
+def test_unsupported_device_dtypes_are_type_errors(torch):
     if not torch.cuda.is_available():
         pytest.skip("torch without CUDA")
-    x = torch.ones(1, 1, 4, 4, device="cuda", dtype=torch.float16)
-    with pytest.raises(TypeError, match="float16"):
+    x = torch.ones(1, 1, 4, 4, device="cuda", dtype=torch.int32)
+    with pytest.raises(TypeError, match="input has dtype int32, expected float32, float64, float16 or bfloat16"):
         fastconv.conv2d(x, x[:, :, :3, :3])
+    with pytest.raises(TypeError, match="weight has dtype float16 but the input is float32"):
+        fastconv.conv2d(x.float(), x[:, :, :3, :3].half())
+
+
+@cuda
+@pytest.mark.parametrize("allow_tf32", [False, True])
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op,x_shape,w_shape,kwargs", [GPU_CASES[i] for i in (0, 3, 4, 5, 8, 10, 12)])
+def test_gpu_half_precision(torch, op, x_shape, w_shape, kwargs, algo, half, allow_tf32):
+    # float16/bfloat16 storage, float32 accumulation (tensor cores with allow_tf32, which hold
+    # half-precision values exactly): the float64 result of the same (rounded) values, within the
+    # rounding of the output to half precision plus float32 accumulation.
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    torch_dtype = getattr(torch, half)
+    x, w, _ = _inputs(x_shape, w_shape, np.float32)
+    b = _bias(op, w_shape, kwargs, np.float32)
+    tx, tw, tb = (torch.from_numpy(a).to("cuda", torch_dtype) for a in (x, w, b))
+    y = getattr(fastconv, op)(tx, tw, tb, algo=algo, allow_tf32=allow_tf32, **kwargs)
+    result = torch.from_dlpack(y)
+    assert result.dtype == torch_dtype and result.shape == tuple(y.shape)
+    xs, ws, bs = (t.double().cpu().numpy() for t in (tx, tw, tb))
+    expected = reference_conv(op, xs, ws, bs, kwargs)
+    magnitude = reference_conv(op, xs, ws, bs, kwargs, absolute=True)
+    reduction = reduction_length(op, ws, kwargs.get("groups", 1))
+    unit = 2.0**-11 if half == "float16" else 2.0**-8
+    bound = 2 * unit * np.abs(expected) + (reduction + 2) * 2.0**-23 * magnitude + 1e-30
+    got = result.double().cpu().numpy()
+    assert np.all(np.abs(got - expected) <= bound)
+    if half == "float16":
+        np.testing.assert_array_equal(y.to_numpy(), result.cpu().numpy())
+    else:
+        np.testing.assert_array_equal(y.to_numpy(), result.float().cpu().numpy())  # widened exactly
 
 
 @cuda
