@@ -172,6 +172,11 @@ void copy_strided(void* dst, const void* src, std::size_t element_size, const st
     CUDA_CHECK_LAUNCH();
 }
 
+void poison(void* ptr, std::size_t bytes, int device, Stream stream) {
+    DeviceGuard guard(device);
+    CUDA_CHECK(cudaMemsetAsync(ptr, 0xFF, bytes, as_cuda_stream(stream)));
+}
+
 void stream_wait(Stream consumer, Stream producer, int device) {
     if (consumer == producer) return;
     DeviceGuard guard(device);

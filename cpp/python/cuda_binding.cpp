@@ -60,7 +60,8 @@ class DeviceArray {
         : buffer_(std::move(buffer)), data_(data), shape_(std::move(shape)), dtype_(dtype) {}
 
     // A fresh dense array on `device`, allocated on `stream`.
-    static DeviceArray empty(std::vector<int64_t> shape, DType dtype, int device, cuda::Stream stream) {
+    static DeviceArray empty(std::vector<int64_t> shape, DType dtype, int device, cuda::Stream stream,
+                             bool poisoned = false) {
         auto buffer = std::make_shared<DeviceBuffer>();
         buffer->device = device;
         buffer->stream = normalise_stream(stream);
@@ -70,6 +71,7 @@ class DeviceArray {
         {
             py::gil_scoped_release release;
             buffer->owned = cuda::allocate(static_cast<std::size_t>(bytes), device, buffer->stream);
+            if (poisoned) cuda::poison(buffer->owned, static_cast<std::size_t>(bytes), device, buffer->stream);
         }
         void* data = buffer->owned;
         return DeviceArray(std::move(buffer), data, std::move(shape), dtype);
@@ -336,7 +338,8 @@ void require_same(const DeviceArray& input, const DeviceArray& other, const char
 }
 
 DeviceArray conv_call(bool transposed, const DeviceArray& x, const DeviceArray& w, const std::optional<DeviceArray>& b,
-                      const ConvParams& params, const std::string& algo_text, bool allow_tf32, cuda::Stream stream) {
+                      const ConvParams& params, const std::string& algo_text, bool allow_tf32, cuda::Stream stream,
+                      bool poisoned) {
     const char* op = transposed ? "conv_transpose" : "conv";
     stream = normalise_stream(stream);
     require_same(x, w, op, "weight");
@@ -350,7 +353,7 @@ DeviceArray conv_call(bool transposed, const DeviceArray& x, const DeviceArray& 
     std::vector<int64_t> out_shape{problem.batch, problem.dst_channels()};
     const Dims& spatial = transposed ? problem.in_size : problem.out_size;
     for (int d = kMaxSpatialDims - problem.ndim; d < kMaxSpatialDims; ++d) out_shape.push_back(spatial[d]);
-    DeviceArray y = DeviceArray::empty(out_shape, x.dtype(), x.device(), stream);
+    DeviceArray y = DeviceArray::empty(out_shape, x.dtype(), x.device(), stream, poisoned);
     cuda::Options options;
     options.allow_tf32 = allow_tf32;
     {
@@ -438,15 +441,15 @@ void register_cuda(py::module_& m) {
         [](bool transposed, const DeviceArray& x, const DeviceArray& w, const std::optional<DeviceArray>& b,
            std::vector<int64_t> stride, std::vector<int64_t> dilation, std::vector<int64_t> pad_before,
            std::vector<int64_t> pad_after, std::vector<int64_t> output_padding, int64_t groups, const std::string& algo,
-           bool allow_tf32, cuda::Stream stream) {
+           bool allow_tf32, cuda::Stream stream, bool poisoned) {
             return conv_call(transposed, x, w, b,
                              params_of(std::move(stride), std::move(dilation), std::move(pad_before),
                                        std::move(pad_after), std::move(output_padding), groups),
-                             algo, allow_tf32, stream);
+                             algo, allow_tf32, stream, poisoned);
         },
         py::arg("transposed"), py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("dilation"),
         py::arg("pad_before"), py::arg("pad_after"), py::arg("output_padding"), py::arg("groups"), py::arg("algo"),
-        py::arg("allow_tf32"), py::arg("stream"));
+        py::arg("allow_tf32"), py::arg("stream"), py::arg("poison") = false);
     m.def(
         "cuda_selected_impl",
         [](bool transposed, const std::string& dtype_text, const std::vector<int64_t>& x_shape,
@@ -474,7 +477,7 @@ void register_cuda(py::module_& m) {
         "cuda_unfold",
         [](const DeviceArray& x, std::vector<int64_t> kernel, std::vector<int64_t> dilation,
            std::vector<int64_t> pad_before, std::vector<int64_t> pad_after, std::vector<int64_t> stride,
-           cuda::Stream stream) {
+           cuda::Stream stream, bool poisoned) {
             stream = normalise_stream(stream);
             const int ndim = static_cast<int>(kernel.size());
             if (static_cast<int>(x.shape().size()) != ndim + 2)
@@ -484,19 +487,19 @@ void register_cuda(py::module_& m) {
                 x.dtype(), shape[0], shape[1], {shape.begin() + 2, shape.end()}, kernel,
                 params_of(std::move(stride), std::move(dilation), std::move(pad_before), std::move(pad_after), {}, 1));
             DeviceArray columns = DeviceArray::empty({problem.batch, problem.gemm_k(), problem.out_spatial()}, x.dtype(),
-                                                     x.device(), stream);
+                                                     x.device(), stream, poisoned);
             py::gil_scoped_release release;
             cuda::unfold(problem, x.data(), columns.data(), x.device(), stream);
             x.order_after(stream);
             return columns;
         },
         py::arg("x"), py::arg("kernel_size"), py::arg("dilation"), py::arg("pad_before"), py::arg("pad_after"),
-        py::arg("stride"), py::arg("stream"));
+        py::arg("stride"), py::arg("stream"), py::arg("poison") = false);
     m.def(
         "cuda_fold",
         [](const DeviceArray& columns, std::vector<int64_t> output_size, std::vector<int64_t> kernel,
            std::vector<int64_t> dilation, std::vector<int64_t> pad_before, std::vector<int64_t> pad_after,
-           std::vector<int64_t> stride, cuda::Stream stream) {
+           std::vector<int64_t> stride, cuda::Stream stream, bool poisoned) {
             stream = normalise_stream(stream);
             if (columns.shape().size() != 3)
                 throw InvalidArgument("fold: input must have 3 dimensions (N, C * prod(kernel_size), L)");
@@ -518,12 +521,12 @@ void register_cuda(py::module_& m) {
                                       std::to_string(problem.out_spatial()));
             std::vector<int64_t> out_shape{problem.batch, problem.in_channels};
             out_shape.insert(out_shape.end(), output_size.begin(), output_size.end());
-            DeviceArray x = DeviceArray::empty(out_shape, columns.dtype(), columns.device(), stream);
+            DeviceArray x = DeviceArray::empty(out_shape, columns.dtype(), columns.device(), stream, poisoned);
             py::gil_scoped_release release;
             cuda::fold(problem, columns.data(), x.data(), columns.device(), stream);
             columns.order_after(stream);
             return x;
         },
         py::arg("columns"), py::arg("output_size"), py::arg("kernel_size"), py::arg("dilation"), py::arg("pad_before"),
-        py::arg("pad_after"), py::arg("stride"), py::arg("stream"));
+        py::arg("pad_after"), py::arg("stride"), py::arg("stream"), py::arg("poison") = false);
 }

@@ -19,8 +19,9 @@ IntOrTuple = Union[int, Sequence[int]]
 # An int, one int per dimension, or per dimension an int or a (before, after) pair.
 Padding = Union[int, str, Sequence[Union[int, Sequence[int]]]]
 
-# Testing hook: when True every output is preallocated full of NaN and handed to _core as `out`, so a
-# test sees any element a kernel forgot to write. Read at each call.
+# Testing hook: when True every output is preallocated full of NaN and handed to _core as `out` (on
+# the GPU: the device output is filled with NaN before the kernels run), so a test sees any element
+# a kernel forgot to write. Read at each call.
 _POISON_OUTPUT = False
 
 _PADDING_STRINGS = ("same", "valid")
@@ -387,7 +388,7 @@ def _conv_cuda(
                 f"got shape {tuple(b.shape)}"
             )
     y = _call_core(fn, _core.cuda_conv, transposed, x, w, b, algo=algo, allow_tf32=allow_tf32, stream=stream,
-                   **geometry)
+                   poison=_POISON_OUTPUT, **geometry)
     return y.reshape(tuple(y.shape[1:])) if unbatched else y
 
 
@@ -644,7 +645,7 @@ def unfold(
     if device is not None:
         if unbatched:
             x = x.reshape((1,) + tuple(x.shape))
-        columns = _call_core(fn, _core.cuda_unfold, x, stream=stream, **geometry)
+        columns = _call_core(fn, _core.cuda_unfold, x, stream=stream, poison=_POISON_OUTPUT, **geometry)
         return columns.reshape(tuple(columns.shape[1:])) if unbatched else columns
     if unbatched:
         x = x[np.newaxis]
@@ -699,7 +700,7 @@ def fold(
     if device is not None:
         if unbatched:
             columns = columns.reshape((1,) + tuple(columns.shape))
-        x = _call_core(fn, _core.cuda_fold, columns, sizes, stream=stream, **geometry)
+        x = _call_core(fn, _core.cuda_fold, columns, sizes, stream=stream, poison=_POISON_OUTPUT, **geometry)
         return x.reshape(tuple(x.shape[1:])) if unbatched else x
     if unbatched:
         columns = columns[np.newaxis]

@@ -170,6 +170,7 @@ def cuda_conv(
     algo: str,
     allow_tf32: bool,
     stream: int,
+    poison: bool = False,
 ) -> DeviceArray:
     """conv / conv_transpose on the GPU, queued on `stream`; batched (N, C, *spatial) input."""
 
@@ -195,6 +196,7 @@ def cuda_unfold(
     pad_after: Sequence[int],
     stride: Sequence[int],
     stream: int,
+    poison: bool = False,
 ) -> DeviceArray: ...
 def cuda_fold(
     columns: DeviceArray,
@@ -205,6 +207,7 @@ def cuda_fold(
     pad_after: Sequence[int],
     stride: Sequence[int],
     stream: int,
+    poison: bool = False,
 ) -> DeviceArray: ...
 
 class ConvPlan:

@@ -58,6 +58,9 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes, int device, Str
 // dst (dense, row-major) = src viewed through `shape` and `strides` (in elements, any sign).
 void copy_strided(void* dst, const void* src, std::size_t element_size, const std::vector<int64_t>& shape,
                   const std::vector<int64_t>& strides, int device, Stream stream);
+// Fills with 0xFF bytes: NaN in every floating-point format, so tests see any element a kernel
+// forgot to write (fastconv._api._POISON_OUTPUT).
+void poison(void* ptr, std::size_t bytes, int device, Stream stream);
 // `consumer` waits for the work queued so far on `producer` (an event, no host synchronisation).
 void stream_wait(Stream consumer, Stream producer, int device);
 void synchronize(int device, Stream stream);
