@@ -157,6 +157,8 @@ def asarray(value: Any, stream: Optional[int] = None, *, device: int = 0, name: 
             raise TypeError(f"asarray: {name} has dtype {array.dtype}, expected float32, float64 or float16")
         return _core.cuda_from_numpy(array, int(device), _LEGACY_STREAM if stream is None else int(stream))
     _check_device("asarray", name, where)
+    if getattr(value, "requires_grad", False) and hasattr(value, "detach"):
+        value = value.detach()  # torch refuses to export tensors that require grad (e.g. nn.Parameter)
     if stream is None:
         stream = current_stream(value, where)
     try:

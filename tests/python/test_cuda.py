@@ -201,6 +201,17 @@ def test_asarray_without_a_gpu():
 # ---------------------------------------------------------------------------------------------
 # On a GPU: every op x algo x dtype against the NumPy reference (and torch's CUDA result)
 
+
+@pytest.fixture
+def torch_cuda(torch):
+    """torch with CUDA, TF32 off (torch's cuDNN default is on, which would blur float32 comparisons)."""
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield torch
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
 # (op, input shape, weight shape, kwargs): strides, dilations, asymmetric padding, groups, depthwise,
 # 1x1 and odd sizes so every kernel family and its tails run.
 CASES = {
@@ -224,11 +235,9 @@ CASES = {
 GPU_CASES = [(op, *case) for op in CONV_OPS for case in CASES[op]]
 
 
-def _inputs(x_shape, w_shape, dtype, seed=0, bias=True):
+def _inputs(x_shape, w_shape, dtype, seed=0):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(x_shape).astype(dtype)
-    w = rng.standard_normal(w_shape).astype(dtype)
-    return x, w, None
+    return rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
 
 
 def _bias(op, w_shape, kwargs, dtype, seed=1):
@@ -253,7 +262,7 @@ def _check(op, y, x, w, b, kwargs, dtype, tf32=False):
 @pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize("op,x_shape,w_shape,kwargs", GPU_CASES)
 def test_gpu_matches_reference(op, x_shape, w_shape, kwargs, algo, dtype):
-    x, w, _ = _inputs(x_shape, w_shape, dtype)
+    x, w = _inputs(x_shape, w_shape, dtype)
     b = _bias(op, w_shape, kwargs, dtype)
     dx, dw, db = (fastconv.cuda.asarray(a) for a in (x, w, b))
     y = getattr(fastconv, op)(dx, dw, db, algo=algo, **kwargs)
@@ -269,19 +278,18 @@ def test_gpu_matches_reference(op, x_shape, w_shape, kwargs, algo, dtype):
 @pytest.mark.parametrize("algo", ["auto", "direct", "im2col"])
 @pytest.mark.parametrize("op,x_shape,w_shape,kwargs", GPU_CASES)
 def test_gpu_tf32(op, x_shape, w_shape, kwargs, algo):
-    x, w, _ = _inputs(x_shape, w_shape, np.float32)
+    x, w = _inputs(x_shape, w_shape, np.float32)
     y = getattr(fastconv, op)(fastconv.cuda.asarray(x), fastconv.cuda.asarray(w), algo=algo, allow_tf32=True, **kwargs)
     _check(op, y.to_numpy(), x, w, None, kwargs, np.float32, tf32=True)
 
 
 @cuda
 @pytest.mark.parametrize("op,x_shape,w_shape,kwargs", GPU_CASES)
-def test_gpu_matches_torch_cuda(torch, op, x_shape, w_shape, kwargs):
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+def test_gpu_matches_torch_cuda(torch_cuda, op, x_shape, w_shape, kwargs):
+    torch = torch_cuda
     import torch.nn.functional as F
 
-    x, w, _ = _inputs(x_shape, w_shape, np.float64)
+    x, w = _inputs(x_shape, w_shape, np.float64)
     b = _bias(op, w_shape, kwargs, np.float64)
     tx, tw, tb = (torch.from_numpy(a).cuda() for a in (x, w, b))
     y = getattr(fastconv, op)(tx, tw, tb, **kwargs)
@@ -296,9 +304,8 @@ def test_gpu_matches_torch_cuda(torch, op, x_shape, w_shape, kwargs):
 
 
 @cuda
-def test_torch_zero_copy_both_ways(torch):
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+def test_torch_zero_copy_both_ways(torch_cuda):
+    torch = torch_cuda
     x = torch.randn(2, 4, 9, 9, device="cuda")
     w = torch.randn(8, 4, 3, 3, device="cuda")
     dx = fastconv.cuda.asarray(x)
@@ -314,9 +321,17 @@ def test_torch_zero_copy_both_ways(torch):
 
 
 @cuda
-def test_strided_torch_inputs(torch):
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+def test_torch_parameters_are_read_without_grad(torch_cuda):
+    torch = torch_cuda
+    layer = torch.nn.Conv2d(3, 5, 3, padding=1).cuda()
+    x = torch.randn(2, 3, 8, 8, device="cuda")
+    y = torch.from_dlpack(fastconv.conv2d(x, layer.weight, layer.bias, padding=1))
+    torch.testing.assert_close(y, layer(x).detach(), rtol=1e-4, atol=1e-4)
+
+
+@cuda
+def test_strided_torch_inputs(torch_cuda):
+    torch = torch_cuda
     x = torch.randn(2, 6, 10, 11, device="cuda", dtype=torch.float64).to(memory_format=torch.channels_last)
     w = torch.randn(11, 5, 6, 3, device="cuda", dtype=torch.float64).permute(0, 2, 1, 3)  # (11, 6, 5, 3) view
     y = torch.from_dlpack(fastconv.conv2d(x, w, stride=(1, 2)))
@@ -327,9 +342,8 @@ def test_strided_torch_inputs(torch):
 
 
 @cuda
-def test_torch_streams(torch):
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+def test_torch_streams(torch_cuda):
+    torch = torch_cuda
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
         x = torch.randn(4, 16, 32, 32, device="cuda")
@@ -391,10 +405,13 @@ def test_workspace_cap_is_respected_on_large_layers(algo):
     y = fastconv.conv2d(fastconv.cuda.asarray(x), fastconv.cuda.asarray(w), padding=1, algo=algo).to_numpy()
     reference = fastconv.conv2d(fastconv.cuda.asarray(x), fastconv.cuda.asarray(w), padding=1, algo="reference")
     np.testing.assert_allclose(y, reference.to_numpy(), rtol=1e-4, atol=1e-3)
-    wt = rng.standard_normal((8, 64, 3, 3)).astype(np.float32)
-    z = fastconv.conv_transpose2d(fastconv.cuda.asarray(rng.standard_normal((1, 8, 256, 256)).astype(np.float32)),
-                                  fastconv.cuda.asarray(wt), padding=1, algo=algo)
+    # The transposed GEMM + col2im path: 64 x 9 rows of columns per y pixel, chunked the same way.
+    yt = fastconv.cuda.asarray(rng.standard_normal((1, 8, 256, 256)).astype(np.float32))
+    wt = fastconv.cuda.asarray(rng.standard_normal((8, 64, 3, 3)).astype(np.float32))
+    z = fastconv.conv_transpose2d(yt, wt, padding=1, algo=algo)
     assert z.shape == (1, 64, 256, 256)
+    z_reference = fastconv.conv_transpose2d(yt, wt, padding=1, algo="reference")
+    np.testing.assert_allclose(z.to_numpy(), z_reference.to_numpy(), rtol=1e-4, atol=1e-3)
 
 
 @cuda
@@ -429,9 +446,8 @@ def test_gpu_errors():
 
 
 @cuda
-def test_unsupported_device_dtypes_are_type_errors(torch):
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+def test_unsupported_device_dtypes_are_type_errors(torch_cuda):
+    torch = torch_cuda
     x = torch.ones(1, 1, 4, 4, device="cuda", dtype=torch.int32)
     with pytest.raises(TypeError, match="input has dtype int32, expected float32, float64, float16 or bfloat16"):
         fastconv.conv2d(x, x[:, :, :3, :3])
@@ -444,14 +460,13 @@ def test_unsupported_device_dtypes_are_type_errors(torch):
 @pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize("half", ["float16", "bfloat16"])
 @pytest.mark.parametrize("op,x_shape,w_shape,kwargs", [GPU_CASES[i] for i in (0, 3, 4, 5, 8, 10, 12)])
-def test_gpu_half_precision(torch, op, x_shape, w_shape, kwargs, algo, half, allow_tf32):
+def test_gpu_half_precision(torch_cuda, op, x_shape, w_shape, kwargs, algo, half, allow_tf32):
+    torch = torch_cuda
     # float16/bfloat16 storage, float32 accumulation (tensor cores with allow_tf32, which hold
     # half-precision values exactly): the float64 result of the same (rounded) values, within the
     # rounding of the output to half precision plus float32 accumulation.
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
     torch_dtype = getattr(torch, half)
-    x, w, _ = _inputs(x_shape, w_shape, np.float32)
+    x, w = _inputs(x_shape, w_shape, np.float32)
     b = _bias(op, w_shape, kwargs, np.float32)
     tx, tw, tb = (torch.from_numpy(a).to("cuda", torch_dtype) for a in (x, w, b))
     y = getattr(fastconv, op)(tx, tw, tb, algo=algo, allow_tf32=allow_tf32, **kwargs)
