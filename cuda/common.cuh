@@ -1,7 +1,8 @@
-// What every kernel family shares: CUDA_CHECK, the device guard, the problem on the device
-// (ConvGeometry, 32-bit sizes where a launch indexes and 64-bit offsets where products can
-// overflow), stream-ordered workspace, and the entry points of the families that dispatch.cu
-// orders into the GPU registry.
+// What every kernel family shares: CUDA_CHECK, the device guard, stream-ordered workspace, the
+// storage/compute type helpers, and the entry points of the families that dispatch.cu orders into
+// the GPU registry. The problem on the device (ConvGeometry: 32-bit sizes where a launch indexes,
+// 64-bit offsets where products can overflow) and the launch planning are host C++ in
+// cpp/src/cuda_plan.hpp, tested without a GPU.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -13,6 +14,7 @@
 #include <string>
 #include <type_traits>
 
+#include "cuda_plan.hpp"
 #include "fastconv/cuda.hpp"
 
 namespace fastconv::cuda {
@@ -60,15 +62,6 @@ class Workspace {
     void* ptr_ = nullptr;
     cudaStream_t stream_;
 };
-
-// The forward view of problem.hpp with its three right-aligned spatial slots.
-struct ConvGeometry {
-    int N, C, K, G, Cg, Kg;
-    int in[3], out[3], ker[3], stride[3], dil[3], pad[3];
-    int taps;                  // prod(ker)
-    int64_t in_spatial, out_spatial;
-};
-ConvGeometry geometry_of(const ConvProblem& problem);  // throws InvalidArgument past 32-bit extents
 
 // Storage types S (float, double, __half, __nv_bfloat16) and the type they compute in: double for
 // double, float for the rest, so half-precision inputs always accumulate in float32.

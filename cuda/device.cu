@@ -58,35 +58,6 @@ Workspace::~Workspace() {
     if (ptr_) cudaFreeAsync(ptr_, stream_);
 }
 
-ConvGeometry geometry_of(const ConvProblem& p) {
-    auto narrow = [](int64_t value, const char* what) {
-        if (value > INT32_MAX) throw InvalidArgument(std::string("cuda: ") + what + " exceeds 2^31 - 1");
-        return static_cast<int>(value);
-    };
-    ConvGeometry g{};
-    g.N = narrow(p.batch, "batch");
-    g.C = narrow(p.in_channels, "in_channels");
-    g.K = narrow(p.out_channels, "out_channels");
-    g.G = narrow(p.groups, "groups");
-    g.Cg = g.C / g.G;
-    g.Kg = g.K / g.G;
-    for (int d = 0; d < 3; ++d) {
-        g.in[d] = narrow(p.in_size[d], "input size");
-        g.out[d] = narrow(p.out_size[d], "output size");
-        g.ker[d] = narrow(p.kernel[d], "kernel size");
-        g.stride[d] = narrow(p.stride[d], "stride");
-        g.dil[d] = narrow(p.dilation[d], "dilation");
-        g.pad[d] = narrow(p.pad_before[d], "padding");
-    }
-    g.taps = narrow(p.kernel_spatial(), "kernel taps");
-    g.in_spatial = p.in_spatial();
-    g.out_spatial = p.out_spatial();
-    // Kernels index a per-image plane set with 32-bit loop counters.
-    narrow(checked_mul(p.in_channels, p.in_spatial(), "input image"), "elements of one input image");
-    narrow(checked_mul(p.out_channels, p.out_spatial(), "output image"), "elements of one output image");
-    return g;
-}
-
 void* allocate(std::size_t bytes, int device, Stream stream) {
     DeviceGuard guard(device);
     void* ptr = nullptr;

@@ -56,11 +56,8 @@ void launch_im2col(const ConvGeometry& g, const T* x, int64_t x_image_stride, T*
 template <typename T>
 void im2col_gemm(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, cudaStream_t stream, bool tf32) {
     const int64_t rows = int64_t(g.C) * g.taps, P = g.out_spatial, reduction = int64_t(g.Cg) * g.taps;
-    const int64_t max_ld = std::max<int64_t>(4, int64_t(kWorkspaceCapBytes / sizeof(T)) / rows);
-    int64_t chunk = std::min(P, max_ld - max_ld % 4);
-    if (chunk < P && chunk >= g.out[2]) chunk -= chunk % g.out[2];  // whole output rows
-    chunk = std::max<int64_t>(chunk, 1);
-    const int64_t ld = (chunk + 3) / 4 * 4;  // a multiple of the 128-bit load width
+    const ColumnChunk plan = column_chunk(rows, P, g.out[2], sizeof(T), kWorkspaceCapBytes);
+    const int64_t chunk = plan.pixels, ld = plan.ld;
     Workspace workspace(size_t(rows * ld) * sizeof(T), stream);
     T* columns = workspace.as<T>();
     for (int n = 0; n < g.N; ++n) {

@@ -12,25 +12,14 @@
 //
 // Both directions are one description: the destination pixels of a launch form a grid q with
 // position q * dst_mul + dst_off, and tap t of it reads source position
-// q * q_mul + src_off + t * t_mul and weight tap r0 + t * r_step.
+// q * q_mul + src_off + t * t_mul and weight tap r0 + t * r_step (ImplicitParams, planned on the
+// host by cpp/src/cuda_plan.cpp).
 // Per thread, the A loader decodes its 4 (float) or 2 (double) pixel rows once per block, then
 // only the (channel, tap) of each K step.
-#include <numeric>
-
 #include "gemm_tile.cuh"
 
 namespace fastconv::cuda {
 namespace {
-
-struct ImplicitParams {
-    int src_channels, dst_channels, src_cpg, dst_cpg;
-    int src_size[3], dst_size[3], q_size[3];
-    int q_mul[3], src_off[3], t_mul[3], t_count[3];
-    int dst_mul[3], dst_off[3];
-    int r0[3], r_step[3], ker[3];
-    int Q, taps;  // prod(q_size), prod(t_count)
-    int64_t src_spatial, dst_spatial, w_group, w_ci, w_co;
-};
 
 template <typename S>
 struct GatherA {
@@ -139,54 +128,12 @@ void launch_implicit(const ImplicitParams& p, int batch, int groups, const T* sr
 template <typename T>
 void implicit_gemm(const ConvGeometry& g, bool transposed, const T* src, const T* w, const T* bias, T* dst,
                    cudaStream_t stream, bool tf32) {
-    ImplicitParams p{};
-    p.w_group = int64_t(g.Kg) * g.Cg * g.taps;
-    for (int d = 0; d < 3; ++d) p.ker[d] = g.ker[d];
-    if (!transposed) {
-        p.src_channels = g.C, p.dst_channels = g.K, p.src_cpg = g.Cg, p.dst_cpg = g.Kg;
-        p.src_spatial = g.in_spatial, p.dst_spatial = g.out_spatial;
-        p.w_ci = g.taps, p.w_co = int64_t(g.Cg) * g.taps;
-        for (int d = 0; d < 3; ++d) {
-            p.src_size[d] = g.in[d], p.dst_size[d] = g.out[d], p.q_size[d] = g.out[d];
-            p.q_mul[d] = g.stride[d], p.src_off[d] = -g.pad[d], p.t_mul[d] = g.dil[d], p.t_count[d] = g.ker[d];
-            p.dst_mul[d] = 1, p.dst_off[d] = 0, p.r0[d] = 0, p.r_step[d] = 1;
-        }
-        p.Q = int(g.out_spatial);
-        p.taps = g.taps;
-        launch_implicit<T, true>(p, g.N, g.G, src, w, bias, dst, stream, tf32);
-        return;
+    for (const ImplicitParams& p : implicit_gemm_plan(g, transposed)) {
+        if (transposed)
+            launch_implicit<T, false>(p, g.N, g.G, src, w, bias, dst, stream, tf32);
+        else
+            launch_implicit<T, true>(p, g.N, g.G, src, w, bias, dst, stream, tf32);
     }
-    p.src_channels = g.K, p.dst_channels = g.C, p.src_cpg = g.Kg, p.dst_cpg = g.Cg;
-    p.src_spatial = g.out_spatial, p.dst_spatial = g.in_spatial;
-    p.w_ci = int64_t(g.Cg) * g.taps, p.w_co = g.taps;
-    for (int d = 0; d < 3; ++d) p.src_size[d] = g.out[d], p.dst_size[d] = g.in[d], p.q_mul[d] = 1;
-    // One launch per residue class (rho_d, rho_h, rho_w) of the x positions.
-    for (int rd = 0; rd < g.stride[0]; ++rd)
-        for (int rh = 0; rh < g.stride[1]; ++rh)
-            for (int rw = 0; rw < g.stride[2]; ++rw) {
-                const int rho[3] = {rd, rh, rw};
-                bool empty = false;
-                for (int d = 0; d < 3; ++d) {
-                    const int s = g.stride[d], dil = g.dil[d], pad = g.pad[d];
-                    const int first = ((rho[d] - pad) % s + s) % s;  // smallest i with (i + pad) mod s == rho
-                    p.q_size[d] = first < g.in[d] ? (g.in[d] - first + s - 1) / s : 0;
-                    p.dst_mul[d] = s, p.dst_off[d] = first;
-                    int r0 = -1;
-                    for (int r = 0; r < g.ker[d] && r0 < 0; ++r)
-                        if ((int64_t(r) * dil) % s == rho[d]) r0 = r;
-                    const int step = s / std::gcd(s, dil);
-                    p.r_step[d] = step;
-                    p.r0[d] = std::max(r0, 0);
-                    p.t_count[d] = r0 < 0 ? 0 : (g.ker[d] - r0 + step - 1) / step;
-                    p.src_off[d] = r0 < 0 ? 0 : (first + pad - r0 * dil) / s;  // exact: both sides are rho mod s
-                    p.t_mul[d] = -(step * dil / s);
-                    empty = empty || p.q_size[d] == 0;
-                }
-                if (empty) continue;
-                p.Q = p.q_size[0] * p.q_size[1] * p.q_size[2];
-                p.taps = p.t_count[0] * p.t_count[1] * p.t_count[2];
-                launch_implicit<T, false>(p, g.N, g.G, src, w, bias, dst, stream, tf32);
-            }
 }
 
 #define FASTCONV_INSTANTIATE(T) \

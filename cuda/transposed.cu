@@ -77,11 +77,8 @@ void gemm_col2im(const ConvGeometry& g, const T* y, const T* w, const T* bias, T
     // The column buffer holds compute values (float for half-precision inputs), so chunks of a
     // float16 problem round only once more, when later chunks add into x.
     using C = compute_t<T>;
-    const int64_t max_ld = std::max<int64_t>(4, int64_t(kWorkspaceCapBytes / sizeof(C)) / rows);
-    int64_t chunk = std::min(P, max_ld - max_ld % 4);
-    if (chunk < P && chunk >= g.out[2]) chunk -= chunk % g.out[2];
-    chunk = std::max<int64_t>(chunk, 1);
-    const int64_t ld = (chunk + 3) / 4 * 4;
+    const ColumnChunk plan = column_chunk(rows, P, g.out[2], sizeof(C), kWorkspaceCapBytes);
+    const int64_t chunk = plan.pixels, ld = plan.ld;
     Workspace workspace(size_t(rows * ld) * sizeof(C), stream);
     C* columns = workspace.as<C>();
     for (int n = 0; n < g.N; ++n) {
