@@ -22,6 +22,8 @@
 namespace py = pybind11;
 using namespace fastconv;
 
+void register_cuda(py::module_& m);  // cuda_binding.cpp: DeviceArray, DLPack and the GPU ops
+
 namespace {
 
 std::vector<int64_t> shape_of(const py::array& array) {
@@ -427,4 +429,5 @@ PYBIND11_MODULE(_core, m) {
         py::arg("isa") = "", py::arg("seconds") = 0.2, py::arg("threads") = 1);
     m.def("cuda_compiled", &cuda_compiled);
     m.def("cuda_device_count", &cuda_device_count);
+    register_cuda(m);
 }

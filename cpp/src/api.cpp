@@ -2,6 +2,7 @@
 // over the shared im2col traversal, threads and build facts.
 #include <algorithm>
 
+#include "fastconv/cuda.hpp"
 #include "fastconv/fastconv.hpp"
 #include "im2col.hpp"
 #include "layout.hpp"
@@ -10,12 +11,6 @@
 #include "runtime/workspace.hpp"
 
 namespace fastconv {
-
-#if defined(FASTCONV_WITH_CUDA)
-namespace cuda {
-int device_count();  // cuda/device.cu
-}
-#endif
 
 const char* version() { return FASTCONV_VERSION; }
 
@@ -68,6 +63,13 @@ void run_converted(const ConvProblem& problem, const ConvArgs& args, Run&& run) 
     transpose_images(dst, static_cast<T*>(args.dst), problem.batch, dst_channels, dst_spatial);
 }
 
+// The CPU kernels compute in float32 or float64; half-precision problems exist only on the GPU.
+void require_cpu_dtype(const ConvProblem& problem) {
+    if (problem.dtype != DType::f32 && problem.dtype != DType::f64)
+        throw UnsupportedType(std::string("dtype ") + dtype_name(problem.dtype) +
+                              " runs only on the GPU; the CPU takes float32 or float64");
+}
+
 // Runs the selection, with prepacked weights when `packed` is not null.
 void run_selection(const Selection& selection, const ConvProblem& problem, const ConvArgs& args,
                    const void* packed) {
@@ -88,6 +90,7 @@ void run_selection(const Selection& selection, const ConvProblem& problem, const
 
 void run_conv(const ConvProblem& problem, Algo algo, const void* src, const void* weight,
               const void* bias, void* dst) {
+    require_cpu_dtype(problem);
     run_selection(select(problem, algo), problem, ConvArgs{src, weight, bias, dst}, nullptr);
 }
 
@@ -99,6 +102,7 @@ struct ConvPlan::State {
 };
 
 ConvPlan::ConvPlan(const ConvProblem& problem, Algo algo, const void* weight) {
+    require_cpu_dtype(problem);
     auto state = std::make_shared<State>();
     state->problem = problem;
     state->selection = select(problem, algo, /*prepacked=*/true);
@@ -162,12 +166,14 @@ void fold_typed(const ConvProblem& p, const T* columns, T* x) {
 }  // namespace
 
 void unfold(const ConvProblem& problem, const void* x, void* columns) {
+    require_cpu_dtype(problem);
     problem.dtype == DType::f32
         ? unfold_typed(problem, static_cast<const float*>(x), static_cast<float*>(columns))
         : unfold_typed(problem, static_cast<const double*>(x), static_cast<double*>(columns));
 }
 
 void fold(const ConvProblem& problem, const void* columns, void* x) {
+    require_cpu_dtype(problem);
     problem.dtype == DType::f32
         ? fold_typed(problem, static_cast<const float*>(columns), static_cast<float*>(x))
         : fold_typed(problem, static_cast<const double*>(columns), static_cast<double*>(x));
@@ -176,20 +182,8 @@ void fold(const ConvProblem& problem, const void* columns, void* x) {
 void set_num_threads(int num_threads) { ThreadPool::instance().set_num_threads(num_threads); }
 int get_num_threads() { return ThreadPool::instance().num_threads(); }
 
-bool cuda_compiled() {
-#if defined(FASTCONV_WITH_CUDA)
-    return true;
-#else
-    return false;
-#endif
-}
+bool cuda_compiled() { return cuda::compiled(); }
 
-int cuda_device_count() {
-#if defined(FASTCONV_WITH_CUDA)
-    return cuda::device_count();
-#else
-    return 0;
-#endif
-}
+int cuda_device_count() { return cuda::device_count(); }
 
 }  // namespace fastconv

@@ -96,8 +96,24 @@ int64_t checked_add(int64_t a, int64_t b, const char* what) {
     return result;
 }
 
-const char* dtype_name(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
-int64_t dtype_size(DType dtype) { return dtype == DType::f32 ? 4 : 8; }
+const char* dtype_name(DType dtype) {
+    switch (dtype) {
+        case DType::f32: return "float32";
+        case DType::f64: return "float64";
+        case DType::f16: return "float16";
+        case DType::bf16: return "bfloat16";
+    }
+    return "unknown";
+}
+int64_t dtype_size(DType dtype) {
+    switch (dtype) {
+        case DType::f32: return 4;
+        case DType::f64: return 8;
+        case DType::f16:
+        case DType::bf16: return 2;
+    }
+    return 0;
+}
 const char* layout_name(Layout layout) {
     return layout == Layout::channels_first ? "channels_first" : "channels_last";
 }

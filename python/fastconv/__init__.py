@@ -4,7 +4,7 @@
 # imported only when used (viz needs Pillow), so `import fastconv` stays light and NumPy-only.
 import warnings
 
-from . import _core, arithmetic
+from . import _core, arithmetic, cuda
 from ._api import (
     algorithms,
     conv1d,
@@ -46,6 +46,7 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "conv_transpose_output_size",
+    "cuda",
     "explain",
     "fold",
     "get_num_threads",

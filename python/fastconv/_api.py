@@ -3,6 +3,8 @@
 # exact form fastconv._core expects (dtype-checked, C-contiguous, batched arrays and one int per
 # spatial dimension), so that every mistake is reported in the user's own terms (the function they
 # called, the argument, the value and what was expected) before or while the C++ core runs.
+# Arrays on a CUDA device (anything whose __dlpack_device__ says so) take the GPU path of
+# fastconv.cuda with the same normalisation; host arrays never touch it.
 from __future__ import annotations
 
 import math
@@ -11,13 +13,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
+from . import cuda as _cuda
 
 IntOrTuple = Union[int, Sequence[int]]
 # An int, one int per dimension, or per dimension an int or a (before, after) pair.
 Padding = Union[int, str, Sequence[Union[int, Sequence[int]]]]
 
-# Testing hook: when True every output is preallocated full of NaN and handed to _core as `out`, so a
-# test sees any element a kernel forgot to write. Read at each call.
+# Testing hook: when True every output is preallocated full of NaN and handed to _core as `out` (on
+# the GPU: the device output is filled with NaN before the kernels run), so a test sees any element
+# a kernel forgot to write. Read at each call.
 _POISON_OUTPUT = False
 
 _PADDING_STRINGS = ("same", "valid")
@@ -194,6 +198,17 @@ def _nan_output(shape: Optional[Sequence[int]], dtype: np.dtype) -> Optional[np.
     return None if shape is None else np.full(tuple(shape), np.nan, dtype=dtype)
 
 
+def _check_tf32(fn: str, allow_tf32: Any) -> bool:
+    if not isinstance(allow_tf32, (bool, np.bool_)):
+        raise TypeError(f"{fn}: allow_tf32 must be a bool, got {_describe(allow_tf32)}")
+    return bool(allow_tf32)
+
+
+def _to_device(fn: str, name: str, value: Any, stream: int) -> Any:
+    """A CUDA array argument as a dense DeviceArray (zero-copy unless strided)."""
+    return _call_core(fn, _cuda.asarray, value, stream, name=name)
+
+
 def _rank_error(fn: str, name: str, array: np.ndarray, expected: str) -> ValueError:
     return ValueError(f"{fn}: {name} must have {expected}, got shape {tuple(array.shape)}")
 
@@ -294,7 +309,13 @@ def _conv(
     groups: Any,
     output_padding: Any,
     algo: Any,
-) -> np.ndarray:
+    allow_tf32: Any = False,
+) -> Any:
+    allow_tf32 = _check_tf32(fn, allow_tf32)
+    device = _cuda.placement(fn, input=input, weight=weight, bias=bias)
+    if device is not None:
+        return _conv_cuda(fn, ndim, transposed, device, input, weight, bias, stride, padding, dilation, groups,
+                          output_padding, algo, allow_tf32)
     x = _as_float_array(fn, "input", input)
     w = _as_float_array(fn, "weight", weight)
     _same_dtype(fn, x, "weight", w)
@@ -332,6 +353,45 @@ def _conv(
     return y[0] if unbatched else y
 
 
+def _conv_cuda(
+    fn: str,
+    ndim: int,
+    transposed: bool,
+    device: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+    output_padding: Any,
+    algo: Any,
+    allow_tf32: bool,
+) -> Any:
+    """_conv for arrays on CUDA device `device`: queued on the input producer's current stream."""
+    stream = _cuda.current_stream(input, device)
+    x = _to_device(fn, "input", input, stream)
+    w = _to_device(fn, "weight", weight, stream)
+    b = None if bias is None else _to_device(fn, "bias", bias, stream)
+    geometry = _conv_geometry(fn, ndim, transposed, x.shape, w.shape, stride, padding, dilation, groups, output_padding)
+    geometry.setdefault("output_padding", [])
+    algo = _check_algo(fn, algo)
+    unbatched = len(x.shape) == ndim + 1
+    if unbatched:
+        x = x.reshape((1,) + tuple(x.shape))
+    if b is not None:
+        out_channels = w.shape[1] * geometry["groups"] if transposed else w.shape[0]
+        if tuple(b.shape) != (out_channels,):
+            raise ValueError(
+                f"{fn}: bias must have shape ({out_channels},) (one value per output channel), "
+                f"got shape {tuple(b.shape)}"
+            )
+    y = _call_core(fn, _core.cuda_conv, transposed, x, w, b, algo=algo, allow_tf32=allow_tf32, stream=stream,
+                   poison=_POISON_OUTPUT, **geometry)
+    return y.reshape(tuple(y.shape[1:])) if unbatched else y
+
+
 _CONV_DOC = """{d}-D convolution of `input` with `weight`, as torch.nn.functional.conv{d}d.
 
     Args:
@@ -348,6 +408,15 @@ _CONV_DOC = """{d}-D convolution of `input` with `weight`, as torch.nn.functiona
         algo: "auto", "direct", "im2col", "winograd" (F(4x4, 3x3), or F(2x2, 3x3) for tiny outputs:
             2-D 3x3 stride-1 undilated layers only, others raise ValueError; docs/winograd.md) or
             "reference" (plain loops, the ground truth).
+        allow_tf32: on the GPU, let float32 GEMM paths use TF32 tensor cores (inputs rounded to a
+            10-bit mantissa, float32 accumulation), as torch.backends.cudnn.allow_tf32; accepted
+            and ignored on the CPU.
+
+    Arrays on a CUDA device (torch.cuda tensors, CuPy or JAX arrays, fastconv.cuda.DeviceArray: any
+    __dlpack__ object on a CUDA device) run on that GPU, zero-copy, on the producer's current
+    stream, and the result is a fastconv.cuda.DeviceArray (torch.from_dlpack and cupy.asarray take
+    it without a copy). On the GPU float16 and bfloat16 arrays work too (float32 accumulation,
+    result in the input dtype). Host and device arrays cannot be mixed.
 
     Returns:
         (N, C_out, {out}) or (C_out, {out}) for an unbatched input, in the input's dtype.
@@ -373,6 +442,9 @@ _CONV_TRANSPOSE_DOC = """{d}-D transposed convolution, as torch.nn.functional.co
         dilation: int or {d}-tuple of ints, >= 1.
         algo: "auto", "direct" (no column buffer), "im2col" (GEMM + col2im) or "reference"
             ("winograd" handles forward convolutions only).
+        allow_tf32: on the GPU, let float32 GEMM paths use TF32 tensor cores; ignored on the CPU.
+
+    CUDA device arrays run on the GPU as for conv{d}d and return a fastconv.cuda.DeviceArray.
 
     Returns:
         (N, C_out, {out}) or (C_out, {out}) for an unbatched input, in the input's dtype, where
@@ -404,8 +476,9 @@ def conv1d(
     groups: int = 1,
     *,
     algo: str = "auto",
-) -> np.ndarray:
-    return _conv("conv1d", 1, False, input, weight, bias, stride, padding, dilation, groups, None, algo)
+    allow_tf32: bool = False,
+) -> Any:
+    return _conv("conv1d", 1, False, input, weight, bias, stride, padding, dilation, groups, None, algo, allow_tf32)
 
 
 def conv2d(
@@ -418,8 +491,9 @@ def conv2d(
     groups: int = 1,
     *,
     algo: str = "auto",
-) -> np.ndarray:
-    return _conv("conv2d", 2, False, input, weight, bias, stride, padding, dilation, groups, None, algo)
+    allow_tf32: bool = False,
+) -> Any:
+    return _conv("conv2d", 2, False, input, weight, bias, stride, padding, dilation, groups, None, algo, allow_tf32)
 
 
 def conv3d(
@@ -432,8 +506,9 @@ def conv3d(
     groups: int = 1,
     *,
     algo: str = "auto",
-) -> np.ndarray:
-    return _conv("conv3d", 3, False, input, weight, bias, stride, padding, dilation, groups, None, algo)
+    allow_tf32: bool = False,
+) -> Any:
+    return _conv("conv3d", 3, False, input, weight, bias, stride, padding, dilation, groups, None, algo, allow_tf32)
 
 
 def conv_transpose1d(
@@ -447,8 +522,9 @@ def conv_transpose1d(
     dilation: IntOrTuple = 1,
     *,
     algo: str = "auto",
-) -> np.ndarray:
-    return _conv("conv_transpose1d", 1, True, input, weight, bias, stride, padding, dilation, groups, output_padding, algo)
+    allow_tf32: bool = False,
+) -> Any:
+    return _conv("conv_transpose1d", 1, True, input, weight, bias, stride, padding, dilation, groups, output_padding, algo, allow_tf32)
 
 
 def conv_transpose2d(
@@ -462,8 +538,9 @@ def conv_transpose2d(
     dilation: IntOrTuple = 1,
     *,
     algo: str = "auto",
-) -> np.ndarray:
-    return _conv("conv_transpose2d", 2, True, input, weight, bias, stride, padding, dilation, groups, output_padding, algo)
+    allow_tf32: bool = False,
+) -> Any:
+    return _conv("conv_transpose2d", 2, True, input, weight, bias, stride, padding, dilation, groups, output_padding, algo, allow_tf32)
 
 
 def conv_transpose3d(
@@ -477,8 +554,9 @@ def conv_transpose3d(
     dilation: IntOrTuple = 1,
     *,
     algo: str = "auto",
-) -> np.ndarray:
-    return _conv("conv_transpose3d", 3, True, input, weight, bias, stride, padding, dilation, groups, output_padding, algo)
+    allow_tf32: bool = False,
+) -> Any:
+    return _conv("conv_transpose3d", 3, True, input, weight, bias, stride, padding, dilation, groups, output_padding, algo, allow_tf32)
 
 
 for _function in (conv1d, conv2d, conv3d):
@@ -550,17 +628,28 @@ def unfold(
 
     Returns:
         (N, C * prod(kernel_size), L) or (C * prod(kernel_size), L), L = number of blocks; rows are
-        ordered (channel, kernel offsets in row-major order), columns by block position.
+        ordered (channel, kernel offsets in row-major order), columns by block position. A CUDA
+        device input runs on its GPU and gives a fastconv.cuda.DeviceArray.
     """
     fn = "unfold"
     ndim = _block_ndim(kernel_size, dilation, padding, stride)
     geometry = _block_geometry(fn, ndim, kernel_size, dilation, padding, stride)
-    x = _as_float_array(fn, "input", input)
+    device = _cuda.placement(fn, input=input)
+    if device is not None:
+        stream = _cuda.current_stream(input, device)
+        x = _to_device(fn, "input", input, stream)
+    else:
+        x = _as_float_array(fn, "input", input)
     if x.ndim not in (ndim + 1, ndim + 2):
         raise _rank_error(
             fn, "input", x, f"{ndim + 1} dimensions (C, *spatial) or {ndim + 2} (N, C, *spatial) for a {ndim}-d kernel_size"
         )
     unbatched = x.ndim == ndim + 1
+    if device is not None:
+        if unbatched:
+            x = x.reshape((1,) + tuple(x.shape))
+        columns = _call_core(fn, _core.cuda_unfold, x, stream=stream, poison=_POISON_OUTPUT, **geometry)
+        return columns.reshape(tuple(columns.shape[1:])) if unbatched else columns
     if unbatched:
         x = x[np.newaxis]
     x = _for_core(x)
@@ -595,16 +684,27 @@ def fold(
         padding: int, tuple of d ints or tuple of d (before, after) pairs.
 
     Returns:
-        (N, C, *output_size) or (C, *output_size), in the input's dtype.
+        (N, C, *output_size) or (C, *output_size), in the input's dtype. A CUDA device input runs
+        on its GPU (a deterministic gather, no atomics) and gives a fastconv.cuda.DeviceArray.
     """
     fn = "fold"
     ndim = _block_ndim(output_size, kernel_size, dilation, padding, stride)
     geometry = _block_geometry(fn, ndim, kernel_size, dilation, padding, stride)
     sizes = list(_int_tuple(fn, "output_size", output_size, ndim, 0))
-    columns = _as_float_array(fn, "input", input)
+    device = _cuda.placement(fn, input=input)
+    if device is not None:
+        stream = _cuda.current_stream(input, device)
+        columns = _to_device(fn, "input", input, stream)
+    else:
+        columns = _as_float_array(fn, "input", input)
     if columns.ndim not in (2, 3):
         raise _rank_error(fn, "input", columns, "2 dimensions (C * prod(kernel_size), L) or 3 (N, C * prod(kernel_size), L)")
     unbatched = columns.ndim == 2
+    if device is not None:
+        if unbatched:
+            columns = columns.reshape((1,) + tuple(columns.shape))
+        x = _call_core(fn, _core.cuda_fold, columns, sizes, stream=stream, poison=_POISON_OUTPUT, **geometry)
+        return x.reshape(tuple(x.shape[1:])) if unbatched else x
     if unbatched:
         columns = columns[np.newaxis]
     columns = _for_core(columns)
@@ -713,9 +813,10 @@ def conv_transpose_output_size(
 
 def info() -> Dict[str, Any]:
     """What this build of fastconv is and what it will use on this machine: version, instruction
-    sets (compiled, detected, active and any FASTCONV_MAX_ISA warning), GEMM, indirect-GEMM, depthwise
-    and Winograd microkernels, the ordered list of implementations (and which prepack weights for plans), CUDA,
-    threads and algorithm names."""
+    sets (compiled, detected, active and any FASTCONV_MAX_ISA warning), GEMM, indirect-GEMM, depthwise,
+    channels-first direct and Winograd microkernels, the ordered list of implementations (and which
+    prepack weights for plans), CUDA (under "cuda": compiled, available, device names, the im2col
+    workspace cap and the GPU implementations), threads and algorithm names."""
     active_f32, active_f64 = _core.active_gemm_ukernels()
     active = {"float32": active_f32, "float64": active_f64}
     return {
@@ -750,6 +851,7 @@ def info() -> Dict[str, Any]:
         ],
         "cuda_compiled": bool(_core.cuda_compiled()),
         "cuda_device_count": int(_core.cuda_device_count()),
+        "cuda": _cuda.info(),
         "num_threads": _core.get_num_threads(),
         "algos": list(_core.algo_names()),
     }

@@ -2,7 +2,7 @@
 # take C-contiguous float32/float64 arrays of the exact dtype and per-dimension parameter lists
 # already normalised by fastconv._api; they validate everything again and raise ValueError /
 # TypeError with a message naming the argument, so a direct call can never crash the process.
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -109,6 +109,106 @@ def set_num_threads(num_threads: int) -> None: ...
 def get_num_threads() -> int: ...
 def cuda_compiled() -> bool: ...
 def cuda_device_count() -> int: ...
+
+# ---- CUDA (cpp/python/cuda_binding.cpp); streams are DLPack stream integers (1 = legacy default) ----
+
+class DeviceArray:
+    """A dense float32/float64 array in CUDA device memory (see fastconv.cuda)."""
+
+    @property
+    def shape(self) -> Tuple[int, ...]: ...
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def device(self) -> int: ...
+    @property
+    def stream(self) -> int: ...
+    @property
+    def data_ptr(self) -> int: ...
+    @property
+    def __cuda_array_interface__(self) -> Dict[str, Any]: ...
+    def reshape(self, shape: Sequence[int]) -> "DeviceArray": ...
+    def to_numpy(self) -> NDArray[np.floating]: ...
+    def get(self) -> NDArray[np.floating]: ...
+    def __dlpack__(
+        self,
+        *,
+        stream: Optional[int] = None,
+        max_version: Optional[Tuple[int, int]] = None,
+        dl_device: Optional[Tuple[int, int]] = None,
+        copy: Optional[bool] = None,
+    ) -> Any: ...
+    def __dlpack_device__(self) -> Tuple[int, int]: ...
+    def __len__(self) -> int: ...
+
+def cuda_from_dlpack(capsule: Any, stream: int, name: str) -> DeviceArray:
+    """Takes a DLPack capsule of a CUDA tensor zero-copy (a dense copy on `stream` if strided)."""
+
+def cuda_from_numpy(array: NDArray[np.floating], device: int, stream: int) -> DeviceArray: ...
+def cuda_device_name(device: int) -> str: ...
+def cuda_workspace_cap_bytes() -> int: ...
+def cuda_implementations() -> List[Tuple[str, str]]:
+    """(name, algo) of every GPU implementation, in selection order."""
+
+def cuda_conv(
+    transposed: bool,
+    x: DeviceArray,
+    weight: DeviceArray,
+    bias: Optional[DeviceArray],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pad_before: Sequence[int],
+    pad_after: Sequence[int],
+    output_padding: Sequence[int],
+    groups: int,
+    algo: str,
+    allow_tf32: bool,
+    stream: int,
+    poison: bool = False,
+) -> DeviceArray:
+    """conv / conv_transpose on the GPU, queued on `stream`; batched (N, C, *spatial) input."""
+
+def cuda_selected_impl(
+    transposed: bool,
+    dtype: str,
+    x_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pad_before: Sequence[int],
+    pad_after: Sequence[int],
+    output_padding: Sequence[int],
+    groups: int,
+    algo: str,
+    allow_tf32: bool,
+) -> str: ...
+def cuda_unfold(
+    x: DeviceArray,
+    kernel_size: Sequence[int],
+    dilation: Sequence[int],
+    pad_before: Sequence[int],
+    pad_after: Sequence[int],
+    stride: Sequence[int],
+    stream: int,
+    poison: bool = False,
+) -> DeviceArray: ...
+def cuda_fold(
+    columns: DeviceArray,
+    output_size: Sequence[int],
+    kernel_size: Sequence[int],
+    dilation: Sequence[int],
+    pad_before: Sequence[int],
+    pad_after: Sequence[int],
+    stride: Sequence[int],
+    stream: int,
+    poison: bool = False,
+) -> DeviceArray: ...
 
 class ConvPlan:
     """A prepacked convolution for one input shape and memory format (see fastconv.Conv2d)."""

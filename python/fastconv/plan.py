@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _api, _core
+from . import cuda as _cuda
 
 
 class _ConvPlanBase:
@@ -56,7 +57,22 @@ class _ConvPlanBase:
         _api._int_tuple(fn, "stride", stride, self._ndim, 1)
         _api._int_tuple(fn, "dilation", dilation, self._ndim, 1)
         self._plans: Dict[Tuple[Tuple[int, ...], bool], Any] = {}
+        self._device_params: Dict[int, Tuple[Any, Any]] = {}  # CUDA device -> (weight, bias) copies there
         self._lock = threading.Lock()
+
+    def _run_on_device(self, fn: str, input: Any, device: int) -> Any:
+        """A CUDA input: the functional GPU op with weights copied to the device once per device."""
+        with self._lock:
+            params = self._device_params.get(device)
+        if params is None:
+            weight = _cuda.asarray(self.weight, device=device)
+            bias = None if self.bias is None else _cuda.asarray(self.bias, device=device)
+            with self._lock:
+                params = self._device_params.setdefault(device, (weight, bias))
+        return _api._conv_cuda(
+            fn, self._ndim, self._transposed, device, input, params[0], params[1], self.stride, self.padding,
+            self.dilation, self.groups, self.output_padding if self._transposed else None, self.algo, False,
+        )
 
     def _plan_for(self, fn: str, x: np.ndarray, channels_last: bool) -> Tuple[Any, Dict[str, Any]]:
         key = (tuple(x.shape), channels_last)
@@ -78,8 +94,11 @@ class _ConvPlanBase:
             entry = self._plans.setdefault(key, (plan, geometry))
         return entry
 
-    def __call__(self, input: Any) -> np.ndarray:
+    def __call__(self, input: Any) -> Any:
         fn = type(self).__name__
+        device = _cuda.placement(fn, input=input)
+        if device is not None:
+            return self._run_on_device(fn, input, device)
         x = _api._as_float_array(fn, "input", input)
         if x.dtype != self.weight.dtype:
             raise TypeError(f"{fn}: input has dtype {x.dtype} but the plan's weight has dtype {self.weight.dtype}; they must match")
@@ -143,7 +162,8 @@ _DOC = """Prepacked {op}: `{name}(weight, bias=None, {params}, *, algo="auto")` 
     bit for bit those of the function with the same algo; with algo="auto" a plan may choose an
     implementation whose weight packing only pays off when done once (igemm for a transposed layer
     on a tiny input, where the function reads the weights in place), and then equals the function
-    with that implementation's algo (`plan.implementation(shape)` names it)."""
+    with that implementation's algo (`plan.implementation(shape)` names it). A CUDA device input
+    runs the GPU op with the weights copied to that device once."""
 
 Conv1d = _make("Conv1d", 1, False, _DOC.format(op="conv1d", name="Conv1d", params="stride=1, padding=0, dilation=1, groups=1"))
 Conv2d = _make("Conv2d", 2, False, _DOC.format(op="conv2d", name="Conv2d", params="stride=1, padding=0, dilation=1, groups=1"))

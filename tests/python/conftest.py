@@ -242,3 +242,15 @@ def torch_conv(torch, op: str, x, w, b, kwargs: dict) -> np.ndarray:
 
 def maybe(value: Optional[np.ndarray], dtype) -> Optional[np.ndarray]:
     return None if value is None else value.astype(dtype)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` need an NVIDIA GPU: skipped where fastconv.cuda.is_available() is false."""
+    import fastconv.cuda
+
+    if fastconv.cuda.is_available():
+        return
+    reason = "needs an NVIDIA GPU (fastconv.cuda.is_available() is False)"
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))

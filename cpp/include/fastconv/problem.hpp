@@ -21,7 +21,9 @@ namespace fastconv {
 inline constexpr int kMaxSpatialDims = 3;
 using Dims = std::array<int64_t, kMaxSpatialDims>;
 
-enum class DType { f32, f64 };
+// f16 and bf16 (half-precision storage, float32 accumulation) exist only on the GPU; the CPU paths
+// take f32 and f64 and reject the others.
+enum class DType { f32, f64, f16, bf16 };
 enum class ConvKind { forward, transposed };
 // Memory order of src and dst (weights are always (K, C/groups, kernel...)). channels_last is
 // torch's channels_last / NHWC: (N, spatial..., C) contiguous, so one pixel's channels are adjacent.

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Verifies fastconv's CUDA path on a machine with an NVIDIA GPU, offline (nothing is downloaded: it
+# uses the python3 there, with torch + cuDNN, CuPy, pybind11, scikit-build-core, cmake, ninja and
+# nvcc already installed):
+#   1. builds and installs the package with FASTCONV_CUDA=ON (fails if nvcc is missing),
+#   2. runs the whole pytest suite, `cuda` tests included (against the NumPy reference and torch's
+#      CUDA results, CuPy where importable), and the C++ tests with CUDA when GoogleTest is there,
+#   3. runs compute-sanitizer (memcheck, then racecheck and synccheck) on a short selection of
+#      the GPU tests,
+#   4. runs benchmarks/gpu_suite.py (fastconv vs torch/cuDNN, TF32 off then on) and writes its
+#      section of docs/benchmarks.md.
+# Everything (logs, JUnit XML, the benchmark table and JSON, nvidia-smi, the commit) goes into
+# RESULTS_DIR. Exit status: non-zero when any step failed; every step runs regardless.
+#
+# usage: scripts/gpu_check.sh RESULTS_DIR        (PYTHON=python3 and JOBS=$(nproc) by default)
+set -uo pipefail
+if [ $# -ne 1 ]; then
+    echo "usage: $0 RESULTS_DIR" >&2
+    exit 2
+fi
+RESULTS=$(realpath -m "$1")
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+export CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+mkdir -p "$RESULTS"
+STATUS=0
+step() {  # step NAME LOGFILE COMMAND...: runs COMMAND, logs it, records failure
+    local name=$1 log=$2
+    shift 2
+    echo "== $name (log: $RESULTS/$log)"
+    if "$@" > "$RESULTS/$log" 2>&1; then
+        echo "   ok"
+    else
+        echo "   FAILED (exit $?); tail of the log:"
+        tail -n 30 "$RESULTS/$log" | sed 's/^/   | /'
+        STATUS=1
+    fi
+}
+
+git rev-parse HEAD > "$RESULTS/commit.txt" 2>/dev/null || echo unknown > "$RESULTS/commit.txt"
+git status --porcelain --untracked-files=no >> "$RESULTS/commit.txt" 2>/dev/null
+nvidia-smi > "$RESULTS/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed" >> "$RESULTS/nvidia-smi.txt"
+nvcc --version > "$RESULTS/nvcc.txt" 2>&1 || echo "nvcc not found" >> "$RESULTS/nvcc.txt"
+
+step "build and install (FASTCONV_CUDA=ON)" build.log \
+    env FASTCONV_CUDA=ON "$PYTHON" -m pip install -v --no-build-isolation --no-deps --no-index .
+
+step "fastconv sees the GPU" info.log "$PYTHON" -c "
+import json, fastconv
+info = fastconv.info()['cuda']
+print(json.dumps(info, indent=1))
+assert info['compiled'] and info['available'], 'fastconv does not see a GPU'"
+
+# From a folder outside the checkout, so the installed package (with its _core) is imported.
+TESTS=$PWD/tests/python
+step "pytest, all tests including cuda" pytest.log \
+    bash -c "cd /tmp && '$PYTHON' -m pytest '$TESTS' -p no:cacheprovider -q -rs --junitxml='$RESULTS/pytest.xml'"
+
+# The C++ seam tests (tests/cpp/test_cuda_seam.cpp) when GoogleTest is installed there.
+if [ -f /usr/include/gtest/gtest.h ] || [ -f /usr/local/include/gtest/gtest.h ]; then
+    step "C++ tests with CUDA (ctest)" ctest.log bash -c "
+        cmake -S . -B build/gpu-cpp -DCMAKE_BUILD_TYPE=Release -DFASTCONV_BUILD_TESTS=ON -DFASTCONV_CUDA=ON &&
+        cmake --build build/gpu-cpp && ctest --test-dir build/gpu-cpp --output-on-failure"
+else
+    echo "== C++ tests with CUDA: skipped (GoogleTest not installed)" | tee "$RESULTS/ctest.log"
+fi
+
+SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$SANITIZER" ]; then
+    SHORT="test_gpu_matches_reference and float32 and (conv2d or conv_transpose2d or conv3d) or test_gpu_unfold_fold or test_gpu_tf32 and conv2d"
+    step "compute-sanitizer memcheck" sanitizer_memcheck.log \
+        bash -c "cd /tmp && '$SANITIZER' --tool memcheck --error-exitcode 99 '$PYTHON' -m pytest '$TESTS/test_cuda.py' -p no:cacheprovider -q -x -k '$SHORT'"
+    TINY="test_gpu_matches_reference and float32 and conv2d and (direct or im2col)"
+    for tool in racecheck synccheck; do
+        step "compute-sanitizer $tool" "sanitizer_$tool.log" \
+            bash -c "cd /tmp && '$SANITIZER' --tool $tool --error-exitcode 99 '$PYTHON' -m pytest '$TESTS/test_cuda.py' -p no:cacheprovider -q -x -k '$TINY'"
+    done
+else
+    echo "== compute-sanitizer not found: FAILED"
+    STATUS=1
+fi
+
+step "benchmarks vs torch/cuDNN (TF32 off, then on)" bench.log \
+    "$PYTHON" benchmarks/gpu_suite.py --output-dir "$RESULTS" --update-docs docs/benchmarks.md
+cp docs/benchmarks.md "$RESULTS/benchmarks.md" 2>/dev/null
+
+echo
+if [ $STATUS -eq 0 ]; then
+    echo "== all GPU checks passed; results in $RESULTS; commit docs/benchmarks.md"
+else
+    echo "== some GPU checks FAILED; see the logs in $RESULTS"
+fi
+exit $STATUS
