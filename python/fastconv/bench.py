@@ -156,6 +156,20 @@ def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, 1, -1)).transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
 
 
+def accepts(layer: Layer, algo: str, dtype: str = "float32") -> bool:
+    """Whether some implementation of `algo` takes the layer (winograd takes only 3x3 stride-1
+    forward layers): an algo that cannot run a layer gets no row, rather than an error row."""
+    import fastconv
+
+    if algo == "plan":
+        return True
+    try:
+        fastconv.algorithms(layer.op, layer.input, layer.weight, dtype=dtype, algo=algo, **layer.conv_kwargs())
+    except ValueError:
+        return False
+    return True
+
+
 def fastconv_runner(layer: Layer, x: np.ndarray, w: np.ndarray, algo: str) -> Callable[[], Any]:
     import fastconv
 
@@ -394,6 +408,7 @@ def _run_layer(
     x = to_layout(x, layout)
     runners: Dict[str, Callable[[], Any]] = {}
     setup_errors: Dict[str, str] = {}
+    algos = [algo for algo in algos if accepts(layer, algo, dtype)]
     for algo in algos:
         try:
             runners[algo] = fastconv_runner(layer, x, w, algo)
@@ -731,6 +746,7 @@ __all__ = [
     "Result",
     "Summary",
     "Timing",
+    "accepts",
     "algo_names",
     "default_algos",
     "environment",

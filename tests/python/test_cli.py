@@ -305,3 +305,13 @@ def test_animate_without_pillow_says_what_to_install(monkeypatch, capsys, tmp_pa
     monkeypatch.setitem(sys.modules, "PIL", None)
     assert main(["animate", "--input", "5", "--kernel", "3", "-o", str(tmp_path / "x.gif")]) == 1
     assert "pip install 'fastconv[viz]'" in capsys.readouterr().err
+
+
+def test_an_algo_that_cannot_run_a_layer_gets_no_row(capsys):
+    layers = {layer.name: layer for layer in bench.load_suite()}
+    assert bench.accepts(layers["resnet_3x3_7"], "winograd")
+    assert not bench.accepts(layers[SMALL_LAYER], "winograd")  # transposed: winograd declines
+    assert main(["bench", "--layers", SMALL_LAYER, "--algos", "im2col,winograd", "--threads", "1",
+                 "--layouts", "nchw", *FAST]) == 0
+    rows = _measurement_rows(capsys.readouterr().out, SMALL_LAYER)
+    assert [row[4] for row in rows] == ["im2col"]
