@@ -6,6 +6,7 @@
 #include "im2col.hpp"
 #include "layout.hpp"
 #include "registry.hpp"
+#include "runtime/float_mode.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/workspace.hpp"
 
@@ -67,10 +68,13 @@ void run_converted(const ConvProblem& problem, const ConvArgs& args, Run&& run) 
     transpose_images(dst, static_cast<T*>(args.dst), problem.batch, dst_channels, dst_spatial);
 }
 
-// Runs the selection, with prepacked weights when `packed` is not null.
+// Runs the selection, with prepacked weights when `packed` is not null. Fast paths flush denormals
+// (float_mode.hpp); the reference keeps IEEE gradual underflow, being the ground truth.
 void run_selection(const Selection& selection, const ConvProblem& problem, const ConvArgs& args,
                    const void* packed) {
     if (problem.dst_elements() == 0) return;
+    const uint32_t mode = selection.impl->algo == Algo::reference ? float_mode() : float_mode() | kFlushDenormals;
+    ScopedFloatMode scope(mode);
     auto run = [&](const ConvProblem& p, const ConvArgs& a) {
         packed ? selection.impl->run_packed(p, a, packed) : selection.impl->run(p, a);
     };
@@ -167,6 +171,7 @@ void unfold(const ConvProblem& problem, const void* x, void* columns) {
 }
 
 void fold(const ConvProblem& problem, const void* columns, void* x) {
+    FlushDenormalsScope flush;  // fold sums overlapping blocks
     problem.dtype == DType::f32
         ? fold_typed(problem, static_cast<const float*>(columns), static_cast<float*>(x))
         : fold_typed(problem, static_cast<const double*>(columns), static_cast<double*>(x));

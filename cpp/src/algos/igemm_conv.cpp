@@ -76,10 +76,14 @@ struct PackedConv {
 // channels-last copy of x padded in width, the kernel row of one pixel (kw = 0..KW-1, all
 // channels) is one contiguous run of KW*C values: merging kw into the reduction turns 49 taps of
 // 3 into 7 taps of 21. Channels-first input needs a channels-last copy anyway, so there the
-// padding comes free and the merge is always taken.
+// padding comes free and the merge is always taken. Not when the padding dwarfs the input (say
+// padding 2^40 with stride 2^40): the copy would be that wide, where the unmerged form points
+// padded taps at one zero row.
 bool merges_width(const ConvProblem& p) {
+    const int64_t padded_width = (p.out_size[2] - 1) * p.stride[2] + p.kernel[2];  // <= padded input
     return p.kind == ConvKind::forward && p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1 &&
-           (p.in_channels < 16 || p.layout == Layout::channels_first);
+           (p.in_channels < 16 || p.layout == Layout::channels_first) &&
+           padded_width <= 2 * (p.in_size[2] + p.kernel[2]) + 64;
 }
 
 int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
