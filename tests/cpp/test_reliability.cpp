@@ -39,6 +39,19 @@ TEST(Limits, OutputSizesNear2To63) {
     EXPECT_EQ(p.y_elements(), (int64_t(1) << 31) + 5);
 }
 
+TEST(Limits, IndexMappingWithAStrideNear2To63) {
+    // ceil_div once computed offset + stride - 1, which overflows for a stride near 2^63
+    // (found by tests/fuzz/fuzz_problem.cpp under UBSan).
+    EXPECT_EQ(ceil_div(7, kMax), 1);
+    EXPECT_EQ(ceil_div(-7, kMax), 0);
+    EXPECT_EQ(floor_div(-7, kMax), -1);
+    EXPECT_EQ(floor_div(kMax - 1, kMax), 0);
+    EXPECT_EQ(floor_div(std::numeric_limits<int64_t>::min(), kMax), -2);
+    const OutputRange range = valid_outputs(0, 4, 2, kMax, 1, 7);
+    EXPECT_EQ(range.begin, 1);
+    EXPECT_EQ(range.end, 1);
+}
+
 TEST(Limits, AllocationsBeyondMemoryAreRefusedBeforeAllocating) {
     EXPECT_GT(memory_limit_bytes(), int64_t(1) << 26);
     EXPECT_THROW(check_allocation(memory_limit_bytes() + 1, "test"), OutOfMemory);
