@@ -352,11 +352,14 @@ void pad_width_channels_last(const ConvProblem& p, const PackedConv& pw, const f
     parallel_for(p.batch * rows, [&](int64_t task) {
         const int64_t n = task / rows, row = task % rows;
         float* to = padded + task * WP * C;
-        std::fill_n(to, left * C, 0.0f);
+        // The left padding can be wider than the copy (a stride that steps past the input):
+        // then the row is all zeros (this once wrote past the row; found by fuzz_problem + ASan).
+        const int64_t head = std::min(left, WP);
+        std::fill_n(to, head * C, 0.0f);
         for (int64_t iw = 0; iw < copied; ++iw)
             for (int64_t c = 0; c < C; ++c)
                 to[(left + iw) * C + c] = last ? x[((n * rows + row) * IW + iw) * C + c] : x[(n * C + c) * X + row * IW + iw];
-        std::fill(to + (left + copied) * C, to + WP * C, 0.0f);
+        std::fill(to + (head + copied) * C, to + WP * C, 0.0f);
     });
 }
 
