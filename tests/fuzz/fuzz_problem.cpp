@@ -103,7 +103,7 @@ void check_counts(const ConvProblem& p) {
 // Runs a small accepted problem under every algo and layout against the reference.
 void run_small(const ConvProblem& problem, Reader& r) {
     if (problem.x_elements() > 4096 || problem.y_elements() > 4096 || problem.weight_elements() > 4096 ||
-        problem.flops() > 4e5)
+        problem.dst_channels() > 4096 || problem.flops() > 4e5)
         return;
     std::vector<double> src(problem.src_elements()), w(problem.weight_elements()), b(problem.dst_channels()),
         dst_ref(problem.dst_elements());
