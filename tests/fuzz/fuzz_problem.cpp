@@ -78,7 +78,9 @@ void check_output_size(int64_t in, int64_t k, int64_t s, int64_t pb, int64_t pa,
 
 void check_transpose_size(int64_t in, int64_t k, int64_t s, int64_t pb, int64_t pa, int64_t op, int64_t d) {
     const bool valid_args = in >= 1 && k >= 1 && s >= 1 && d >= 1 && pb >= 0 && pa >= 0 && op >= 0 && (op < s || op < d);
-    const i128 unpadded = (i128(in) - 1) * s + i128(d) * (i128(k) - 1) + i128(op) + 1;
+    // Each product is below 2^126 in magnitude; their sum could overflow even 128 bits.
+    const i128 stretched = (i128(in) - 1) * s, dilated = i128(d) * (i128(k) - 1);
+    const i128 unpadded = stretched > kMax || dilated > kMax ? i128(kMax) + 1 : stretched + dilated + i128(op) + 1;
     const i128 exact = unpadded - pb - pa;
     int64_t got;
     try {
