@@ -60,36 +60,47 @@ void require(bool condition) {
 
 using i128 = __int128;
 
-void check_output_size(int64_t in, int64_t k, int64_t s, int64_t pb, int64_t pa, int64_t d) {
-    const bool valid_args = in >= 0 && k >= 1 && s >= 1 && d >= 1;
-    const i128 padded = i128(in) + pb + pa, extent = i128(d) * (i128(k) - 1) + 1;
-    int64_t got;
+// Calls `size` and reports whether it threw InvalidArgument (anything else escapes: a finding).
+template <typename Fn>
+bool refuses(Fn&& size, int64_t& result) {
     try {
-        got = conv_output_size(in, k, s, pb, pa, d);
+        result = size();
+        return false;
     } catch (const InvalidArgument&) {
-        // Rejected: fine when anything was out of range, overflowed or gave an empty output.
-        require(!valid_args || padded > kMax || extent > kMax || padded < extent || pb < 0 || pa < 0 ||
-                i128(in) + pb > kMax || i128(in) + pb < kMin);
+        return true;
+    }
+}
+
+// Refused exactly when an argument is out of range, a sum overflows int64 or the output is empty;
+// otherwise exactly the formula.
+void check_output_size(int64_t in, int64_t k, int64_t s, int64_t pb, int64_t pa, int64_t d) {
+    int64_t got = 0;
+    const bool refused = refuses([&] { return conv_output_size(in, k, s, pb, pa, d); }, got);
+    if (in < 0 || k < 1 || s < 1 || d < 1) {
+        require(refused);
         return;
     }
-    require(valid_args && padded >= extent);
-    require(i128(got) == (padded - extent) / s + 1);
+    // Magnitudes below 2^126: no 128-bit overflow.
+    const i128 partial = i128(in) + pb, padded = partial + pa, extent = i128(d) * (i128(k) - 1) + 1;
+    const bool overflows = partial > kMax || partial < kMin || padded > kMax || padded < kMin || extent > kMax;
+    require(refused == (overflows || padded < extent));
+    if (!refused) require(i128(got) == (padded - extent) / s + 1);
 }
 
 void check_transpose_size(int64_t in, int64_t k, int64_t s, int64_t pb, int64_t pa, int64_t op, int64_t d) {
-    const bool valid_args = in >= 1 && k >= 1 && s >= 1 && d >= 1 && pb >= 0 && pa >= 0 && op >= 0 && (op < s || op < d);
-    // Each product is below 2^126 in magnitude; their sum could overflow even 128 bits.
-    const i128 stretched = (i128(in) - 1) * s, dilated = i128(d) * (i128(k) - 1);
-    const i128 unpadded = stretched > kMax || dilated > kMax ? i128(kMax) + 1 : stretched + dilated + i128(op) + 1;
-    const i128 exact = unpadded - pb - pa;
-    int64_t got;
-    try {
-        got = conv_transpose_output_size(in, k, s, pb, pa, op, d);
-    } catch (const InvalidArgument&) {
-        require(!valid_args || exact < 1 || unpadded > kMax);
+    int64_t got = 0;
+    const bool refused = refuses([&] { return conv_transpose_output_size(in, k, s, pb, pa, op, d); }, got);
+    if (in < 1 || k < 1 || s < 1 || d < 1 || pb < 0 || pa < 0 || op < 0 || (op >= s && op >= d)) {
+        require(refused);
         return;
     }
-    require(valid_args && exact >= 1 && i128(got) == exact);
+    // Every term is non-negative and below 2^126, so the sum stays below 2^127.
+    const i128 stretched = (i128(in) - 1) * s, dilated = i128(d) * (i128(k) - 1);
+    const i128 unpadded = stretched + dilated + op + 1;
+    const bool overflows = stretched > kMax || dilated > kMax || stretched + dilated > kMax || unpadded > kMax;
+    const i128 exact = unpadded - pb - pa;
+    require(refused == (overflows || exact < 1));
+    if (!refused) require(i128(got) == exact);
 }
 
 // Every count the kernels index with fits int64, and so do the byte counts.
