@@ -76,14 +76,10 @@ struct PackedConv {
 // channels-last copy of x padded in width, the kernel row of one pixel (kw = 0..KW-1, all
 // channels) is one contiguous run of KW*C values: merging kw into the reduction turns 49 taps of
 // 3 into 7 taps of 21. Channels-first input needs a channels-last copy anyway, so there the
-// padding comes free and the merge is always taken. Not when the padding dwarfs the input (say
-// padding 2^40 with stride 2^40): the copy would be that wide, where the unmerged form points
-// padded taps at one zero row.
+// padding comes free and the merge is always taken.
 bool merges_width(const ConvProblem& p) {
-    const int64_t padded_width = (p.out_size[2] - 1) * p.stride[2] + p.kernel[2];  // <= padded input
     return p.kind == ConvKind::forward && p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1 &&
-           (p.in_channels < 16 || p.layout == Layout::channels_first) &&
-           padded_width <= 2 * (p.in_size[2] + p.kernel[2]) + 64;
+           (p.in_channels < 16 || p.layout == Layout::channels_first);
 }
 
 int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
@@ -202,6 +198,14 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
     }
 }
 
+// The width-merged form's copy is as wide as the padded input: not worth it (or even allocatable)
+// when the padding dwarfs the input, say padding 2^40 with stride 2^40, where the unmerged form
+// points padded taps at one zero row.
+bool width_copy_is_small(const ConvProblem& p) {
+    const int64_t padded_width = (p.out_size[2] - 1) * p.stride[2] + p.kernel[2];  // <= padded input
+    return padded_width <= 2 * (p.in_size[2] + p.kernel[2]) + 64;
+}
+
 // Packs into fresh buffers the result owns (for plans) or, with `use_scratch`, into this thread's
 // reusable scratch (functional calls: no fresh pages, so no page faults, on every call).
 // With `defer_weights` only the layout and the indirection tables are made: each task of the run
@@ -214,7 +218,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t NR = ukernel.nr;
     packed->ukernel = &ukernel;
-    const bool merged = merges_width(p);
+    const bool merged = merges_width(p) && width_copy_is_small(p);
     packed->reduction = merged ? Cg * p.kernel[2] : forward ? Cg : Kg;
     packed->columns = forward ? Kg : Cg;
     packed->column_blocks = (packed->columns + NR - 1) / NR;
