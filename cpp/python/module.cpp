@@ -1,7 +1,7 @@
 // fastconv._core: the pybind11 binding. It takes arrays already normalised by fastconv/_api.py but
 // trusts nothing: dtype, contiguity, shapes, aliasing and every parameter are checked again (the C++
-// validation raises InvalidArgument -> ValueError, UnsupportedType -> TypeError), so no call can
-// crash the process. The GIL is released around every kernel.
+// validation raises InvalidArgument -> ValueError, UnsupportedType -> TypeError, OutOfMemory ->
+// MemoryError), so no call can crash the process. The GIL is released around every kernel.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -17,6 +17,7 @@
 #include "dwconv/dwconv.hpp"
 #include "igemm/igemm.hpp"
 #include "registry.hpp"
+#include "runtime/workspace.hpp"
 #include "winograd/winograd.hpp"
 
 namespace py = pybind11;
@@ -61,6 +62,12 @@ bool overlaps(const py::array& a, const py::array& b) {
 py::array make_output(const py::object& out, DType dtype, const std::vector<int64_t>& shape, const char* op,
                       std::initializer_list<const py::array*> inputs) {
     if (out.is_none()) {
+        // Checked before NumPy sees it: a size past int64 or the machine's memory fails here with
+        // a message naming the output, not as an overflow, a bare MemoryError or a lazy
+        // allocation that the kernel OOM-kills once touched.
+        int64_t bytes = dtype_size(dtype);
+        for (int64_t extent : shape) bytes = checked_mul(bytes, extent, (std::string(op) + ": output size in bytes").c_str());
+        check_allocation(bytes, std::string(op) + ": the output");
         std::vector<py::ssize_t> extents(shape.begin(), shape.end());
         return dtype == DType::f32 ? py::array(py::array_t<float>(extents)) : py::array(py::array_t<double>(extents));
     }
@@ -180,6 +187,7 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "fastconv's compiled core; use the functions of the fastconv package instead.";
     m.attr("__version__") = version();
     py::register_exception<UnsupportedType>(m, "UnsupportedTypeError", PyExc_TypeError);
+    py::register_exception<OutOfMemory>(m, "OutOfMemoryError", PyExc_MemoryError);
 
     m.def(
         "conv",
@@ -356,6 +364,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("weight_shape"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"), py::arg("pad_after"),
           py::arg("output_padding"), py::arg("groups"), py::arg("algo"), py::arg("channels_last") = false);
     m.def("algo_names", &algo_names);
+    m.def("memory_limit_bytes", &memory_limit_bytes);
     m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); });
     m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
     m.def("compiled_isas", [] {

@@ -7,6 +7,7 @@
 #include "im2col.hpp"
 #include "layout.hpp"
 #include "registry.hpp"
+#include "runtime/float_mode.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/workspace.hpp"
 
@@ -70,10 +71,35 @@ void require_cpu_dtype(const ConvProblem& problem) {
                               " runs only on the GPU; the CPU takes float32 or float64");
 }
 
-// Runs the selection, with prepacked weights when `packed` is not null.
+// A problem with no terms (zero input or weight elements: C = 0 or K = 0 on the summed side) has
+// the bias, or zeros, as its output. Written here so no kernel offsets the empty arrays' pointers,
+// which may be null.
+template <typename T>
+void fill_with_bias(const ConvProblem& p, const T* bias, T* dst) {
+    const int64_t channels = p.dst_channels();
+    const int64_t spatial = p.kind == ConvKind::forward ? p.out_spatial() : p.in_spatial();
+    for (int64_t n = 0; n < p.batch; ++n)
+        for (int64_t s = 0; s < spatial; ++s)
+            for (int64_t c = 0; c < channels; ++c) {
+                const int64_t at = p.layout == Layout::channels_first ? (n * channels + c) * spatial + s
+                                                                       : (n * spatial + s) * channels + c;
+                dst[at] = bias ? bias[c] : T(0);
+            }
+}
+
+// Runs the selection, with prepacked weights when `packed` is not null. Fast paths flush denormals
+// (float_mode.hpp); the reference keeps IEEE gradual underflow, being the ground truth.
 void run_selection(const Selection& selection, const ConvProblem& problem, const ConvArgs& args,
                    const void* packed) {
     if (problem.dst_elements() == 0) return;
+    if (problem.src_elements() == 0 || problem.weight_elements() == 0) {
+        problem.dtype == DType::f32
+            ? fill_with_bias(problem, static_cast<const float*>(args.bias), static_cast<float*>(args.dst))
+            : fill_with_bias(problem, static_cast<const double*>(args.bias), static_cast<double*>(args.dst));
+        return;
+    }
+    const uint32_t mode = selection.impl->algo == Algo::reference ? float_mode() : float_mode() | kFlushDenormals;
+    ScopedFloatMode scope(mode);
     auto run = [&](const ConvProblem& p, const ConvArgs& a) {
         packed ? selection.impl->run_packed(p, a, packed) : selection.impl->run(p, a);
     };
@@ -174,6 +200,7 @@ void unfold(const ConvProblem& problem, const void* x, void* columns) {
 
 void fold(const ConvProblem& problem, const void* columns, void* x) {
     require_cpu_dtype(problem);
+    FlushDenormalsScope flush;  // fold sums overlapping blocks
     problem.dtype == DType::f32
         ? fold_typed(problem, static_cast<const float*>(columns), static_cast<float*>(x))
         : fold_typed(problem, static_cast<const double*>(columns), static_cast<double*>(x));

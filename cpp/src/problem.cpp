@@ -1,6 +1,7 @@
 // Building and validating ConvProblem: every size is 64-bit and overflow-checked here, once, so the
 // kernels can index with plain int64 arithmetic. Error messages name the argument as the Python API
 // spells it (stride, padding, dilation, groups, output_padding, weight, input).
+#include <limits>
 #include <sstream>
 
 #include "fastconv/errors.hpp"
@@ -166,7 +167,11 @@ int64_t conv_transpose_output_size(int64_t in, int64_t kernel, int64_t stride, i
     int64_t size = checked_mul(in - 1, stride, "output size");
     size = checked_add(size, checked_mul(dilation, kernel - 1, "dilated kernel size"), "output size");
     size = checked_add(size, output_padding + 1, "output size");
-    size = size - pad_before - pad_after;
+    // size >= 1 and both paddings >= 0, so neither subtraction can overflow (a padding near 2^63
+    // once wrapped around to a small positive size); the reported size saturates at INT64_MIN.
+    size = size - pad_before;
+    size = size < std::numeric_limits<int64_t>::min() + pad_after ? std::numeric_limits<int64_t>::min()
+                                                                   : size - pad_after;
     if (size < 1)
         fail("padding too large: the transposed convolution's output size would be " + std::to_string(size) +
              " (input " + std::to_string(in) + ", kernel " + std::to_string(kernel) + ", stride " +

@@ -25,6 +25,8 @@ Padding = Union[int, str, Sequence[Union[int, Sequence[int]]]]
 _POISON_OUTPUT = False
 
 _PADDING_STRINGS = ("same", "valid")
+# The core computes every size in int64; larger Python ints are refused here with the argument's name.
+_INT64_MAX = 2**63 - 1
 _CORE_OP_PREFIXES = ("conv_transpose: ", "conv: ", "unfold: ", "fold: ")
 
 
@@ -66,7 +68,13 @@ def _int_tuple(fn: str, name: str, value: Any, ndim: int, minimum: int) -> Tuple
     if any(item < minimum for item in values):
         requirement = "non-negative" if minimum == 0 else "positive"
         raise ValueError(f"{fn}: {name} must be {requirement}, got {_describe(value)}")
+    _check_int64(fn, name, values, value)
     return values
+
+
+def _check_int64(fn: str, name: str, values: Sequence[int], value: Any) -> None:
+    if any(item > _INT64_MAX for item in values):
+        raise ValueError(f"{fn}: {name} must be less than 2**63, got {_describe(value)}")
 
 
 def _padding_pairs(fn: str, value: Any, ndim: int, allow_strings: bool) -> Union[str, Tuple[Tuple[int, int], ...]]:
@@ -105,6 +113,7 @@ def _padding_pairs(fn: str, value: Any, ndim: int, allow_strings: bool) -> Union
             raise TypeError(f"{fn}: padding must be {forms}, got {_describe(value)}")
         if min(pair) < 0:
             raise ValueError(f"{fn}: padding must be non-negative, got {_describe(value)}")
+        _check_int64(fn, "padding", pair, value)
         pairs.append(pair)
     return tuple(pairs)
 
@@ -118,6 +127,7 @@ def _same_padding(in_size: int, kernel: int, stride: int, dilation: int) -> Tupl
 
 
 def _resolve_padding(
+    fn: str,
     padding: Union[str, Tuple[Tuple[int, int], ...]],
     in_sizes: Sequence[int],
     kernel: Sequence[int],
@@ -131,6 +141,8 @@ def _resolve_padding(
         pairs = [_same_padding(*dims) for dims in zip(in_sizes, kernel, stride, dilation)]
     else:
         pairs = padding  # type: ignore[assignment]
+    # "same" with a huge dilation or kernel can ask for more padding than int64 holds.
+    _check_int64(fn, "padding", [side for pair in pairs for side in pair], padding)
     return [before for before, _ in pairs], [after for _, after in pairs]
 
 
@@ -163,9 +175,16 @@ def _same_dtype(fn: str, input: np.ndarray, name: str, other: np.ndarray) -> Non
         )
 
 
-def _for_core(array: np.ndarray) -> np.ndarray:
+def _for_core(array: np.ndarray, fn: str, name: str) -> np.ndarray:
     # _core wants C-contiguous, aligned memory; this copies only when the array is not already so
-    # (sliced, transposed, negatively strided, Fortran-ordered or unaligned views).
+    # (sliced, transposed, negatively strided, Fortran-ordered or unaligned views). A broadcast
+    # view (zero strides) can be far larger than its memory: its copy is checked against the
+    # machine's memory first, as _core checks the output.
+    if not (array.flags.c_contiguous and array.flags.aligned) and array.nbytes > _core.memory_limit_bytes():
+        raise MemoryError(
+            f"{fn}: {name} needs a C-contiguous copy of {array.nbytes} bytes ({array.nbytes / 2**30:.1f} GiB), "
+            f"more than this machine's memory ({_core.memory_limit_bytes() / 2**30:.1f} GiB)"
+        )
     return np.require(array, requirements=("C_CONTIGUOUS", "ALIGNED"))
 
 
@@ -183,19 +202,22 @@ def _call_core(fn: str, function: Any, *args: Any, **kwargs: Any) -> Any:
     its generic op, e.g. "conv" for conv2d)."""
     try:
         return function(*args, **kwargs)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, MemoryError) as exc:
         message = str(exc)
         for prefix in _CORE_OP_PREFIXES:
             if message.startswith(prefix):
                 message = message[len(prefix):]
                 break
-        error_type = TypeError if isinstance(exc, TypeError) else ValueError
+        error_type = next(kind for kind in (TypeError, MemoryError, ValueError) if isinstance(exc, kind))
         raise error_type(f"{fn}: {message}") from None
 
 
 def _nan_output(shape: Optional[Sequence[int]], dtype: np.dtype) -> Optional[np.ndarray]:
-    """The poisoned `out` for _POISON_OUTPUT; None (let _core allocate) when the shape is unknown."""
-    return None if shape is None else np.full(tuple(shape), np.nan, dtype=dtype)
+    """The poisoned `out` for _POISON_OUTPUT; None (let _core allocate, or report why it cannot)
+    when the shape is unknown or too large to allocate."""
+    if shape is None or math.prod(shape) * np.dtype(dtype).itemsize > _core.memory_limit_bytes():
+        return None
+    return np.full(tuple(shape), np.nan, dtype=dtype)
 
 
 def _check_tf32(fn: str, allow_tf32: Any) -> bool:
@@ -252,9 +274,10 @@ def _conv_geometry(
         raise TypeError(f"{fn}: groups must be an int, got {_describe(groups)}")
     if groups < 1:
         raise ValueError(f"{fn}: groups must be positive, got {groups}")
+    _check_int64(fn, "groups", [int(groups)], groups)
     pairs = _padding_pairs(fn, padding, ndim, allow_strings=not transposed)
     kernel = w_shape[2:]
-    pad_before, pad_after = _resolve_padding(pairs, x_shape[2:], kernel, stride_t, dilation_t)
+    pad_before, pad_after = _resolve_padding(fn, pairs, x_shape[2:], kernel, stride_t, dilation_t)
     geometry: Dict[str, Any] = {
         "stride": list(stride_t),
         "dilation": list(dilation_t),
@@ -335,16 +358,16 @@ def _conv(
                 f"{fn}: bias must have shape ({out_channels},) (one value per output channel), "
                 f"got shape {tuple(b.shape)}"
             )
-        b = _for_core(b)
+        b = _for_core(b, fn, "bias")
     channels_last = _is_channels_last(x)
-    w = _for_core(w)
+    w = _for_core(w, fn, "weight")
     out_shape = _conv_output_shape(transposed, x.shape, w.shape, geometry)
     if channels_last:
-        x = _for_core(np.moveaxis(x, 1, -1))
+        x = _for_core(np.moveaxis(x, 1, -1), fn, "input")
         if out_shape is not None:
             out_shape = (out_shape[0], *out_shape[2:], out_shape[1])
     else:
-        x = _for_core(x)
+        x = _for_core(x, fn, "input")
     out = _nan_output(out_shape, x.dtype) if _POISON_OUTPUT else None
     core_function = _core.conv_transpose if transposed else _core.conv
     y = _call_core(fn, core_function, x, w, b, algo=algo, out=out, channels_last=channels_last, **geometry)
@@ -652,7 +675,7 @@ def unfold(
         return columns.reshape(tuple(columns.shape[1:])) if unbatched else columns
     if unbatched:
         x = x[np.newaxis]
-    x = _for_core(x)
+    x = _for_core(x, fn, "input")
     out = None
     if _POISON_OUTPUT:
         blocks = _block_counts(x.shape[2:], geometry)
@@ -707,7 +730,7 @@ def fold(
         return x.reshape(tuple(x.shape[1:])) if unbatched else x
     if unbatched:
         columns = columns[np.newaxis]
-    columns = _for_core(columns)
+    columns = _for_core(columns, fn, "input")
     out = None
     taps = math.prod(geometry["kernel_size"])
     if _POISON_OUTPUT and columns.shape[1] % taps == 0:  # else _core reports the bad channel count
@@ -769,7 +792,7 @@ def conv_output_size(
         padding = (tuple(padding),)
     pairs = _padding_pairs(fn, padding, len(sizes), allow_strings=True)
     kernel, strides, dilations = values["kernel_size"], values["stride"], values["dilation"]
-    pad_before, pad_after = _resolve_padding(pairs, sizes, kernel, strides, dilations)
+    pad_before, pad_after = _resolve_padding(fn, pairs, sizes, kernel, strides, dilations)
     rows = list(zip(sizes, kernel, strides, pad_before, pad_after, dilations))
     return _per_dimension(fn, scalar, _core.conv_output_size, rows)
 
@@ -863,6 +886,8 @@ def set_num_threads(num_threads: int) -> None:
         raise TypeError(f"set_num_threads: num_threads must be an int, got {_describe(num_threads)}")
     if num_threads < 1:
         raise ValueError(f"set_num_threads: num_threads must be positive, got {num_threads}")
+    if num_threads > 1024:
+        raise ValueError(f"set_num_threads: num_threads must be between 1 and 1024, got {num_threads}")
     _core.set_num_threads(int(num_threads))
 
 
@@ -910,6 +935,7 @@ def algorithms(
     for name, shape in (("input_shape", input_shape), ("weight_shape", weight_shape)):
         if not isinstance(shape, (tuple, list)) or not all(_is_int(extent) and extent >= 0 for extent in shape):
             raise TypeError(f"{fn}: {name} must be a tuple of non-negative ints, got {_describe(shape)}")
+        _check_int64(fn, name, [int(extent) for extent in shape], shape)
         shapes.append(tuple(int(extent) for extent in shape))
     x_shape, w_shape = shapes
     geometry = _conv_geometry(fn, ndim, transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding)

@@ -108,7 +108,7 @@ class _ConvPlanBase:
         if unbatched:
             x = x[np.newaxis]
         channels_last = _api._is_channels_last(x)
-        x = _api._for_core(np.moveaxis(x, 1, -1) if channels_last else x)
+        x = _api._for_core(np.moveaxis(x, 1, -1) if channels_last else x, fn, "input")
         plan, _ = self._plan_for(fn, x, channels_last)
         y = _api._call_core(fn, plan.run, x, self.bias)
         if channels_last:

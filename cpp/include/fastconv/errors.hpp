@@ -1,6 +1,6 @@
-// Exception types of the C++ API. The Python binding maps InvalidArgument to ValueError and
-// UnsupportedType to TypeError, so one message serves both languages; it names the argument, the
-// value received and what was expected.
+// Exception types of the C++ API. The Python binding maps InvalidArgument to ValueError,
+// UnsupportedType to TypeError and OutOfMemory to MemoryError, so one message serves both languages;
+// it names the argument, the value received and what was expected.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,13 @@ class InvalidArgument : public std::invalid_argument {
 class UnsupportedType : public std::invalid_argument {
    public:
     using std::invalid_argument::invalid_argument;
+};
+
+// An array or workspace larger than this machine's memory, refused before allocating it (a lazy
+// allocation that large would otherwise succeed and get the process killed when touched).
+class OutOfMemory : public std::runtime_error {
+   public:
+    using std::runtime_error::runtime_error;
 };
 
 // Overflow-checked int64 arithmetic for sizes; `what` names the quantity in the error message.

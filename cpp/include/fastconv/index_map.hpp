@@ -20,9 +20,10 @@ inline int64_t input_index(int64_t o, int64_t r, int64_t stride, int64_t dilatio
     return o * stride - pad_before + r * dilation;
 }
 
-// floor(a / b) and ceil(a / b) for b > 0 and any sign of a.
-inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+// floor(a / b) and ceil(a / b) for b > 0 and any sign of a, without an intermediate that could
+// overflow (a + b - 1 did for a stride near 2^63: libFuzzer + UBSan found it).
+inline int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
+inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0 && a > 0); }
 
 // Output positions [begin, end) whose tap r reads a real input element (0 <= i < in); begin == end
 // when the tap only ever reads padding.

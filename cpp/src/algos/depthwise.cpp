@@ -71,9 +71,14 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
 // Channels-first 2-D (and 1-D) with unit stride along the width: each task pads one channel's
 // plane into an L1-sized scratch copy and runs the row kernel, vectorised along the width, so
 // the data is read once and written once (no layout transposes of a memory-bound layer).
+// Not when the padding dwarfs the plane (padding 2^40 with stride 2^40 would make the padded copy
+// that large, or overflow its size): the channels-last path points padded taps at a zero row.
 bool runs_planes(const ConvProblem& p) {
+    const double padded = static_cast<double>(p.in_size[1] + p.pad_before[1] + p.pad_after[1]) *
+                          static_cast<double>(p.in_size[2] + p.pad_before[2] + p.pad_after[2] + 32);
+    const double planes = static_cast<double>(p.in_spatial() + p.out_spatial());
     return p.layout == Layout::channels_first && p.in_size[0] == 1 && p.out_size[0] == 1 && p.kernel[0] == 1 &&
-           p.pad_before[0] == 0 && p.stride[2] == 1;
+           p.pad_before[0] == 0 && p.stride[2] == 1 && padded <= 4 * planes + 65536;
 }
 
 void run_planes(const ConvProblem& p, const PackedDepthwise& pw, const float* w, const float* x, const float* bias,

@@ -245,6 +245,14 @@ std::shared_ptr<const std::vector<int64_t>> index_tables(const ConvProblem& p, c
     return tables;
 }
 
+// The width-merged form's copy is as wide as the padded input: not worth it (or even allocatable)
+// when the padding dwarfs the input, say padding 2^40 with stride 2^40, where the unmerged form
+// points padded taps at one zero row.
+bool width_copy_is_small(const ConvProblem& p) {
+    const int64_t padded_width = (p.out_size[2] - 1) * p.stride[2] + p.kernel[2];  // <= padded input
+    return padded_width <= 2 * (p.in_size[2] + p.kernel[2]) + 64;
+}
+
 // Packs into fresh buffers the result owns (for plans) or, with `use_scratch`, into this thread's
 // reusable scratch (functional calls: no fresh pages, so no page faults, on every call).
 // With `defer_weights` only the layout and the indirection tables are made: each task of the run
@@ -257,7 +265,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t NR = ukernel.nr;
     packed->ukernel = &ukernel;
-    const bool merged = merges_width(p);
+    const bool merged = merges_width(p) && width_copy_is_small(p);
     packed->reduction = merged ? Cg * p.kernel[2] : forward ? Cg : Kg;
     packed->columns = forward ? Kg : Cg;
     packed->column_blocks = (packed->columns + NR - 1) / NR;
@@ -398,11 +406,14 @@ void pad_width_channels_last(const ConvProblem& p, const PackedConv& pw, const f
     parallel_for(p.batch * rows, [&](int64_t task) {
         const int64_t n = task / rows, row = task % rows;
         float* to = padded + task * WP * C;
-        std::fill_n(to, left * C, 0.0f);
+        // The left padding can be wider than the copy (a stride that steps past the input):
+        // then the row is all zeros (this once wrote past the row; found by fuzz_problem + ASan).
+        const int64_t head = std::min(left, WP);
+        std::fill_n(to, head * C, 0.0f);
         for (int64_t iw = 0; iw < copied; ++iw)
             for (int64_t c = 0; c < C; ++c)
                 to[(left + iw) * C + c] = last ? x[((n * rows + row) * IW + iw) * C + c] : x[(n * C + c) * X + row * IW + iw];
-        std::fill(to + (left + copied) * C, to + WP * C, 0.0f);
+        std::fill(to + (head + copied) * C, to + WP * C, 0.0f);
     });
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "fastconv/errors.hpp"
+#include "runtime/float_mode.hpp"
 
 #if defined(__linux__)
 #include <sched.h>
@@ -98,15 +99,21 @@ void ThreadPool::run_tasks() {
 
 void ThreadPool::worker_loop(int64_t seen_generation) {
     inside_task = true;
+    uint32_t mode = 0;
     for (;;) {
         {
             std::unique_lock<std::mutex> lock(state_mutex_);
             work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
             if (stopping_) return;
             seen_generation = generation_;
+            mode = float_mode_;
             ++busy_workers_;
         }
-        run_tasks();
+        {
+            // The submitting thread's floating-point mode (flush-to-zero in kernels), then ours again.
+            ScopedFloatMode scope(mode);
+            run_tasks();
+        }
         {
             std::lock_guard<std::mutex> lock(state_mutex_);
             --busy_workers_;
@@ -128,6 +135,7 @@ void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_
         num_tasks_ = num_tasks;
         next_task_ = 0;
         error_ = nullptr;
+        float_mode_ = float_mode();
         ++generation_;
     }
     work_ready_.notify_all();

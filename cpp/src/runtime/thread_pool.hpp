@@ -1,6 +1,7 @@
 // One process-wide pool of worker threads. parallel_for hands out task indices dynamically; results
 // never depend on which thread runs a task (each task owns its outputs and sums in a fixed order),
-// so output is bitwise identical for any thread count.
+// so output is bitwise identical for any thread count. Workers run a caller's tasks in the caller's
+// floating-point mode (float_mode.hpp), so flush-to-zero set around a kernel reaches every thread.
 //
 // Nested or concurrent use runs inline: a parallel_for issued from inside a task, or while another
 // caller (say a second Python thread) holds the pool, executes on the calling thread alone. That
@@ -47,6 +48,7 @@ class ThreadPool {
     const std::function<void(int64_t)>* body_ = nullptr;
     int64_t num_tasks_ = 0;
     int64_t next_task_ = 0;
+    uint32_t float_mode_ = 0;  // the submitter's MXCSR control bits, adopted by workers (float_mode.hpp)
     std::exception_ptr error_;
 };
 

@@ -1,8 +1,13 @@
-// Implementation of the per-thread scratch slots (see workspace.hpp).
+// Implementation of the per-thread scratch slots and the memory limit (see workspace.hpp).
 #include "runtime/workspace.hpp"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <new>
+
+#include "fastconv/errors.hpp"
 
 namespace fastconv {
 namespace {
@@ -15,11 +20,51 @@ struct AlignedBuffer {
 
 thread_local AlignedBuffer buffers[static_cast<int>(ScratchSlot::count)];
 
+// A cgroup's memory limit in bytes from its control file (v2 memory.max, v1 limit_in_bytes);
+// 0 when absent or unlimited ("max").
+int64_t cgroup_limit(const char* path) {
+    FILE* file = std::fopen(path, "r");
+    if (!file) return 0;
+    long long value = 0;
+    const bool read = std::fscanf(file, "%lld", &value) == 1;
+    std::fclose(file);
+    return read && value > 0 ? value : 0;
+}
+
+int64_t detect_memory_limit() {
+    int64_t limit = INT64_MAX;
+    const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page_size > 0 && pages <= INT64_MAX / page_size) limit = int64_t(pages) * page_size;
+    for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+        const int64_t cgroup = cgroup_limit(path);
+        if (cgroup > 0 && cgroup < limit) limit = cgroup;
+    }
+    return limit;
+}
+
+std::string gib(int64_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.1f GiB", static_cast<double>(bytes) / (1u << 30));
+    return text;
+}
+
 }  // namespace
+
+int64_t memory_limit_bytes() {
+    static const int64_t limit = detect_memory_limit();
+    return limit;
+}
+
+void check_allocation(int64_t bytes, const std::string& what) {
+    if (bytes > memory_limit_bytes())
+        throw OutOfMemory(what + " would need " + std::to_string(bytes) + " bytes (" + gib(bytes) +
+                          "), more than this machine's memory (" + gib(memory_limit_bytes()) + ")");
+}
 
 void* scratch_bytes(ScratchSlot slot, size_t bytes) {
     AlignedBuffer& buffer = buffers[static_cast<int>(slot)];
     if (bytes > buffer.capacity || buffer.data == nullptr) {
+        check_allocation(static_cast<int64_t>(bytes), "the workspace");
         // Grow by at least half again so a slowly growing sequence of calls reallocates rarely.
         size_t capacity = bytes > buffer.capacity + buffer.capacity / 2 ? bytes
                                                                          : buffer.capacity + buffer.capacity / 2;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace fastconv {
 
@@ -20,8 +21,17 @@ enum class ScratchSlot {
     count
 };
 
+// The most memory one array may take: the machine's physical memory, or the cgroup (container)
+// limit when that is lower. Read once.
+int64_t memory_limit_bytes();
+
+// Throws OutOfMemory naming `what` and both sizes when `bytes` exceeds memory_limit_bytes(), so a
+// layer too large for the machine fails with a clear error before anything is allocated.
+void check_allocation(int64_t bytes, const std::string& what);
+
 // Returns space for `bytes` bytes in this thread's buffer for `slot`; the contents are undefined
-// and the pointer stays valid until the next call for the same slot on this thread.
+// and the pointer stays valid until the next call for the same slot on this thread. Checks the
+// size with check_allocation first.
 void* scratch_bytes(ScratchSlot slot, size_t bytes);
 
 template <typename T>
