@@ -467,7 +467,7 @@ def explain(
     if ndim == 1 and isinstance(padding, (tuple, list)) and len(padding) == 2 and all(map(_api._is_int, padding)):
         padding = (tuple(padding),)
     pairs = _api._padding_pairs(fn, padding, ndim, allow_strings=not transposed)
-    befores, afters = _api._resolve_padding(pairs, sizes, kernel, strides, dilations)
+    befores, afters = _api._resolve_padding(fn, pairs, sizes, kernel, strides, dilations)
     pads = list(zip(befores, afters))
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups), ("batch", batch)):
         if not _api._is_int(value) or value < 1:

@@ -119,7 +119,7 @@ def sliding_window(
     if not transposed and any(extra):
         raise ValueError(f"{fn}: output_padding applies only to a transposed convolution")
     pairs = _api._padding_pairs(fn, padding, 2, allow_strings=not transposed)
-    befores, afters = _api._resolve_padding(pairs, size, kernel, strides, dilations)
+    befores, afters = _api._resolve_padding(fn, pairs, size, kernel, strides, dilations)
     pads = tuple(zip(befores, afters))
     build = _transposed_window if transposed else _forward_window
     try:
