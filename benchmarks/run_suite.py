@@ -27,6 +27,22 @@ in channels-last memory (NHWC seen as NCHW, given to torch with its channels_las
 at the same thread count. Page faults are the process's minor faults per timed call."""
 
 
+GPU_START, GPU_END = "<!-- gpu-benchmarks:start -->", "<!-- gpu-benchmarks:end -->"
+GPU_PLACEHOLDER = """## GPU
+
+Not measured yet: no GPU was available where these tables were made. `scripts/gpu_check.sh
+RESULTS_DIR` on a CUDA machine runs `benchmarks/gpu_suite.py`, which replaces this section."""
+
+
+def gpu_section(path: Path) -> str:
+    """The GPU section (benchmarks/gpu_suite.py writes it between its markers) of the file being
+    replaced, kept as it is; a placeholder when there is none yet."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if GPU_START in old and GPU_END in old:
+        return old[old.index(GPU_START): old.index(GPU_END) + len(GPU_END)] + "\n"
+    return f"{GPU_START}\n{GPU_PLACEHOLDER}\n{GPU_END}\n"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         description="Run the layer suite against PyTorch at 1 thread and at all threads; write docs/benchmarks.md."
@@ -66,8 +82,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(bench.format_table(results, compare_torch=True))
 
     intro = INTRO.format(repeat=args.repeat, min_time=args.min_time)
-    bench.write_text(str(args.output),
-                     bench.markdown_report(results, env, True, title="fastconv benchmarks", intro=intro))
+    text = bench.markdown_report(results, env, True, title="fastconv benchmarks", intro=intro)
+    bench.write_text(str(args.output), text + "\n" + gpu_section(args.output))
     print(f"wrote {args.output}", file=sys.stderr)
     if args.json:
         settings = {"algos": algos, "layouts": layouts, "min_time": args.min_time, "min_repeat": args.repeat}
