@@ -186,6 +186,7 @@ void append_ukernels(py::list& rows, const char* dtype) {
 PYBIND11_MODULE(_core, m) {
     m.doc() = "fastconv's compiled core; use the functions of the fastconv package instead.";
     m.attr("__version__") = version();
+    m.attr("build_commit") = FASTCONV_BUILD_COMMIT;
     py::register_exception<UnsupportedType>(m, "UnsupportedTypeError", PyExc_TypeError);
     py::register_exception<OutOfMemory>(m, "OutOfMemoryError", PyExc_MemoryError);
 

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __version__: str
+build_commit: str  # git commit the module was built from ("unknown" outside a checkout)
 
 def conv(
     x: NDArray[np.floating],

@@ -466,9 +466,14 @@ def logical_cpus() -> int:
 
 
 def git_commit() -> Optional[str]:
-    """Short commit of the checkout fastconv was imported from (an editable install), if any."""
+    """The commit of the code being measured: the checkout fastconv is imported from when it is one
+    (an editable install or PYTHONPATH), else the commit the installed module was built from."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
+        # Only a checkout that tracks this very file counts: site-packages may sit inside an
+        # unrelated git repository (pyenv's, for one).
+        subprocess.run(["git", "ls-files", "--error-unmatch", "__init__.py"],
+                       cwd=here, capture_output=True, timeout=10, check=True)
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             cwd=here, capture_output=True, text=True, timeout=10, check=True,
@@ -478,7 +483,10 @@ def git_commit() -> Optional[str]:
             cwd=here, capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
+        from . import _core
+
+        built = getattr(_core, "build_commit", "unknown")
+        return None if built == "unknown" else built
     return f"{commit} (with uncommitted changes)" if dirty else commit or None
 
 
