@@ -177,26 +177,56 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group(), taps = p.kernel_spatial();
     const int64_t NR = packed.ukernel->nr, R = packed.reduction;
     const int64_t ks = static_cast<int64_t>(c.taps.size());
-    const bool merged = packed.padded_width > 0;  // reduction index r = kw * C + channel
     const int64_t valid = std::min<int64_t>(NR, packed.columns - cb * NR);
-    // 16 columns at a time: 16 source rows read front to back (16 pages, 16 prefetch streams: no
-    // TLB thrash across hundreds of rows), each row's taps for one reduction channel read
-    // contiguously, and the ks destination lines stay in L1 meanwhile.
-    for (int64_t j0 = 0; j0 < NR; j0 += 16) {
-        const int64_t j1 = std::min(j0 + 16, NR);
-        for (int64_t r = 0; r < R; ++r) {
-            float* lines = out + r * NR;  // the line of tap t is lines + t * R * NR
-            for (int64_t j = j0; j < j1; ++j) {
-                if (j >= valid) {
-                    for (int64_t t = 0; t < ks; ++t) lines[t * R * NR + j] = 0.0f;
-                    continue;
+    const int64_t* tap_index = c.tap_index.data();
+    if (packed.padded_width > 0) {
+        // Width-merged (few input channels, so small weights): reduction index r = kw * Cg + channel.
+        for (int64_t t = 0; t < ks; ++t)
+            for (int64_t r = 0; r < R; ++r) {
+                float* line = out + (t * R + r) * NR;
+                for (int64_t j = 0; j < NR; ++j) {
+                    const int64_t k = g * Kg + cb * NR + j;
+                    line[j] = j < valid ? w[(k * Cg + r % Cg) * taps + r / Cg + tap_index[t]] : 0.0f;
                 }
-                // Forward: w[k][c][tap], k = column, c = reduction. Transposed: w[k][c][tap],
-                // k = reduction (source channel), c = column (destination channel).
-                const int64_t k = forward ? g * Kg + cb * NR + j : g * Kg + r;
-                const int64_t ch = merged ? r % Cg : forward ? r : cb * NR + j;
-                const float* taps_of = w + (k * Cg + ch) * taps + (merged ? r / Cg : 0);
-                for (int64_t t = 0; t < ks; ++t) lines[t * R * NR + j] = taps_of[c.tap_index[t]];
+            }
+        return;
+    }
+    // Element (tap t, reduction r, column j) is w[base + j * column_stride + r * reduction_stride +
+    // tap_index[t]]. Forward: w[k][c][tap] with k the column and c the reduction channel; transposed:
+    // w[k][c][tap] with k the reduction (source channel) and c the column (destination channel).
+    const int64_t base = forward ? (g * Kg + cb * NR) * Cg * taps : (g * Kg * Cg + cb * NR) * taps;
+    const int64_t column_stride = forward ? Cg * taps : taps;
+    const int64_t reduction_stride = forward ? taps : Cg * taps;
+    // A few reduction channels at a time, every tap. Forward, the columns' filter rows lie
+    // Cg * taps floats apart, a stride that maps them onto a handful of L1 sets (Cg = 512, 3x3: two),
+    // so their parts for these channels are first copied side by side into a small tile; then every
+    // tap's destination is written as a contiguous run of lines from L1. (Writing each element to
+    // its tap's line, R * NR floats apart, made packing cost as much as the product on
+    // resnet_3x3_7.) Transposed, a channel's columns are already contiguous.
+    constexpr int64_t kChannels = 8;
+    const int64_t span = kChannels * taps;  // floats of one column's row per channel block
+    float* tile = forward ? scratch<float>(ScratchSlot::pack_tile, valid * span) : nullptr;
+    for (int64_t r0 = 0; r0 < R; r0 += kChannels) {
+        const int64_t r1 = std::min(R, r0 + kChannels);
+        const float* from_block = w + base + r0 * reduction_stride;
+        int64_t tile_column = column_stride, tile_channel = reduction_stride;
+        if (forward) {
+            const int64_t count = (r1 - r0) * taps;
+            for (int64_t j = 0; j < valid; ++j)
+                std::copy_n(from_block + j * column_stride, count, tile + j * span);
+            from_block = tile;
+            tile_column = span;
+        }
+        for (int64_t t = 0; t < ks; ++t) {
+            const float* from_tap = from_block + tap_index[t];
+            for (int64_t r = r0; r < r1; ++r) {
+                const float* from = from_tap + (r - r0) * tile_channel;
+                float* line = out + (t * R + r) * NR;
+                int64_t j = 0;
+                for (; j + 8 <= valid; j += 8)  // a fixed-length strip the compiler turns into one store
+                    for (int64_t i = 0; i < 8; ++i) line[j + i] = from[(j + i) * tile_column];
+                for (; j < valid; ++j) line[j] = from[j * tile_column];
+                std::fill(line + valid, line + NR, 0.0f);
             }
         }
     }

@@ -18,6 +18,7 @@ enum class ScratchSlot {
     layout_src,  // run_conv's channels-first copies for implementations without channels-last code
     layout_dst,
     packed_weights,  // weights packed for one functional call (plans own theirs)
+    pack_tile,       // a few channels of a block's filter rows, gathered while packing
     count
 };
 
