@@ -18,10 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 INTRO = """\
 Written by `python benchmarks/run_suite.py` (see `benchmarks/README.md`); rerun it rather than edit
 this file. Each time is the median of repeated calls (at least {repeat} calls and {min_time} s per
-measurement, fastconv and PyTorch taking turns); GFLOP/s counts 2 FLOPs per multiply-add by the
-suite's formula; **torch/fastconv** is PyTorch's time over fastconv's, so above 1 means fastconv is
-faster. Inputs are float32 with the batch listed in `python/fastconv/data/layers.json`, in NCHW and
-in channels-last memory (NHWC seen as NCHW, given to torch with its channels_last weight format);
+measurement). fastconv and PyTorch take turns of 50 ms of timed calls, each after 20 ms of untimed
+ones, so both are measured in the steady state of back-to-back calls and neither while the other's
+threads still spin. GFLOP/s counts 2 FLOPs per multiply-add by the suite's formula;
+**torch/fastconv** is PyTorch's time over fastconv's, so above 1 means fastconv is faster. Inputs
+are float32 with the batch listed in `python/fastconv/data/layers.json`, in NCHW and in
+channels-last memory (NHWC seen as NCHW, given to torch with its channels_last weight format);
 `auto` is the functional call a user makes (weights packed inside the call), `plan` a prepacked
 `fastconv.Conv2d`-style object built once, and % peak is against the FMA loop measured in this run
 at the same thread count. Page faults are the process's minor faults per timed call."""

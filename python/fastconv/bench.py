@@ -24,6 +24,8 @@ import numpy as np
 DTYPES = ("float32", "float64")
 DEFAULT_MIN_TIME = 0.2
 DEFAULT_MIN_REPEAT = 3
+DEFAULT_SETTLE_S = 0.02  # untimed calls at the start of each runner's turn (see measure)
+DEFAULT_TURN_S = 0.05
 
 IntOrTuple = Union[int, Tuple[int, ...]]
 
@@ -238,15 +240,23 @@ def measure(
     runners: Dict[str, Callable[[], Any]],
     min_time: float = DEFAULT_MIN_TIME,
     min_repeat: int = DEFAULT_MIN_REPEAT,
+    settle_s: float = DEFAULT_SETTLE_S,
+    turn_s: float = DEFAULT_TURN_S,
 ) -> Dict[str, Timing]:
     """Median wall time of each runner, repeated until it has run min_repeat times and min_time seconds.
 
-    The runners take turns, one call each per round, so clock and thermal drift hits them all alike;
-    a runner drops out of the rotation once it has enough samples, so a slow one does not make a fast
-    one run for minutes. One untimed call first absorbs first-use costs (allocation, page faults).
-    A runner that raises is reported with its error instead of a time. Page faults (minor faults of
-    the whole process, so worker threads count) are averaged over the timed calls: a call that maps
-    fresh memory for its buffers shows up there.
+    The runners take turns, so clock and thermal drift hits them all alike; a runner drops out of
+    the rotation once it has enough samples, so a slow one does not make a fast one run for minutes.
+    Each turn first calls the runner untimed for settle_s seconds (at least once, if settle_s > 0),
+    then times calls for turn_s seconds (at least one). The untimed part is there because one
+    library's threads outlive its calls: PyTorch's OpenMP workers spin for milliseconds after each
+    parallel region (measured here: fastconv's 2-thread call right after a torch call ran 1.7x
+    slower, sharing a core with a spinning worker), and a pool whose workers slept has to wake
+    them. Timing starts once the previous runner's threads have gone quiet and this runner's are
+    awake, i.e. in the steady state of back-to-back calls. One untimed call before everything
+    absorbs first-use costs (allocation, page faults). A runner that raises is reported with its
+    error instead of a time. Page faults (minor faults of the whole process, so worker threads
+    count) are averaged over the timed calls: a call that maps fresh memory shows up there.
     """
     timings = {key: Timing() for key in runners}
     samples: Dict[str, List[float]] = {key: [] for key in runners}
@@ -264,19 +274,30 @@ def measure(
             timings[key].error = f"{type(exc).__name__}: {exc}"
             return None
 
+    def done(key: str) -> bool:
+        return timings[key].error is not None or (
+            len(samples[key]) >= min_repeat and sum(samples[key]) >= min_time
+        )
+
     pending = [key for key in runners if call(key) is not None]
-    faults = {key: 0 for key in runners}  # the warm-up call's faults are first-use costs
+    faults.update({key: 0 for key in runners})  # the warm-up call's faults are first-use costs
     while pending:
         for key in pending:
-            elapsed = call(key)
-            if elapsed is not None:
-                samples[key].append(elapsed)
-        pending = [
-            key
-            for key in pending
-            if timings[key].error is None
-            and (len(samples[key]) < min_repeat or sum(samples[key]) < min_time)
-        ]
+            settle_until = time.perf_counter() + settle_s
+            while settle_s > 0 and timings[key].error is None:
+                before = faults[key]
+                call(key)
+                faults[key] = before  # untimed calls' faults are not the timed calls'
+                if time.perf_counter() >= settle_until:
+                    break
+            turn_until = time.perf_counter() + turn_s
+            while timings[key].error is None:
+                elapsed = call(key)
+                if elapsed is not None:
+                    samples[key].append(elapsed)
+                if done(key) or time.perf_counter() >= turn_until:
+                    break
+        pending = [key for key in pending if not done(key)]
     for key, timing in timings.items():
         if timing.error is None and samples[key]:
             timing.median_s = statistics.median(samples[key])

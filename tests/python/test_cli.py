@@ -233,10 +233,23 @@ def test_measure_repeats_and_captures_errors():
     def broken():
         raise ValueError("nope")
 
-    timings = bench.measure({"fast": fast, "broken": broken}, min_time=0.0, min_repeat=5)
+    timings = bench.measure({"fast": fast, "broken": broken}, min_time=0.0, min_repeat=5, settle_s=0.0, turn_s=0.0)
     assert timings["fast"].repeats == 5 and calls["fast"] == 6  # one untimed warm-up call
     assert timings["fast"].median_s is not None and timings["fast"].error is None
     assert timings["broken"].median_s is None and "ValueError: nope" in timings["broken"].error
+
+
+def test_measure_turns_settle_untimed_then_time_a_block():
+    log = []
+    timings = bench.measure(
+        {"a": lambda: log.append("a"), "b": lambda: log.append("b")}, min_time=0.0, min_repeat=3,
+        settle_s=0.002, turn_s=0.002,
+    )
+    # Each runner is called more often than it is timed (warm-up plus the untimed start of every
+    # turn), and the calls come in runs, not strictly alternating.
+    assert timings["a"].repeats >= 3 and timings["b"].repeats >= 3
+    assert log.count("a") > timings["a"].repeats and log.count("b") > timings["b"].repeats
+    assert any(x == y for x, y in zip(log[2:], log[3:]))
 
 
 # ---------------------------------------------------------------------------------------------
