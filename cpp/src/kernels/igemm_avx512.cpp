@@ -44,9 +44,13 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
             }
         }
     }
-    for (int64_t i = 0; i < mr; ++i)
+    // Constant row indices: a loop to the runtime mr would index acc with a variable, and GCC then
+    // keeps acc in memory, storing every accumulator to the stack on every k step.
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(c[i] + 16 * v, mask[v], acc[i][v]);
+    for (int i = 0; i < MR; ++i)
+        if (i < mr)
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(c[i] + 16 * v, mask[v], acc[i][v]);
 }
 
 }  // namespace
