@@ -13,7 +13,6 @@
 
 #include "gemm/gemm.hpp"
 #include "kernels/gemm_ukernels.hpp"
-#include "layout.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/workspace.hpp"
 
@@ -154,27 +153,36 @@ int64_t filter_elements(const ConvProblem& p, int m) {
            position_stride<T>(p.in_channels_per_group() * slivers_per_group<T>(p) * gemm::active_ukernel<T>().nr);
 }
 
-// The weights are first transposed per group to (C/groups x 9) x (K/groups), so the kernel reads
-// each tap's output channels as contiguous vectors (gathering them tap by tap from the
-// (K, C/groups, 3, 3) rows cost more than the transform). Then one task per (group, NR-wide sliver
-// of output channels) writes its packed sliver in order; columns past K/groups are zero.
+// One task per (group, NR-wide sliver of output channels) writes its packed sliver in order;
+// columns past K/groups are zero. The kernel reads each tap's output channels as a contiguous
+// vector, so a few input channels of the sliver's filters at a time are gathered from their
+// (K, C/groups, 3, 3) rows, where each filter's taps for those channels are one contiguous run,
+// into an L1 tile laid out [channel][tap][column]. (Transposing all the weights first, through
+// memory, took as long as the transform itself on resnet_3x3_14.)
 template <typename T>
 void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u) {
     const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t nr = gemm::active_ukernel<T>().nr, slivers = slivers_per_group<T>(p);
     const int64_t xi_stride = position_stride<T>(slivers * Cg * nr);
-    // layout_dst is free here: the channels-first path takes it only after the filters are done.
-    T* taps = scratch<T>(ScratchSlot::layout_dst, p.weight_elements());
-    transpose_images(weight, taps, p.groups, Kg, Cg * 9);
+    constexpr int64_t kChannels = 8;
     parallel_for(p.groups * slivers, [&](int64_t task) {
         const int64_t g = task / slivers, j = task % slivers, count = std::min(nr, Kg - j * nr);
+        const T* filters = weight + (g * Kg + j * nr) * Cg * 9;
         T* sliver = u + g * alpha2 * xi_stride + j * Cg * nr;
-        for (int64_t c = 0; c < Cg; ++c) {
-            ukernel.filter(count, taps + (g * Cg + c) * 9 * Kg + j * nr, Kg, sliver + c * nr, xi_stride);
-            if (count < nr)
-                for (int64_t xi = 0; xi < alpha2; ++xi)
-                    std::fill_n(sliver + xi * xi_stride + c * nr + count, nr - count, T(0));
+        T* tile = scratch<T>(ScratchSlot::pack_tile, kChannels * 9 * nr);
+        for (int64_t c0 = 0; c0 < Cg; c0 += kChannels) {
+            const int64_t run = (std::min(Cg, c0 + kChannels) - c0) * 9;
+            for (int64_t k = 0; k < count; ++k) {
+                const T* from = filters + k * Cg * 9 + c0 * 9;
+                for (int64_t e = 0; e < run; ++e) tile[e * nr + k] = from[e];
+            }
+            for (int64_t c = c0; c < c0 + run / 9; ++c) {
+                ukernel.filter(count, tile + (c - c0) * 9 * nr, nr, sliver + c * nr, xi_stride);
+                if (count < nr)
+                    for (int64_t xi = 0; xi < alpha2; ++xi)
+                        std::fill_n(sliver + xi * xi_stride + c * nr + count, nr - count, T(0));
+            }
         }
     });
 }
