@@ -1,45 +1,64 @@
-// AVX2+FMA indirect-GEMM microkernel (contract in igemm/igemm.hpp; this file alone gets the AVX2
+// AVX2+FMA indirect-GEMM microkernels (contract in igemm/igemm.hpp; this file alone gets the AVX2
 // flags). Register budget, 16 ymm: 6 rows x 2 vectors (16 channels) of accumulators = 12, the two
-// weight vectors of the current (tap, channel) and one broadcast. Partial column blocks use
-// maskload/maskstore with a lane mask built from nr: no scalar tail.
+// weight vectors of the current (tap, channel) and one broadcast; 12 x 1 (8 channels) for layers
+// with at most 8 output channels per group (grouped layers), where the 16-wide tile would leave
+// half its lanes idle: 12 accumulators, one weight vector, one broadcast, and 12 independent FMA
+// chains to cover the FMA latency. Partial column blocks use maskload/maskstore with a lane mask
+// built from nr: no scalar tail.
 #include <immintrin.h>
 
 #include "igemm/igemm.hpp"
 
 namespace fastconv::igemm {
+namespace {
 
-void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
-    constexpr int MR = 6, NV = 2;
+template <int MR, int NV>
+inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
+                 const float* zero, const float* w, const float* bias, float* const* c) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i mask[NV];
     for (int v = 0; v < NV; ++v) mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr - 8 * v)), lane);
     __m256 acc[MR][NV];
     for (int v = 0; v < NV; ++v) {
         const __m256 b = bias ? _mm256_maskload_ps(bias + 8 * v, mask[v]) : _mm256_setzero_ps();
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) acc[i][v] = b;
     }
     for (int64_t t = 0; t < ks; ++t) {
         const float* rows[MR];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] == zero ? zero : a[t * MR + i] + a_offset;
         for (int64_t p = 0; p < kc; ++p, w += 8 * NV) {
-            const __m256 w0 = _mm256_load_ps(w), w1 = _mm256_load_ps(w + 8);
-#pragma GCC unroll 8
+            __m256 wv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) wv[v] = _mm256_load_ps(w + 8 * v);
+#pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) {
                 const __m256 x = _mm256_broadcast_ss(rows[i] + p);
-                acc[i][0] = _mm256_fmadd_ps(x, w0, acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(x, w1, acc[i][1]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(x, wv[v], acc[i][v]);
             }
         }
     }
     // Constant row indices: a loop to the runtime mr would index acc with a variable, and GCC then
-    // keeps acc in memory, storing all 12 accumulators to the stack on every k step (3x slower).
-#pragma GCC unroll 8
+    // keeps acc in memory, storing all the accumulators to the stack on every k step (3x slower).
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
         if (i < mr)
+#pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) _mm256_maskstore_ps(c[i] + 8 * v, mask[v], acc[i][v]);
+}
+
+}  // namespace
+
+void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
+    tile<6, 2>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+}
+
+void f32_igemm_ukernel_12x8__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
+    tile<12, 1>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
 }
 
 }  // namespace fastconv::igemm
