@@ -16,6 +16,7 @@
 
 #include "gemm/gemm.hpp"
 #include "im2col.hpp"
+#include "layout.hpp"
 #include "registry.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/workspace.hpp"
@@ -99,12 +100,18 @@ void gemm_forward_pointwise_nhwc(const ConvProblem& p, const ConvArgs& args) {
     const int64_t rows = p.batch * p.out_spatial();
     constexpr int64_t kRowChunk = 256;
     const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+    // W^T once per call, each group's (Cg x Kg) block row-major: read through W's strides, every
+    // chunk's GEMM would gather its B panel an element at a time (a tenth of resnet_1x1_56's time).
+    // The caller's packed_weights slot: tasks only use the GEMM's own slots.
+    T* w_t = scratch<T>(ScratchSlot::packed_weights, p.weight_elements());
+    transpose_images(w, w_t, p.groups, Kg, Cg);
     parallel_for(chunks * p.groups, [&](int64_t task) {
         const int64_t g = task % p.groups, r0 = task / p.groups * kRowChunk, count = std::min(rows, r0 + kRowChunk) - r0;
         T* y_block = y + r0 * K + g * Kg;
         if (bias)
             for (int64_t r = 0; r < count; ++r) std::copy_n(bias + g * Kg, Kg, y_block + r * K);
-        gemm::gemm<T>(count, Kg, Cg, {x + r0 * C + g * Cg, C, 1}, {w + g * Kg * Cg, 1, Cg}, y_block, K, bias != nullptr);
+        gemm::gemm<T>(count, Kg, Cg, {x + r0 * C + g * Cg, C, 1}, {w_t + g * Kg * Cg, Kg, 1}, y_block, K,
+                      bias != nullptr);
     });
 }
 
