@@ -23,6 +23,10 @@
 #include <new>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "igemm/igemm.hpp"
 #include "layout.hpp"
 #include "registry.hpp"
@@ -170,6 +174,40 @@ void fill_indices(const ConvProblem& p, const PackedConv& packed, const TapClass
     });
 }
 
+// out[(t * R + r) * NR + j] = tile[j * span + (r - r0) * taps + t] for every tap t, r0 <= r < r1
+// and j < valid; zero for j in [valid, NR). A forward block's lines from the gathered tile, whose
+// rows hold each column's taps of a channel side by side: four taps of four columns are one 4x4
+// transpose in SSE registers (x86-64's baseline, so no ISA file), four stores of four columns,
+// where element by element the gather from four tile rows cost as much as reading the weights.
+void write_tap_lines(const float* tile, int64_t span, int64_t valid, int64_t r0, int64_t r1, int64_t taps, int64_t R,
+                     int64_t NR, float* out) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* row = tile + (r - r0) * taps;
+        int64_t t = 0;
+#if defined(__SSE2__)
+        for (; t + 4 <= taps; t += 4) {
+            float* lines[4];
+            for (int q = 0; q < 4; ++q) lines[q] = out + ((t + q) * R + r) * NR;
+            int64_t j = 0;
+            for (; j + 4 <= valid; j += 4) {
+                __m128 a = _mm_loadu_ps(row + j * span + t), b = _mm_loadu_ps(row + (j + 1) * span + t);
+                __m128 c = _mm_loadu_ps(row + (j + 2) * span + t), d = _mm_loadu_ps(row + (j + 3) * span + t);
+                _MM_TRANSPOSE4_PS(a, b, c, d);
+                _mm_storeu_ps(lines[0] + j, a);
+                _mm_storeu_ps(lines[1] + j, b);
+                _mm_storeu_ps(lines[2] + j, c);
+                _mm_storeu_ps(lines[3] + j, d);
+            }
+            for (; j < valid; ++j)
+                for (int q = 0; q < 4; ++q) lines[q][j] = row[j * span + t + q];
+        }
+#endif
+        for (; t < taps; ++t)
+            for (int64_t j = 0; j < valid; ++j) out[(t * R + r) * NR + j] = row[j * span + t];
+        for (t = 0; t < taps; ++t) std::fill(out + (t * R + r) * NR + valid, out + (t * R + r + 1) * NR, 0.0f);
+    }
+}
+
 // Packs the weights of one class, group and column block: [tap][reduction channel][NR columns].
 void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& c, int64_t g, int64_t cb,
                 const float* w, float* out) {
@@ -214,6 +252,10 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
             const int64_t count = (r1 - r0) * taps;
             for (int64_t j = 0; j < valid; ++j)
                 std::copy_n(from_block + j * column_stride, count, tile + j * span);
+            if (ks == taps) {  // every tap, in order: tap_index[t] == t
+                write_tap_lines(tile, span, valid, r0, r1, taps, R, NR, out);
+                continue;
+            }
             from_block = tile;
             tile_column = span;
         }
