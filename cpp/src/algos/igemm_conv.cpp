@@ -401,16 +401,17 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
 
     // Tasks: image x column block x chunk of tiles of one class, every group inside the task: the
     // table of row pointers of a tile is built once and serves all groups through the kernel's
-    // a_offset (for a small group, building it costs as much as the product). The chunk size only
-    // balances the load; it never changes what a microkernel call sums. With deferred weights a
-    // task is one (class, group, column block) over every image and tile, so it packs its block
-    // once, into this thread's scratch, and uses it while it is hot.
+    // a_offset (for a small group, building it costs as much as the product). When the chunks
+    // alone give every thread several tasks, a task also takes every column block, so the table
+    // serves those too (conv3d_video with AVX2's 16-column tiles built each table twice, a tenth
+    // of its time). The chunk size only balances the load; it never changes what a microkernel
+    // call sums. With deferred weights a task is one (class, group, column block) over every image
+    // and tile, so it packs its block once, into this thread's scratch, and uses it while it is hot.
     const bool deferred = pw.raw_weights != nullptr;
     int64_t total_tiles = 0;
     for (const TapClass& c : pw.classes) total_tiles += (c.pixels() + MR - 1) / MR;
-    const int64_t outer = deferred ? p.groups * pw.column_blocks : p.batch * pw.column_blocks;
     const int64_t threads = ThreadPool::instance().num_threads();
-    const int64_t work = outer * total_tiles * (deferred ? 1 : p.groups);
+    const int64_t work = (deferred ? p.groups : p.batch) * pw.column_blocks * total_tiles * (deferred ? 1 : p.groups);
     const int64_t chunk_tiles =
         deferred ? total_tiles : std::max<int64_t>(1, std::min<int64_t>(32, work / (8 * threads) / p.groups));
     std::vector<std::array<int64_t, 3>> chunks;  // (class, first tile, end tile)
@@ -420,10 +421,14 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
             chunks.push_back({static_cast<int64_t>(ci), t0, std::min(tiles, t0 + chunk_tiles)});
     }
     const int64_t num_chunks = static_cast<int64_t>(chunks.size());
+    const bool every_block = !deferred && p.batch * num_chunks >= 4 * threads;
+    const int64_t task_blocks = every_block ? 1 : pw.column_blocks;  // column-block tasks per image
+    const int64_t outer = deferred ? p.groups * pw.column_blocks : p.batch * task_blocks;
 
     parallel_for(outer * num_chunks, [&](int64_t task) {
         const auto& chunk = chunks[task % num_chunks];
-        const int64_t cb = (task / num_chunks) % pw.column_blocks;
+        const int64_t cb0 = every_block ? 0 : (task / num_chunks) % pw.column_blocks;
+        const int64_t cb1 = every_block ? pw.column_blocks : cb0 + 1;
         const TapClass& cls = pw.classes[chunk[0]];
         const int64_t ks = static_cast<int64_t>(cls.taps.size());
         const int64_t block_size = ks * pw.reduction * NR;
@@ -433,10 +438,9 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
         const float* deferred_block = nullptr;
         if (deferred) {
             float* block = scratch<float>(ScratchSlot::gemm_b, std::max<int64_t>(block_size, 16));
-            pack_block(p, pw, cls, g0, cb, pw.raw_weights, block);
+            pack_block(p, pw, cls, g0, cb0, pw.raw_weights, block);
             deferred_block = block;
         }
-        const int64_t nr = std::min<int64_t>(NR, pw.columns - cb * NR);
 
         float* zero = scratch<float>(ScratchSlot::accumulators, pw.reduction);
         std::fill_n(zero, pw.reduction, 0.0f);
@@ -444,24 +448,28 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
             scratch_bytes(ScratchSlot::columns, static_cast<size_t>(std::max<int64_t>(ks, 1) * MR) * sizeof(float*)));
         float* c_rows[16];
         const int64_t pixels = cls.pixels();
-        const int64_t n0 = deferred ? 0 : task / num_chunks / pw.column_blocks;
+        const int64_t n0 = deferred ? 0 : task / num_chunks / task_blocks;
         const int64_t n1 = deferred ? p.batch : n0 + 1;
         for (int64_t n = n0; n < n1; ++n) {
             const float* src_image = src + n * src_spatial * src_channels;
-            float* dst_image = dst + n * dst_spatial * dst_channels + cb * NR;
+            float* dst_image = dst + n * dst_spatial * dst_channels;
             for (int64_t tile = chunk[1]; tile < chunk[2]; ++tile) {
                 const int64_t mr = std::min(MR, pixels - tile * MR);
                 const int64_t* dst_row = pw.dst_index + cls.dst_index_offset + tile * MR;
                 const int64_t* src_row = pw.src_index + cls.src_index_offset + tile * ks * MR;
                 for (int64_t e = 0; e < ks * MR; ++e)
                     a[e] = src_row[e] < 0 ? zero : src_image + src_row[e] * src_channels;
-                for (int64_t g = g0; g < g1; ++g) {
-                    for (int64_t i = 0; i < mr; ++i) c_rows[i] = dst_image + dst_row[i] * dst_channels + g * pw.columns;
-                    const float* w_block =
-                        deferred ? deferred_block
-                                 : pw.weights + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
-                    const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
-                    uk.fn(mr, nr, pw.reduction, ks, a, g * pw.reduction, zero, w_block, bias_block, c_rows);
+                for (int64_t cb = cb0; cb < cb1; ++cb) {
+                    const int64_t nr = std::min<int64_t>(NR, pw.columns - cb * NR);
+                    for (int64_t g = g0; g < g1; ++g) {
+                        for (int64_t i = 0; i < mr; ++i)
+                            c_rows[i] = dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR;
+                        const float* w_block =
+                            deferred ? deferred_block
+                                     : pw.weights + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
+                        const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
+                        uk.fn(mr, nr, pw.reduction, ks, a, g * pw.reduction, zero, w_block, bias_block, c_rows);
+                    }
                 }
             }
         }
