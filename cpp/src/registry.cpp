@@ -43,7 +43,12 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
 // - with fewer than 8 input channels per group igemm's per-tap pointer setup outweighs its few
 //   FMAs, unless it can merge the kernel row into the reduction (groups = 1, no dilation along
 //   the width: the RGB stem), so otherwise im2col's long GEMM rows win;
-// - depthwise and thin groups go to the direct family's specialised kernels.
+// - depthwise and thin groups go to the direct family's specialised kernels;
+// - in functional calls, images of at most 64 output pixels with at least 64 output channels per
+//   group (resnet_3x3_7) go to small_image_gemm, which reads the weights in place instead of
+//   packing them (Zen 3: 3.7 against igemm's 4.4 ms); a plan has packed them already, and igemm's
+//   6x16 tile wastes no lanes on 49 pixels where small_image_gemm's 16-pixel slivers waste 15 of 64
+//   (3.3 against 3.7 ms).
 // float64 has no igemm kernel: GEMM once the product fills microkernel tiles, else direct loops.
 //
 // Where igemm's widest tile is narrow (AVX2's 6x16, a quarter of AVX-512's 6x64), its per-tap
@@ -63,6 +68,7 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
     if (p.dtype == DType::f64) return Algo::im2col;
     const bool channels_first = p.layout == Layout::channels_first;
     if (p.kind == ConvKind::forward) {
+        if (!prepacked && small_image_gemm_impl.declines(channels_first_view(p)).empty()) return Algo::im2col;
         if (p.kernel_spatial() == 1 && (channels_first || (igemm_tile_is_narrow() && gemm_1x1_nhwc_impl.declines(p).empty())))
             return Algo::im2col;
         const bool row_merges = p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1;
@@ -80,7 +86,7 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
 
 const std::vector<ConvImpl>& conv_registry() {
     static const std::vector<ConvImpl> registry{
-        gemm_1x1_impl,     gemm_1x1_nhwc_impl, im2col_gemm_impl,    gemm_col2im_impl,       depthwise_impl,
+        gemm_1x1_impl,     gemm_1x1_nhwc_impl, small_image_gemm_impl, im2col_gemm_impl,  gemm_col2im_impl, depthwise_impl,
         direct_chw_impl,   winograd_4x4_impl,  winograd_2x2_impl,   igemm_impl,             direct_forward_impl,
         direct_transposed_impl, reference_impl,
     };

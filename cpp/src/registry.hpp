@@ -59,6 +59,7 @@ inline ConvProblem channels_first_view(ConvProblem p) {
 // Declared by the algorithm files, listed in order by registry.cpp.
 extern const ConvImpl gemm_1x1_impl;
 extern const ConvImpl gemm_1x1_nhwc_impl;
+extern const ConvImpl small_image_gemm_impl;
 extern const ConvImpl im2col_gemm_impl;
 extern const ConvImpl gemm_col2im_impl;
 extern const ConvImpl depthwise_impl;
@@ -75,6 +76,12 @@ struct Ukernel;
 // igemm_impl with an explicit microkernel, so tests cover every compiled ISA variant.
 void run_with(const Ukernel& ukernel, const ConvProblem& problem, const ConvArgs& args);
 }  // namespace igemm
+
+namespace small_image {
+// small_image_gemm_impl with an explicit igemm microkernel, on any forward channels-first problem
+// (its efficiency rule aside), so tests cover every compiled ISA variant.
+void run_with(const igemm::Ukernel& ukernel, const ConvProblem& problem, const ConvArgs& args);
+}  // namespace small_image
 
 namespace convchw {
 struct Ukernel;

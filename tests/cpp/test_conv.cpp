@@ -231,6 +231,26 @@ TEST(Igemm, EveryMicrokernelMatchesReference) {
     }
 }
 
+// small_image_gemm with every compiled igemm microkernel this CPU can run, on every forward shape
+// (its efficiency rule aside: it computes any geometry), channels-first as it reads.
+TEST(SmallImageGemm, EveryMicrokernelMatchesReference) {
+    for (const igemm::Ukernel& ukernel : igemm::ukernels()) {
+        if (ukernel.isa > detected_isa()) continue;
+        for (const Shape& shape : shapes()) {
+            const ConvProblem p = build(shape, DType::f32);
+            if (p.kind != ConvKind::forward) continue;
+            const auto src = random_values<float>(p.src_elements(), 21);
+            const auto weight = random_values<float>(p.weight_elements(), 22);
+            const auto bias = random_values<float>(p.dst_channels(), 23);
+            std::vector<float> expected(p.dst_elements());
+            reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
+            std::vector<float> actual(p.dst_elements(), std::numeric_limits<float>::quiet_NaN());
+            small_image::run_with(ukernel, p, {src.data(), weight.data(), bias.data(), actual.data()});
+            expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
+        }
+    }
+}
+
 // The depthwise kernel with every compiled microkernel this CPU can run.
 TEST(Depthwise, EveryMicrokernelMatchesReference) {
     for (const dwconv::Ukernel& ukernel : dwconv::ukernels()) {

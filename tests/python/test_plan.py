@@ -7,7 +7,17 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import ALGOS, CONV_OPS, DTYPES, maybe, op_geometry
+from conftest import (
+    ALGOS,
+    CONV_OPS,
+    DTYPES,
+    assert_close,
+    maybe,
+    op_geometry,
+    reduction_length,
+    reference_conv,
+    torch_conv,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_channels_last import channels_last
@@ -120,3 +130,44 @@ def test_plan_errors_name_the_argument():
         plan(np.ones((1, 3, 5, 5), np.float32))
     with pytest.raises(ValueError, match="kernel too large"):
         plan(np.ones((1, 2, 2, 2), np.float32))
+
+
+SMALL_IMAGE_CASES = [
+    ("conv2d", (1, 512, 7, 7), (512, 512, 3, 3), dict(padding=1)),  # resnet_3x3_7
+    ("conv2d", (3, 96, 9, 8), (70, 96, 3, 3), dict(padding=(2, 0), stride=(2, 1), dilation=(1, 2))),
+    ("conv2d", (2, 64, 6, 6), (128, 32, 3, 3), dict(padding=1, groups=2)),
+    ("conv1d", (1, 80, 50), (65, 80, 5), dict(padding=2)),
+    ("conv3d", (1, 16, 3, 4, 5), (64, 16, 3, 3, 3), dict(padding=1)),
+    ("conv2d", (1, 40, 4, 4), (66, 40, 7, 7), dict(padding=2)),  # kernel larger than the input
+]
+
+
+@pytest.mark.parametrize("op, x_shape, w_shape, kwargs", SMALL_IMAGE_CASES)
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_small_image_gemm_matches_torch(torch, op, x_shape, w_shape, kwargs, layout):
+    """Images of at most 64 output pixels and at least 64 output channels per group run with the
+    weights read in place (small_image_gemm): chosen by auto for functional calls and by im2col;
+    every geometry, groups, batch and both layouts agree with torch and with the plan."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    b = rng.standard_normal(w_shape[0], dtype=np.float32)
+    assert fastconv.algorithms(op, x_shape, w_shape, **kwargs)["selected"] == "small_image_gemm"
+    assert fastconv.algorithms(op, x_shape, w_shape, algo="im2col", **kwargs)["selected"] == "small_image_gemm"
+    if layout == "channels_last":
+        x = channels_last(x)
+    fn = getattr(fastconv, op)
+    expected = torch_conv(torch, op, x, w, b, kwargs)
+    magnitude = reference_conv(op, x, w, b, kwargs, absolute=True)
+    reduction = reduction_length(op, w, kwargs.get("groups", 1))
+    for algo in ("auto", "im2col"):
+        assert_close(fn(x, w, b, algo=algo, **kwargs), expected, magnitude, np.float32, reduction)
+    y = fn(x, w, None, **kwargs)
+    assert_close(y, torch_conv(torch, op, x, w, None, kwargs), reference_conv(op, x, w, None, kwargs, absolute=True),
+                 np.float32, reduction)
+    threads = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(1)
+        np.testing.assert_array_equal(fn(x, w, None, **kwargs), y)  # bitwise, any thread count
+    finally:
+        fastconv.set_num_threads(threads)
