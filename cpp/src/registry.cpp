@@ -53,11 +53,12 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
 //
 // Where igemm's widest tile is narrow (AVX2's 6x16, a quarter of AVX-512's 6x64), its per-tap
 // pointer setup and, on channels-first memory, its transposes in and out weigh four times as much
-// against the FMAs, and the GEMM paths win more often. Measured on Zen 3 (AVX2, docs/benchmarks.md),
-// 1 and 2 threads: resnet_1x1_56 channels-last 1.41 against 1.98 ms (gemm_1x1_nhwc), the RGB stem
-// on channels-first memory 4.7 against 6.4 ms, and the transposed layers of at most 9 taps on
-// channels-first memory (unet_up_2x2 3.4 against 4.3, fcn_up_3x3 4.6 against 6.1); 16-tap
-// transposed layers (dcgan_up_16, batch8_up) stay on igemm there too.
+// against the FMAs, and the GEMM paths win more often. Measured on Zen 3 (AVX2), 1 and 2 threads:
+// resnet_1x1_56 channels-last 1.41 against 1.98 ms (gemm_1x1_nhwc); on channels-first memory the
+// transposed layers of at most 4 taps, whose col2im is a plain scatter (unet_up_2x2: 3.1-3.4
+// against 3.3-4.4 ms at 1 thread, even at 2); 9- and 16-tap transposed layers (fcn_up_3x3, 4.6
+// against 5.0; dcgan_up_16, batch8_up) and the RGB stem (4.6 against 5.0, 2.9 against 3.9 at 2
+// threads) stay on igemm.
 bool igemm_tile_is_narrow() { return igemm::active_ukernel().nr < 64; }
 
 Algo auto_family(const ConvProblem& p, bool prepacked) {
@@ -72,11 +73,10 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
         if (p.kernel_spatial() == 1 && (channels_first || (igemm_tile_is_narrow() && gemm_1x1_nhwc_impl.declines(p).empty())))
             return Algo::im2col;
         const bool row_merges = p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1;
-        if (p.in_channels_per_group() < 8 && !(row_merges && !(channels_first && igemm_tile_is_narrow())))
-            return Algo::im2col;
+        if (p.in_channels_per_group() < 8 && !row_merges) return Algo::im2col;
     } else if (p.batch * p.out_spatial() < 64 && !prepacked) {
         return Algo::im2col;
-    } else if (channels_first && igemm_tile_is_narrow() && p.kernel_spatial() <= 9) {
+    } else if (channels_first && igemm_tile_is_narrow() && p.kernel_spatial() <= 4) {
         return Algo::im2col;
     }
     return Algo::direct;

@@ -268,10 +268,10 @@ def test_poison_hook_is_active_and_preallocates_nan(monkeypatch):
 
 
 def test_auto_follows_the_igemm_tile_width():
-    """On channels-first memory, auto leaves igemm for the GEMM paths on the RGB stem and on
-    transposed layers of at most 9 taps when igemm's widest tile is narrow (AVX2's 16 columns,
-    where its per-tap setup and transposes weigh 4x more); with AVX-512's 64 columns igemm keeps
-    them. 16-tap transposed layers stay on igemm either way."""
+    """On channels-first memory, auto leaves igemm for GEMM + col2im on transposed layers of at most
+    4 taps when igemm's widest tile is narrow (AVX2's 16 columns, where its per-tap setup and
+    transposes weigh 4x more); with AVX-512's 64 columns igemm keeps them. Wider transposed kernels
+    and the RGB stem stay on igemm either way."""
     active = next(row for row in fastconv.info()["igemm_ukernels"] if row["active"])
     narrow = active["nr"] < 64
     stem = fastconv.algorithms("conv2d", (1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)["selected"]
@@ -279,8 +279,5 @@ def test_auto_follows_the_igemm_tile_width():
     fcn = fastconv.algorithms("conv_transpose2d", (1, 64, 56, 56), (64, 64, 3, 3), stride=2, padding=1,
                               output_padding=1)["selected"]
     dcgan = fastconv.algorithms("conv_transpose2d", (1, 128, 16, 16), (128, 64, 4, 4), stride=2, padding=1)["selected"]
-    if narrow:
-        assert (stem, unet, fcn) == ("im2col_gemm", "gemm_col2im", "gemm_col2im")
-    else:
-        assert (stem, unet, fcn) == ("igemm", "igemm", "igemm")
-    assert dcgan == "igemm"
+    assert unet == ("gemm_col2im" if narrow else "igemm")
+    assert (stem, fcn, dcgan) == ("igemm", "igemm", "igemm")
