@@ -45,6 +45,9 @@ const std::vector<Shape>& shapes() {
         {"depthwise_dilated_width", false, {2, 7, 9, 37}, {7, 1, 3, 3}, {2, 1}, {1, 2}, {1, 2}, {0, 2}, {}, 7},
         {"depthwise_3d_flat_padded", false, {1, 2, 1, 1, 1}, {2, 1, 1, 1, 1}, {2, 1, 1}, {1, 1, 1}, {1, 0, 0}, {0, 0, 0}, {}, 2},
         {"depthwise_3d_flat_padded_all", false, {1, 2, 1, 1, 1}, {2, 1, 1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {}, 2},
+        // 16-32 input channels with small weights: igemm merges the kernel row into the reduction.
+        {"merged_width_24ch", false, {1, 24, 5, 9}, {10, 24, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
+        {"merged_width_3d", false, {2, 20, 3, 4, 6}, {6, 20, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}, {}, 1},
         // Rows of two full 32-wide vector blocks plus a tail, exact multiples of 8 and of 32.
         {"depthwise_wide_rows", false, {1, 3, 4, 75}, {3, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 3},
         {"depthwise_row_of_64", false, {1, 2, 3, 64}, {2, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 2},
