@@ -224,19 +224,29 @@ TEST(Winograd, RegistryEntriesAndPlansMatch) {
     }
 }
 
-// Bitwise identical for 1, 2 and 3 threads, on a problem with several blocks of tiles.
+// Bitwise identical for 1, 2 and 3 threads, on a problem with several blocks of tiles and on ones
+// with so few tiles that more than one thread runs the phases over the pool instead (run_phased),
+// in both layouts.
 TEST(Winograd, DeterministicAcrossThreadCounts) {
     const int saved = get_num_threads();
-    const ConvProblem p = build(shapes().back(), DType::f32);
-    const auto x = cast<float>(uniform(p.x_elements(), 7)), w = cast<float>(uniform(p.weight_elements(), 8));
-    for (const ConvImpl* impl : {&winograd_4x4_impl, &winograd_2x2_impl}) {
-        std::vector<float> first;
-        for (int threads : {1, 2, 3, 1}) {
-            set_num_threads(threads);
-            std::vector<float> y(p.y_elements());
-            impl->run(p, {x.data(), w.data(), nullptr, y.data()});
-            if (first.empty()) first = y;
-            else ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << impl->name << threads;
+    for (const Shape& shape : {shapes().back(), shapes()[6], shapes()[9]}) {  // many_tiles, odd_channels, deep
+        for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+            ConvProblem p = build(shape, DType::f32);
+            p.layout = layout;
+            const auto x = cast<float>(uniform(p.x_elements(), 7)), w = cast<float>(uniform(p.weight_elements(), 8));
+            const auto b = cast<float>(uniform(p.out_channels, 9));
+            for (const ConvImpl* impl : {&winograd_4x4_impl, &winograd_2x2_impl}) {
+                std::vector<float> first;
+                for (int threads : {1, 2, 3, 1}) {
+                    set_num_threads(threads);
+                    std::vector<float> y(p.y_elements());
+                    impl->run(p, {x.data(), w.data(), b.data(), y.data()});
+                    if (first.empty()) first = y;
+                    else
+                        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float)))
+                            << impl->name << " " << shape.name << " " << threads;
+                }
+            }
         }
     }
     set_num_threads(saved);

@@ -13,6 +13,7 @@
 
 #include "gemm/gemm.hpp"
 #include "kernels/gemm_ukernels.hpp"
+#include "layout.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/workspace.hpp"
 
@@ -222,12 +223,67 @@ struct BlockMemory {
     int64_t y_image, y_row0;
 };
 
-// Tiles [first, first + count) (numbered over images, tile rows, tile columns), count <= block. The
-// input transform writes V in packed-A order, [xi][row sliver][C][MR]; each GEMM product
-// M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
+// The three phases over tiles [first, first + count) (numbered over images, tile rows, tile
+// columns). The input transform writes V in packed-A order, [xi][row sliver][C][MR]; each GEMM
+// product M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
 // repacking: U was packed by transform_filter, V by the input transform), depth blocked like
 // gemm.cpp so a B sliver stays in L1; M is [xi][tile][groups * slivers * NR] and the output
 // transform reads each group's K/groups columns of it.
+
+// Input transform of row sliver s (MR tiles).
+template <typename T>
+void input_sliver(const TileLoop<T>& l, int64_t first, int64_t count, int64_t s, T* v, int64_t v_stride,
+                  const T* zero, const BlockMemory<T>& mem) {
+    const T* d[kMaxGemmRows * 36];
+    const int64_t tiles = std::min(l.mr, count - s * l.mr);
+    for (int64_t i = 0; i < tiles; ++i) {
+        const int64_t tile = first + s * l.mr + i, n = tile / l.per_image;
+        const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
+        for (int r = 0; r < l.alpha; ++r) {
+            const int64_t ih = th * l.m - l.top + r;
+            const bool row_inside = ih >= 0 && ih < l.IH;
+            const T* row = row_inside ? mem.x + n * mem.x_image + (ih - mem.x_row0) * l.IW * l.C : zero;
+            for (int q = 0; q < l.alpha; ++q) {
+                const int64_t iw = tw * l.m - l.left + q;
+                d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
+            }
+        }
+    }
+    l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v + s * l.C * l.mr, v_stride);
+}
+
+// The products of group g, position xi and output-channel slivers [j0, j1) for every row sliver.
+// Each element gets its depth blocks in order, each one microkernel call, however the work is cut.
+template <typename T>
+void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, int64_t j0, int64_t j1, const T* v,
+               int64_t v_stride, T* mm, int64_t m_stride) {
+    const T* a = v + xi * v_stride + g * l.Cg * l.mr;
+    const T* b = l.u + (g * l.alpha2 + xi) * l.u_stride;
+    T* c = mm + xi * m_stride + g * l.slivers * l.nr;
+    for (int64_t pc = 0; pc < l.Cg; pc += l.kc_max) {
+        const int64_t kc = std::min(l.kc_max, l.Cg - pc);
+        for (int64_t j = j0; j < j1; ++j)
+            for (int64_t s = 0; s < used_slivers; ++s)
+                l.gk.fn(kc, a + (s * l.C + pc) * l.mr, b + (j * l.Cg + pc) * l.nr, c + s * l.mr * l.padded_k + j * l.nr,
+                        l.padded_k, pc > 0);
+    }
+}
+
+// Output transform of tile first + i.
+template <typename T>
+void output_tile(const TileLoop<T>& l, int64_t first, int64_t i, const T* mm, int64_t m_stride,
+                 const BlockMemory<T>& mem) {
+    const int64_t tile = first + i, n = tile / l.per_image;
+    const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
+    const int64_t oh = th * l.m, ow = tw * l.m;
+    const int64_t rows = std::min<int64_t>(l.m, l.OH - oh), cols = std::min<int64_t>(l.m, l.OW - ow);
+    T* y = mem.y + n * mem.y_image + ((oh - mem.y_row0) * l.OW + ow) * l.K;
+    for (int64_t g = 0; g < l.p.groups; ++g)
+        l.ukernel.output(l.Kg, mm + i * l.padded_k + g * l.slivers * l.nr, m_stride,
+                         l.bias ? l.bias + g * l.Kg : nullptr, y + g * l.Kg, l.OW * l.K, l.K, rows, cols);
+}
+
+// One block of count <= block tiles, all three phases on this thread, V and M in its scratch.
 template <typename T>
 void run_block(const TileLoop<T>& l, int64_t block, int64_t first, int64_t count, const BlockMemory<T>& mem) {
     const int64_t v_stride = position_stride<T>(block * l.C), m_stride = position_stride<T>(block * l.padded_k);
@@ -237,47 +293,40 @@ void run_block(const TileLoop<T>& l, int64_t block, int64_t first, int64_t count
     T* zero = v + l.alpha2 * v_stride;
     std::fill_n(zero, l.C, T(0));
     T* mm = scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride);
-    const T* d[kMaxGemmRows * 36];
-    for (int64_t s = 0; s < used_slivers; ++s) {
-        const int64_t tiles = std::min(l.mr, count - s * l.mr);
-        for (int64_t i = 0; i < tiles; ++i) {
-            const int64_t tile = first + s * l.mr + i, n = tile / l.per_image;
-            const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
-            for (int r = 0; r < l.alpha; ++r) {
-                const int64_t ih = th * l.m - l.top + r;
-                const bool row_inside = ih >= 0 && ih < l.IH;
-                const T* row = row_inside ? mem.x + n * mem.x_image + (ih - mem.x_row0) * l.IW * l.C : zero;
-                for (int q = 0; q < l.alpha; ++q) {
-                    const int64_t iw = tw * l.m - l.left + q;
-                    d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
-                }
-            }
-        }
-        l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v + s * l.C * l.mr, v_stride);
-    }
+    for (int64_t s = 0; s < used_slivers; ++s) input_sliver(l, first, count, s, v, v_stride, zero, mem);
     for (int64_t g = 0; g < l.p.groups; ++g)
-        for (int xi = 0; xi < l.alpha2; ++xi) {
-            const T* a = v + xi * v_stride + g * l.Cg * l.mr;
-            const T* b = l.u + (g * l.alpha2 + xi) * l.u_stride;
-            T* c = mm + xi * m_stride + g * l.slivers * l.nr;
-            for (int64_t pc = 0; pc < l.Cg; pc += l.kc_max) {
-                const int64_t kc = std::min(l.kc_max, l.Cg - pc);
-                for (int64_t j = 0; j < l.slivers; ++j)
-                    for (int64_t s = 0; s < used_slivers; ++s)
-                        l.gk.fn(kc, a + (s * l.C + pc) * l.mr, b + (j * l.Cg + pc) * l.nr,
-                                c + s * l.mr * l.padded_k + j * l.nr, l.padded_k, pc > 0);
-            }
-        }
-    for (int64_t i = 0; i < count; ++i) {
-        const int64_t tile = first + i, n = tile / l.per_image;
-        const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
-        const int64_t oh = th * l.m, ow = tw * l.m;
-        const int64_t rows = std::min<int64_t>(l.m, l.OH - oh), cols = std::min<int64_t>(l.m, l.OW - ow);
-        T* y = mem.y + n * mem.y_image + ((oh - mem.y_row0) * l.OW + ow) * l.K;
-        for (int64_t g = 0; g < l.p.groups; ++g)
-            l.ukernel.output(l.Kg, mm + i * l.padded_k + g * l.slivers * l.nr, m_stride,
-                             l.bias ? l.bias + g * l.Kg : nullptr, y + g * l.Kg, l.OW * l.K, l.K, rows, cols);
-    }
+        for (int xi = 0; xi < l.alpha2; ++xi) gemm_part(l, used_slivers, g, xi, 0, l.slivers, v, v_stride, mm, m_stride);
+    for (int64_t i = 0; i < count; ++i) output_tile(l, first, i, mm, m_stride, mem);
+}
+
+// All `count` tiles as one block whose phases are each spread over the pool: for layers with so
+// few tiles (resnet_3x3_14 at batch 1: 16) that blocks of tiles would leave threads idle or
+// unevenly loaded, each streaming all of U. The GEMM phase splits over (group, position,
+// output-channel slivers) instead. V and M live in the calling thread's scratch; the tasks take
+// none. Same arithmetic per element as run_block, so the same bits.
+template <typename T>
+void run_phased(const TileLoop<T>& l, int64_t count, const BlockMemory<T>& mem) {
+    const int64_t used_slivers = (count + l.mr - 1) / l.mr, block = used_slivers * l.mr;
+    const int64_t v_stride = position_stride<T>(block * l.C), m_stride = position_stride<T>(block * l.padded_k);
+    T* v = scratch<T>(ScratchSlot::columns, l.alpha2 * v_stride + l.C);
+    T* zero = v + l.alpha2 * v_stride;
+    std::fill_n(zero, l.C, T(0));
+    T* mm = scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride);
+    parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, v, v_stride, zero, mem); });
+    constexpr int64_t kSliversPerTask = 2;
+    const int64_t parts = (l.slivers + kSliversPerTask - 1) / kSliversPerTask;
+    parallel_for(l.p.groups * l.alpha2 * parts, [&](int64_t task) {
+        const int64_t j0 = task % parts * kSliversPerTask, xi = task / parts % l.alpha2, g = task / parts / l.alpha2;
+        gemm_part(l, used_slivers, g, static_cast<int>(xi), j0, std::min(l.slivers, j0 + kSliversPerTask), v, v_stride,
+                  mm, m_stride);
+    });
+    parallel_for(count, [&](int64_t i) { output_tile(l, 0, i, mm, m_stride, mem); });
+}
+
+// Whether the tiles split into too few blocks to keep the pool evenly busy (see run_phased).
+inline bool runs_phased(int64_t total, int64_t block) {
+    const int64_t threads = get_num_threads();
+    return threads > 1 && (total + block - 1) / block < 2 * threads;
 }
 
 // dst[i * channels + c] = src[c * src_stride + i] for i < length, c < channels (one band of a
@@ -310,6 +359,10 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
     const TileLoop<T> l(ukernel, p, u, bias);
     const int64_t total = p.batch * l.per_image, block = tiles_per_block<T>(p, l.m, l.padded_k, total);
     const BlockMemory<T> mem{x, l.IH * l.IW * l.C, 0, y, l.OH * l.OW * l.K, 0};
+    if (runs_phased(total, block)) {
+        run_phased(l, total, mem);
+        return;
+    }
     parallel_for((total + block - 1) / block, [&](int64_t task) {
         run_block(l, block, task * block, std::min(block, total - task * block), mem);
     });
@@ -323,6 +376,16 @@ void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T
                         T* y) {
     const TileLoop<T> l(ukernel, p, u, bias);
     const int64_t target = tiles_per_block<T>(p, l.m, l.padded_k, p.batch * l.per_image);
+    // Few tiles and small tensors (resnet_3x3_14 and _28, not _56, whose 1.6 MB of whole-tensor
+    // layout changes cost more than the bands' in-cache ones save): phases over the pool.
+    if (runs_phased(p.batch * l.per_image, target) && p.x_elements() + p.y_elements() <= (int64_t(1) << 18)) {
+        T* x_last = scratch<T>(ScratchSlot::layout_src, p.batch * l.IH * l.IW * l.C);
+        T* y_last = scratch<T>(ScratchSlot::layout_dst, p.batch * l.OH * l.OW * l.K);
+        transpose_images(x, x_last, p.batch, l.C, l.IH * l.IW);
+        run_phased(l, p.batch * l.per_image, BlockMemory<T>{x_last, l.IH * l.IW * l.C, 0, y_last, l.OH * l.OW * l.K, 0});
+        transpose_images(y_last, y, p.batch, l.OH * l.OW, l.K);
+        return;
+    }
     const int64_t band_rows = std::max<int64_t>(1, std::min(target / l.tiles_w,
                                                             p.batch * l.tiles_h / get_num_threads()));
     const int64_t bands = (l.tiles_h + band_rows - 1) / band_rows;
