@@ -207,3 +207,16 @@ def test_left_padding_wider_than_the_strided_input(algo, channels):
     kwargs = {"stride": (1, 10), "padding": ((0, 0), (5, 0))}
     y = fastconv.conv2d(x, w, np.ones(8, np.float32), algo=algo, **kwargs)
     np.testing.assert_array_equal(y, np.ones((1, 8, 2, 1), np.float32))
+
+
+@pytest.mark.parametrize("algo", ["direct", "im2col", "auto"])
+@pytest.mark.parametrize("stride", [2**62, 2**63 - 2])
+def test_transposed_stride_near_int64_max(algo, stride):
+    """A stride of 2^62 or more on a 2-element input: the direct path splits the output into stride
+    classes, and walking all of them took forever (found by fuzz_problem), as did the overflow in
+    their residue arithmetic; only the classes that hold pixels may be visited."""
+    x = np.arange(1, 5, dtype=np.float32).reshape(1, 2, 2)
+    w = np.ones((2, 4, 1), np.float32)  # 4 output channels: enough for igemm to take it
+    # Output positions [stride - 1, stride]: x[..., 1] lands on the second.
+    y = fastconv.conv_transpose1d(x, w, stride=stride, padding=((stride - 1, 0),), algo=algo)
+    np.testing.assert_array_equal(y, [[[0.0, 6.0]] * 4])

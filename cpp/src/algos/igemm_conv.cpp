@@ -92,7 +92,11 @@ bool merges_width(const ConvProblem& p) {
            (p.in_channels < 16 || (p.in_channels <= 32 && p.weight_elements() <= 65536));
 }
 
-int64_t positive_mod(int64_t a, int64_t m) { return ((a % m) + m) % m; }
+// a mod m in [0, m) for m > 0, without the overflow of (a % m + m) when m is near 2^63.
+int64_t positive_mod(int64_t a, int64_t m) {
+    const int64_t r = a % m;
+    return r < 0 ? r + m : r;
+}
 
 std::vector<TapClass> tap_classes(const ConvProblem& p, bool merged) {
     std::vector<TapClass> classes;
@@ -109,15 +113,17 @@ std::vector<TapClass> tap_classes(const ConvProblem& p, bool merged) {
         return classes;
     }
     const Dims& s = p.stride;
-    for (int64_t rd = 0; rd < s[0]; ++rd)
-        for (int64_t rh = 0; rh < s[1]; ++rh)
-            for (int64_t rw = 0; rw < s[2]; ++rw) {
+    // Residues at or past the source size have no pixels: bounding the loops by it keeps a stride
+    // of 2^31 on a small problem from walking 2^31 empty classes (found by fuzz_problem).
+    for (int64_t rd = 0; rd < std::min(s[0], p.in_size[0]); ++rd)
+        for (int64_t rh = 0; rh < std::min(s[1], p.in_size[1]); ++rh)
+            for (int64_t rw = 0; rw < std::min(s[2], p.in_size[2]); ++rw) {
                 TapClass c;
                 const Dims residue{rd, rh, rw};
                 for (int d = 0; d < kMaxSpatialDims; ++d) {
                     c.first[d] = residue[d];
                     c.step[d] = s[d];
-                    c.count[d] = residue[d] < p.in_size[d] ? (p.in_size[d] - residue[d] + s[d] - 1) / s[d] : 0;
+                    c.count[d] = (p.in_size[d] - residue[d] - 1) / s[d] + 1;  // ceil without overflow
                 }
                 if (c.pixels() == 0) continue;
                 auto lands = [&](int d, int64_t r) {
