@@ -76,9 +76,11 @@ done
 if [ "$PRESET" = fuzz ]; then
     echo "== libFuzzer: fuzz_problem for ${FUZZ_SECONDS} s"
     rm -rf "$BUILD/corpus" && mkdir -p "$BUILD/corpus"
-    # Leaks are checked by the ctest runs; here they would only slow every case down.
+    # Leaks are checked by the ctest runs; here they would only slow every case down. Every case is
+    # a small problem that runs in milliseconds, so one taking 30 s is a bug (a loop bounded by a
+    # stride of 2^62 once was): -timeout makes it a failure with a reproducer, not a stalled CI.
     (cd "$BUILD" && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 FASTCONV_NUM_THREADS=2 ./fuzz_problem \
-        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -max_len=128 corpus) >"$BUILD/fuzz.log" 2>&1 ||
+        -max_total_time="$FUZZ_SECONDS" -timeout=30 -print_final_stats=1 -max_len=128 corpus) >"$BUILD/fuzz.log" 2>&1 ||
         { tail -n 40 "$BUILD/fuzz.log"; echo "== fuzz_problem found a failure (reproducer in $BUILD)"; exit 1; }
     runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 cases in \2 s/p' "$BUILD/fuzz.log")
     echo "== fuzz_problem: ${runs:-see $BUILD/fuzz.log}, no failure"
