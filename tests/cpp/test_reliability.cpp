@@ -59,6 +59,23 @@ TEST(Limits, AllocationsBeyondMemoryAreRefusedBeforeAllocating) {
     EXPECT_THROW(scratch_bytes(ScratchSlot::columns, size_t(1) << 62), OutOfMemory);
 }
 
+TEST(Edges, EmptyProblemWithAWidthNear2To63) {
+    // No images and no channels: nothing to compute, so a left padding of 2^63 - 1 makes an output
+    // that wide and still accepted. Every algo's selection rule then sees that width; the
+    // channels-first direct kernel's tile-fit estimate once overflowed rounding it up (found by
+    // fuzz_problem under UBSan). Nothing may overflow, and nothing is written.
+    const int64_t max = std::numeric_limits<int64_t>::max();
+    for (DType dtype : {DType::f32, DType::f64}) {
+        const ConvProblem p = make_conv_problem(dtype, {0, 0, 0, 0}, {0, 0, 1, 1},
+                                                ConvParams{{1, 1}, {1, 1}, {1, max}, {0, 0}, {}, 1});
+        ASSERT_EQ(p.out_size[2], max);
+        for (Algo algo : {Algo::automatic, Algo::direct, Algo::im2col}) {
+            EXPECT_FALSE(selected_impl(p, algo).empty());
+            run_conv(p, algo, nullptr, nullptr, nullptr, nullptr);
+        }
+    }
+}
+
 TEST(Edges, LeftPaddingWiderThanTheWidthMergedCopy) {
     // Input width 1, left padding 5, stride 10: igemm's width-padded copy is 2 wide, and once had
     // its 5-wide left padding written into it, past the row (found by fuzz_problem under ASan).
