@@ -27,6 +27,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "fastconv/index_map.hpp"
 #include "igemm/igemm.hpp"
 #include "layout.hpp"
 #include "registry.hpp"
@@ -123,7 +124,7 @@ std::vector<TapClass> tap_classes(const ConvProblem& p, bool merged) {
                 for (int d = 0; d < kMaxSpatialDims; ++d) {
                     c.first[d] = residue[d];
                     c.step[d] = s[d];
-                    c.count[d] = (p.in_size[d] - residue[d] - 1) / s[d] + 1;  // ceil without overflow
+                    c.count[d] = ceil_div(p.in_size[d] - residue[d], s[d]);
                 }
                 if (c.pixels() == 0) continue;
                 auto lands = [&](int d, int64_t r) {

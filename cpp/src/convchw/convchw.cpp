@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "fastconv/index_map.hpp"
+
 namespace fastconv::convchw {
 
 const std::vector<Ukernel>& ukernels() {
@@ -24,11 +26,10 @@ const std::vector<Ukernel>& ukernels() {
 
 double efficiency(const Ukernel& kernel, int64_t channels, int64_t width) {
     const int64_t kb = kernel.kb, px = kernel.pixels;
-    // n rounded up to whole steps, without the overflow of n + step - 1 when n is near 2^63 (a
-    // batch-0 problem may have any width; found by fuzz_problem).
-    const auto rounded_up = [](int64_t n, int64_t step) { return double((n - 1) / step + 1) * double(step); };
-    const double channel_use = static_cast<double>(channels) / rounded_up(channels, kb);
-    const double pixel_use = static_cast<double>(width) / rounded_up(width, px);
+    // ceil_div: an empty problem may have a width near 2^63 (fuzz_problem), where width + px - 1
+    // overflowed.
+    const double channel_use = static_cast<double>(channels) / (double(ceil_div(channels, kb)) * kb);
+    const double pixel_use = static_cast<double>(width) / (double(ceil_div(width, px)) * px);
     // Per (channel, kernel tap) step a tile issues kb * vectors FMAs and vectors + kb loads (the
     // input vectors and the weight broadcasts), both at two per cycle: fewer FMAs than loads
     // leave the FMA ports idle.
