@@ -283,20 +283,32 @@ void output_tile(const TileLoop<T>& l, int64_t first, int64_t i, const T* mm, in
                          l.bias ? l.bias + g * l.Kg : nullptr, y + g * l.Kg, l.OW * l.K, l.K, rows, cols);
 }
 
+// V and M for a block of `block` tiles, in this thread's scratch: V, then a row of zeros that
+// padding taps point at.
+template <typename T>
+struct BlockScratch {
+    BlockScratch(const TileLoop<T>& l, int64_t block)
+        : v_stride(position_stride<T>(block * l.C)), m_stride(position_stride<T>(block * l.padded_k)),
+          v(scratch<T>(ScratchSlot::columns, l.alpha2 * v_stride + l.C)), zero(v + l.alpha2 * v_stride),
+          mm(scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride)) {
+        std::fill_n(zero, l.C, T(0));
+    }
+    const int64_t v_stride, m_stride;
+    T* const v;
+    T* const zero;
+    T* const mm;
+};
+
 // One block of count <= block tiles, all three phases on this thread, V and M in its scratch.
 template <typename T>
 void run_block(const TileLoop<T>& l, int64_t block, int64_t first, int64_t count, const BlockMemory<T>& mem) {
-    const int64_t v_stride = position_stride<T>(block * l.C), m_stride = position_stride<T>(block * l.padded_k);
+    const BlockScratch<T> b(l, block);
     const int64_t used_slivers = (count + l.mr - 1) / l.mr;
-    // V, then a row of zeros that padding taps point at.
-    T* v = scratch<T>(ScratchSlot::columns, l.alpha2 * v_stride + l.C);
-    T* zero = v + l.alpha2 * v_stride;
-    std::fill_n(zero, l.C, T(0));
-    T* mm = scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride);
-    for (int64_t s = 0; s < used_slivers; ++s) input_sliver(l, first, count, s, v, v_stride, zero, mem);
+    for (int64_t s = 0; s < used_slivers; ++s) input_sliver(l, first, count, s, b.v, b.v_stride, b.zero, mem);
     for (int64_t g = 0; g < l.p.groups; ++g)
-        for (int xi = 0; xi < l.alpha2; ++xi) gemm_part(l, used_slivers, g, xi, 0, l.slivers, v, v_stride, mm, m_stride);
-    for (int64_t i = 0; i < count; ++i) output_tile(l, first, i, mm, m_stride, mem);
+        for (int xi = 0; xi < l.alpha2; ++xi)
+            gemm_part(l, used_slivers, g, xi, 0, l.slivers, b.v, b.v_stride, b.mm, b.m_stride);
+    for (int64_t i = 0; i < count; ++i) output_tile(l, first, i, b.mm, b.m_stride, mem);
 }
 
 // All `count` tiles as one block whose phases are each spread over the pool: for layers with so
@@ -306,21 +318,17 @@ void run_block(const TileLoop<T>& l, int64_t block, int64_t first, int64_t count
 // none. Same arithmetic per element as run_block, so the same bits.
 template <typename T>
 void run_phased(const TileLoop<T>& l, int64_t count, const BlockMemory<T>& mem) {
-    const int64_t used_slivers = (count + l.mr - 1) / l.mr, block = used_slivers * l.mr;
-    const int64_t v_stride = position_stride<T>(block * l.C), m_stride = position_stride<T>(block * l.padded_k);
-    T* v = scratch<T>(ScratchSlot::columns, l.alpha2 * v_stride + l.C);
-    T* zero = v + l.alpha2 * v_stride;
-    std::fill_n(zero, l.C, T(0));
-    T* mm = scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride);
-    parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, v, v_stride, zero, mem); });
+    const int64_t used_slivers = (count + l.mr - 1) / l.mr;
+    const BlockScratch<T> b(l, used_slivers * l.mr);
+    parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, b.v, b.v_stride, b.zero, mem); });
     constexpr int64_t kSliversPerTask = 2;
     const int64_t parts = (l.slivers + kSliversPerTask - 1) / kSliversPerTask;
     parallel_for(l.p.groups * l.alpha2 * parts, [&](int64_t task) {
         const int64_t j0 = task % parts * kSliversPerTask, xi = task / parts % l.alpha2, g = task / parts / l.alpha2;
-        gemm_part(l, used_slivers, g, static_cast<int>(xi), j0, std::min(l.slivers, j0 + kSliversPerTask), v, v_stride,
-                  mm, m_stride);
+        gemm_part(l, used_slivers, g, static_cast<int>(xi), j0, std::min(l.slivers, j0 + kSliversPerTask), b.v,
+                  b.v_stride, b.mm, b.m_stride);
     });
-    parallel_for(count, [&](int64_t i) { output_tile(l, 0, i, mm, m_stride, mem); });
+    parallel_for(count, [&](int64_t i) { output_tile(l, 0, i, b.mm, b.m_stride, mem); });
 }
 
 // Whether the tiles split into too few blocks to keep the pool evenly busy (see run_phased).
