@@ -19,7 +19,8 @@ using UkernelFn = void (*)(int64_t channels, int64_t ks, const float* const* a, 
 // Channels-first (CHW) row kernel for stride-1 widths: one output row of one channel from a
 // zero-padded copy of that channel's plane, vectorised along the row:
 // y[ow] = bias + sum over (r, s) < (kh, kw) of rows[r][ow + s * dw] * w[r * kw + s], ow < width,
-// where rows[r] is the padded input row that kernel row r reads.
+// where rows[r] is the padded input row that kernel row r reads, readable for 32 floats past the
+// last one the outputs need (width + (kw - 1) * dw), so vector loads past the row's end need no mask.
 using RowUkernelFn = void (*)(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                               const float* w, float bias, float* y);
 
