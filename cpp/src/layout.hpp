@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "runtime/thread_pool.hpp"
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 namespace fastconv {
 
@@ -22,6 +27,33 @@ void transpose_images(const T* src, T* dst, int64_t batch, int64_t rows, int64_t
     constexpr int64_t kBlock = 32;
     const auto transpose_block = [&](const T* s, T* d, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
         int64_t r = r0;
+#if defined(__SSE2__)
+        // float: 8 x 4 tiles as two 4 x 4 transposes in SSE registers (x86-64's baseline, so no ISA
+        // file), each destination line still getting 8 contiguous values. The compiler turns the
+        // portable strip below into one scalar load per element: the RGB stem's 3.2 MB output
+        // took a quarter of the layer's time to transpose to NCHW.
+        if constexpr (std::is_same_v<T, float>) {
+            for (; r + 8 <= r1; r += 8) {
+                int64_t c = c0;
+                for (; c + 4 <= c1; c += 4) {
+                    const float* in = s + r * cols + c;
+                    __m128 a0 = _mm_loadu_ps(in), a1 = _mm_loadu_ps(in + cols), a2 = _mm_loadu_ps(in + 2 * cols),
+                           a3 = _mm_loadu_ps(in + 3 * cols);
+                    __m128 b0 = _mm_loadu_ps(in + 4 * cols), b1 = _mm_loadu_ps(in + 5 * cols),
+                           b2 = _mm_loadu_ps(in + 6 * cols), b3 = _mm_loadu_ps(in + 7 * cols);
+                    _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+                    _MM_TRANSPOSE4_PS(b0, b1, b2, b3);
+                    float* out = d + c * rows + r;
+                    _mm_storeu_ps(out, a0), _mm_storeu_ps(out + 4, b0);
+                    _mm_storeu_ps(out + rows, a1), _mm_storeu_ps(out + rows + 4, b1);
+                    _mm_storeu_ps(out + 2 * rows, a2), _mm_storeu_ps(out + 2 * rows + 4, b2);
+                    _mm_storeu_ps(out + 3 * rows, a3), _mm_storeu_ps(out + 3 * rows + 4, b3);
+                }
+                for (; c < c1; ++c)
+                    for (int64_t i = 0; i < 8; ++i) d[c * rows + r + i] = s[(r + i) * cols + c];
+            }
+        }
+#endif
         for (; r + 8 <= r1; r += 8)
             for (int64_t c = c0; c < c1; ++c)
                 for (int64_t i = 0; i < 8; ++i) d[c * rows + r + i] = s[(r + i) * cols + c];

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "igemm/igemm.hpp"
 #include "winograd/winograd.hpp"
 
 namespace fastconv {
@@ -50,17 +49,9 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
 //   6x16 tile wastes no lanes on 49 pixels where small_image_gemm's 16-pixel slivers waste 15 of 64
 //   (3.3 against 3.7 ms).
 // float64 has no igemm kernel: GEMM once the product fills microkernel tiles, else direct loops.
-//
-// Where igemm's widest tile is narrow (AVX2's 6x16, a quarter of AVX-512's 6x64), its per-tap
-// pointer setup and, on channels-first memory, its transposes in and out weigh four times as much
-// against the FMAs, and the GEMM paths win more often. Measured on Zen 3 (AVX2), 1 and 2 threads:
-// resnet_1x1_56 channels-last 1.41 against 1.98 ms (gemm_1x1_nhwc); on channels-first memory the
-// transposed layers of at most 4 taps, whose col2im is a plain scatter (unet_up_2x2: 3.1-3.4
-// against 3.3-4.4 ms at 1 thread, even at 2); 9- and 16-tap transposed layers (fcn_up_3x3, 4.6
-// against 5.0; dcgan_up_16, batch8_up) and the RGB stem (4.6 against 5.0, 2.9 against 3.9 at 2
-// threads) stay on igemm.
-bool igemm_tile_is_narrow() { return igemm::active_ukernel().nr < 64; }
-
+// These hold for AVX2's narrow 6x16 igemm tile too (Zen 3, 1 and 2 threads): igemm ties or beats
+// gemm_1x1_nhwc on channels-last 1x1 layers (resnet_1x1_s2: 0.9 against 1.2 ms) and GEMM +
+// col2im on channels-first transposed ones (unet_up_2x2: 2.1 against 2.5 ms at 2 threads).
 Algo auto_family(const ConvProblem& p, bool prepacked) {
     const int64_t reduction = p.kind == ConvKind::forward ? p.gemm_k() : p.out_channels_per_group();
     const int64_t rows = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.gemm_k();
@@ -70,13 +61,10 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
     const bool channels_first = p.layout == Layout::channels_first;
     if (p.kind == ConvKind::forward) {
         if (!prepacked && small_image_gemm_impl.declines(channels_first_view(p)).empty()) return Algo::im2col;
-        if (p.kernel_spatial() == 1 && (channels_first || (igemm_tile_is_narrow() && gemm_1x1_nhwc_impl.declines(p).empty())))
-            return Algo::im2col;
+        if (p.kernel_spatial() == 1 && channels_first) return Algo::im2col;
         const bool row_merges = p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1;
         if (p.in_channels_per_group() < 8 && !row_merges) return Algo::im2col;
     } else if (p.batch * p.out_spatial() < 64 && !prepacked) {
-        return Algo::im2col;
-    } else if (channels_first && igemm_tile_is_narrow() && p.kernel_spatial() <= 4) {
         return Algo::im2col;
     }
     return Algo::direct;
