@@ -16,6 +16,7 @@
 #include "convchw/convchw.hpp"
 #include "dwconv/dwconv.hpp"
 #include "igemm/igemm.hpp"
+#include "layout.hpp"
 #include "registry.hpp"
 
 namespace fastconv {
@@ -51,6 +52,9 @@ const std::vector<Shape>& shapes() {
         // Rows of two full 32-wide vector blocks plus a tail, exact multiples of 8 and of 32.
         {"depthwise_wide_rows", false, {1, 3, 4, 75}, {3, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 3},
         {"depthwise_row_of_64", false, {1, 2, 3, 64}, {2, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 2},
+        // A block plus three whole vectors (no masked store at all), and a single whole vector.
+        {"depthwise_row_of_56", false, {1, 2, 3, 56}, {2, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 2},
+        {"depthwise_row_of_8", false, {1, 3, 4, 8}, {3, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 3},
         {"depthwise_multiplier", false, {1, 4, 6, 6}, {8, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 4},
         {"depthwise_1d", false, {1, 19, 30}, {19, 1, 5}, {2}, {1}, {2}, {2}, {}, 19},
         {"depthwise_3d", false, {1, 17, 4, 5, 6}, {17, 1, 3, 3, 3}, {1, 1, 2}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {}, 17},
@@ -275,6 +279,28 @@ TEST(Depthwise, EveryMicrokernelMatchesReference) {
                 expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
             }
         }
+    }
+}
+
+// Channels-first <-> channels-last conversion against its index formula, on sizes that leave
+// every tail of the 8 x 4 vector tiles and take both of its task splits (few rows, many rows).
+template <typename T>
+void expect_transposes(int64_t batch, int64_t rows, int64_t cols) {
+    const auto src = random_values<T>(batch * rows * cols, 31);
+    std::vector<T> dst(src.size(), std::numeric_limits<T>::quiet_NaN());
+    transpose_images(src.data(), dst.data(), batch, rows, cols);
+    for (int64_t n = 0; n < batch; ++n)
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < cols; ++c)
+                ASSERT_EQ(dst[(n * cols + c) * rows + r], src[(n * rows + r) * cols + c])
+                    << batch << "x" << rows << "x" << cols << " at " << n << "," << r << "," << c;
+}
+
+TEST(Layout, TransposeImagesMatchesItsIndexFormula) {
+    const int64_t sizes[][3] = {{1, 1, 1}, {2, 3, 37}, {1, 8, 4}, {3, 13, 9}, {1, 17, 65}, {2, 64, 33}, {1, 600, 7}, {1, 1031, 12}};
+    for (const auto& s : sizes) {
+        expect_transposes<float>(s[0], s[1], s[2]);
+        expect_transposes<double>(s[0], s[1], s[2]);
     }
 }
 
