@@ -14,51 +14,55 @@
 
 namespace fastconv {
 
+// d[c * d_stride + r] = s[r * s_stride + c] for r < rows, c < cols, on this thread. 8-row strips
+// are read together so each destination line gets 8 contiguous values per visit, instead of one
+// store per line. float goes through SSE registers (x86-64's baseline, so no ISA file), 8 x 4
+// tiles as two 4 x 4 transposes: the compiler turns the portable strip into one scalar load per
+// element, and the RGB stem's 3.2 MB output took a quarter of the layer's time to transpose.
+template <typename T>
+void transpose_panel(const T* s, int64_t s_stride, T* d, int64_t d_stride, int64_t rows, int64_t cols) {
+    int64_t r = 0;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>) {
+        for (; r + 8 <= rows; r += 8) {
+            int64_t c = 0;
+            for (; c + 4 <= cols; c += 4) {
+                const float* in = s + r * s_stride + c;
+                __m128 a0 = _mm_loadu_ps(in), a1 = _mm_loadu_ps(in + s_stride), a2 = _mm_loadu_ps(in + 2 * s_stride),
+                       a3 = _mm_loadu_ps(in + 3 * s_stride);
+                __m128 b0 = _mm_loadu_ps(in + 4 * s_stride), b1 = _mm_loadu_ps(in + 5 * s_stride),
+                       b2 = _mm_loadu_ps(in + 6 * s_stride), b3 = _mm_loadu_ps(in + 7 * s_stride);
+                _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+                _MM_TRANSPOSE4_PS(b0, b1, b2, b3);
+                float* out = d + c * d_stride + r;
+                _mm_storeu_ps(out, a0), _mm_storeu_ps(out + 4, b0);
+                _mm_storeu_ps(out + d_stride, a1), _mm_storeu_ps(out + d_stride + 4, b1);
+                _mm_storeu_ps(out + 2 * d_stride, a2), _mm_storeu_ps(out + 2 * d_stride + 4, b2);
+                _mm_storeu_ps(out + 3 * d_stride, a3), _mm_storeu_ps(out + 3 * d_stride + 4, b3);
+            }
+            for (; c < cols; ++c)
+                for (int64_t i = 0; i < 8; ++i) d[c * d_stride + r + i] = s[(r + i) * s_stride + c];
+        }
+    }
+#endif
+    for (; r + 8 <= rows; r += 8)
+        for (int64_t c = 0; c < cols; ++c)
+            for (int64_t i = 0; i < 8; ++i) d[c * d_stride + r + i] = s[(r + i) * s_stride + c];
+    for (; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) d[c * d_stride + r] = s[r * s_stride + c];
+}
+
 // dst = src with each image's (rows x cols) matrix transposed, i.e. (N, A, B) -> (N, B, A), in
-// 32-wide blocks so both sides' cache lines are used fully. Inside a block, 8-row strips are read
-// together so each destination line gets 8 contiguous values per visit (the compiler vectorises
-// the strip), instead of one store per line. A task covers every row of its column block when
-// there are few rows (channels-first -> channels-last: rows are channels): then it writes whole
-// destination lines, where splitting the rows across tasks would write each line in pieces at
-// different times, with a read for ownership and an eviction in between (vgg_3x3_224's 12.8 MB
-// activation: 5.4 -> 3.4 ms).
+// 32-wide blocks so both sides' cache lines are used fully. A task covers every row of its column
+// block when there are few rows (channels-first -> channels-last: rows are channels): then it
+// writes whole destination lines, where splitting the rows across tasks would write each line in
+// pieces at different times, with a read for ownership and an eviction in between (vgg_3x3_224's
+// 12.8 MB activation: 5.4 -> 3.4 ms).
 template <typename T>
 void transpose_images(const T* src, T* dst, int64_t batch, int64_t rows, int64_t cols) {
     constexpr int64_t kBlock = 32;
     const auto transpose_block = [&](const T* s, T* d, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-        int64_t r = r0;
-#if defined(__SSE2__)
-        // float: 8 x 4 tiles as two 4 x 4 transposes in SSE registers (x86-64's baseline, so no ISA
-        // file), each destination line still getting 8 contiguous values. The compiler turns the
-        // portable strip below into one scalar load per element: the RGB stem's 3.2 MB output
-        // took a quarter of the layer's time to transpose to NCHW.
-        if constexpr (std::is_same_v<T, float>) {
-            for (; r + 8 <= r1; r += 8) {
-                int64_t c = c0;
-                for (; c + 4 <= c1; c += 4) {
-                    const float* in = s + r * cols + c;
-                    __m128 a0 = _mm_loadu_ps(in), a1 = _mm_loadu_ps(in + cols), a2 = _mm_loadu_ps(in + 2 * cols),
-                           a3 = _mm_loadu_ps(in + 3 * cols);
-                    __m128 b0 = _mm_loadu_ps(in + 4 * cols), b1 = _mm_loadu_ps(in + 5 * cols),
-                           b2 = _mm_loadu_ps(in + 6 * cols), b3 = _mm_loadu_ps(in + 7 * cols);
-                    _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-                    _MM_TRANSPOSE4_PS(b0, b1, b2, b3);
-                    float* out = d + c * rows + r;
-                    _mm_storeu_ps(out, a0), _mm_storeu_ps(out + 4, b0);
-                    _mm_storeu_ps(out + rows, a1), _mm_storeu_ps(out + rows + 4, b1);
-                    _mm_storeu_ps(out + 2 * rows, a2), _mm_storeu_ps(out + 2 * rows + 4, b2);
-                    _mm_storeu_ps(out + 3 * rows, a3), _mm_storeu_ps(out + 3 * rows + 4, b3);
-                }
-                for (; c < c1; ++c)
-                    for (int64_t i = 0; i < 8; ++i) d[c * rows + r + i] = s[(r + i) * cols + c];
-            }
-        }
-#endif
-        for (; r + 8 <= r1; r += 8)
-            for (int64_t c = c0; c < c1; ++c)
-                for (int64_t i = 0; i < 8; ++i) d[c * rows + r + i] = s[(r + i) * cols + c];
-        for (; r < r1; ++r)
-            for (int64_t c = c0; c < c1; ++c) d[c * rows + r] = s[r * cols + c];
+        transpose_panel(s + r0 * cols + c0, cols, d + c0 * rows + r0, rows, r1 - r0, c1 - c0);
     };
     if (rows <= 16 * kBlock) {
         const int64_t col_blocks = (cols + kBlock - 1) / kBlock;

@@ -396,8 +396,9 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     return packed;
 }
 
-// Runs on channels-last src and dst.
-void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* src, const float* bias, float* dst) {
+// Runs on channels-last src; dst is channels-last, or channels-first when dst_channels_first.
+void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* src, const float* bias, float* dst,
+                       bool dst_channels_first) {
     const bool forward = p.kind == ConvKind::forward;
     const igemm::Ukernel& uk = *pw.ukernel;
     const int64_t MR = uk.mr, NR = uk.nr;
@@ -421,8 +422,12 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     for (const TapClass& c : pw.classes) total_tiles += (c.pixels() + MR - 1) / MR;
     const int64_t threads = ThreadPool::instance().num_threads();
     const int64_t work = (deferred ? p.groups : p.batch) * pw.column_blocks * total_tiles * (deferred ? 1 : p.groups);
-    const int64_t chunk_tiles =
-        deferred ? total_tiles : std::max<int64_t>(1, std::min<int64_t>(32, work / (8 * threads) / p.groups));
+    // A channels-first forward destination is staged per chunk in a 64 KB channels-last buffer
+    // (see below), which bounds the chunk.
+    const int64_t stage_tiles = dst_channels_first && forward ? std::max<int64_t>(1, 16384 / (MR * dst_channels)) : 32;
+    const int64_t chunk_tiles = deferred ? total_tiles
+                                         : std::max<int64_t>(1, std::min({int64_t{32}, stage_tiles,
+                                                                          work / (8 * threads) / p.groups}));
     std::vector<std::array<int64_t, 3>> chunks;  // (class, first tile, end tile)
     for (size_t ci = 0; ci < pw.classes.size(); ++ci) {
         const int64_t tiles = (pw.classes[ci].pixels() + MR - 1) / MR;
@@ -433,6 +438,14 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     const bool every_block = !deferred && p.batch * num_chunks >= 4 * threads;
     const int64_t task_blocks = every_block ? 1 : pw.column_blocks;  // column-block tasks per image
     const int64_t outer = deferred ? p.groups * pw.column_blocks : p.batch * task_blocks;
+    // A task that covers every column block of a forward chunk (whose pixels are consecutive
+    // destination pixels: one class, identity dst_index) writes its tiles to an L1/L2-sized
+    // channels-last stage and transposes that into the channels-first destination, so the output
+    // never makes a round trip through memory in the other layout (the RGB stem's 3.2 MB output).
+    // Otherwise the whole destination is computed channels-last and transposed afterwards.
+    const bool staged = dst_channels_first && forward && every_block;
+    float* dst_last = dst;
+    if (dst_channels_first && !staged) dst_last = scratch<float>(ScratchSlot::layout_dst, p.batch * dst_spatial * dst_channels);
 
     parallel_for(outer * num_chunks, [&](int64_t task) {
         const auto& chunk = chunks[task % num_chunks];
@@ -459,9 +472,12 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
         const int64_t pixels = cls.pixels();
         const int64_t n0 = deferred ? 0 : task / num_chunks / task_blocks;
         const int64_t n1 = deferred ? p.batch : n0 + 1;
+        const int64_t first_pixel = chunk[1] * MR, chunk_pixels = std::min(pixels, chunk[2] * MR) - first_pixel;
+        float* stage = staged ? scratch<float>(ScratchSlot::gemm_a, chunk_pixels * dst_channels) : nullptr;
         for (int64_t n = n0; n < n1; ++n) {
             const float* src_image = src + n * src_spatial * src_channels;
-            float* dst_image = dst + n * dst_spatial * dst_channels;
+            // The stage holds the chunk's pixels from first_pixel on, where dst_row indexes the image.
+            float* dst_image = staged ? stage - first_pixel * dst_channels : dst_last + n * dst_spatial * dst_channels;
             for (int64_t tile = chunk[1]; tile < chunk[2]; ++tile) {
                 const int64_t mr = std::min(MR, pixels - tile * MR);
                 const int64_t* dst_row = pw.dst_index + cls.dst_index_offset + tile * MR;
@@ -481,8 +497,12 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                     }
                 }
             }
+            if (staged)
+                transpose_panel(stage, dst_channels, dst + n * dst_channels * dst_spatial + first_pixel, dst_spatial,
+                                chunk_pixels, dst_channels);
         }
     });
+    if (dst_channels_first && !staged) transpose_images(dst_last, dst, p.batch, dst_spatial, dst_channels);
 }
 
 // x (either layout) -> the width-padded channels-last copy the width-merged form reads.
@@ -515,28 +535,19 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
         float* padded = scratch<float>(ScratchSlot::layout_src,
                                        p.batch * p.in_size[0] * p.in_size[1] * pw.padded_width * p.in_channels);
         pad_width_channels_last(p, pw, src, padded);
-        if (p.layout == Layout::channels_last) {
-            run_channels_last(p, pw, padded, bias, dst);
-        } else {
-            float* dst_last = scratch<float>(ScratchSlot::layout_dst, p.dst_elements());
-            run_channels_last(p, pw, padded, bias, dst_last);
-            transpose_images(dst_last, dst, p.batch, p.out_spatial(), p.out_channels);
-        }
+        run_channels_last(p, pw, padded, bias, dst, p.layout == Layout::channels_first);
         return;
     }
     if (p.layout == Layout::channels_last) {
-        run_channels_last(p, pw, src, bias, dst);
+        run_channels_last(p, pw, src, bias, dst, false);
         return;
     }
     const bool forward = p.kind == ConvKind::forward;
     const int64_t src_channels = forward ? p.in_channels : p.out_channels;
     const int64_t src_spatial = forward ? p.in_spatial() : p.out_spatial();
-    const int64_t dst_spatial = forward ? p.out_spatial() : p.in_spatial();
     float* src_last = scratch<float>(ScratchSlot::layout_src, p.src_elements());
-    float* dst_last = scratch<float>(ScratchSlot::layout_dst, p.dst_elements());
     transpose_images(src, src_last, p.batch, src_channels, src_spatial);
-    run_channels_last(p, pw, src_last, bias, dst_last);
-    transpose_images(dst_last, dst, p.batch, dst_spatial, p.dst_channels());
+    run_channels_last(p, pw, src_last, bias, dst, true);
 }
 
 // The active ISA's widest tile, or the narrowest of the same ISA that still covers a group's
