@@ -233,6 +233,39 @@ def test_edge_case_matches_torch(torch, op, x_shape, w_shape, bias, kwargs):
         assert_close(case.run(np.float64, algo), expected, case.magnitude(), np.float64, case.reduction())
 
 
+@pytest.mark.parametrize("x_shape, w_shape", [
+    # 295 KB of weights in 16-column blocks over 384 tiles: igemm's tasks take every column block and
+    # run them block by block over their chunk of tiles (weights beyond half an L2).
+    ((1, 128, 48, 48), (64, 128, 3, 3)),
+    # Few channels (width-merged) and an odd output channel count: on channels-first memory each
+    # task stages its chunk channels-last and transposes it into the output.
+    ((1, 5, 40, 41), (19, 5, 3, 3)),
+], ids=["large_weights", "staged_odd_channels"])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_igemm_task_orders_match_torch_at_every_thread_count(torch, x_shape, w_shape, layout):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    if layout == "channels_last":
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = rng.standard_normal(w_shape[0]).astype(np.float32)
+    expected = torch_conv(torch, "conv2d", x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                          {"padding": 1})
+    magnitude = torch_conv(torch, "conv2d", np.abs(x).astype(np.float64), np.abs(w).astype(np.float64),
+                           np.abs(b).astype(np.float64), {"padding": 1})
+    saved = fastconv.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            fastconv.set_num_threads(threads)
+            results.append(fastconv.conv2d(x, w, b, padding=1, algo="direct"))
+    finally:
+        fastconv.set_num_threads(saved)
+    assert_close(results[0], expected, magnitude, np.float32, int(np.prod(w_shape[1:])))
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+
+
 def test_transpose_gaps_hold_exactly_the_bias():
     """Stride 3 with a 1-tap kernel: two of every three outputs receive no product at all, so they
     must be exactly the bias (or 0), never leftover memory."""
