@@ -18,32 +18,45 @@
 namespace fastconv::gemm {
 namespace {
 
+// Column-major A (a transposed view, e.g. a weight read as W^T): each k step is a contiguous
+// column, read whole across all slivers, as pack_b reads rows. Sliver by sliver would read a few
+// floats per k step at a stride of col_stride, often a power of two that maps every line onto the
+// same L1 set (dcgan_up_4x4: 16 KB), and reload each line once per sliver. MR is the microkernel's
+// tile height when it is one of the compiled ones (0: read mr at run time), so a sliver's column
+// is a few inlined moves: a memcpy of a run-time 24 bytes was a libc call per sliver and k step,
+// 40% of dcgan_up_4x4's functional call.
+template <int MR, typename T>
+void pack_a_columns(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
+    const int m = MR > 0 ? MR : mr;
+    const int64_t full_slivers = rows / m, tail = rows - full_slivers * m;
+    for (int64_t p = 0; p < depth; ++p) {
+        const T* column = a.data + p * a.col_stride;
+        T* dst = packed + p * m;
+        for (int64_t s = 0; s < full_slivers; ++s, column += m, dst += m * depth)
+            for (int i = 0; i < m; ++i) dst[i] = column[i];
+        if (tail > 0) {
+            std::copy_n(column, tail, dst);
+            std::fill(dst + tail, dst + m, T(0));
+        }
+    }
+}
+
 // Packs rows [0, rows) x depth [0, depth) of A (already offset to the block's corner) into MR-tall
 // slivers, sliver s at packed + s * MR * depth with element (i, p) at p * MR + i. Rows past `rows`
 // in the last sliver are zero, so the microkernel runs on a full tile.
 template <typename T>
 void pack_a(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
-    const int64_t slivers = (rows + mr - 1) / mr;
     if (a.row_stride == 1) {
-        // Column-major A (a transposed view, e.g. a weight read as W^T): each k step is a contiguous
-        // column, read whole across all slivers, as pack_b reads rows. Sliver by sliver would read
-        // a few floats per k step at a stride of col_stride, often a power of two that maps every
-        // line onto the same L1 set (dcgan_up_4x4: 16 KB), and reload each line once per sliver.
-        for (int64_t p = 0; p < depth; ++p) {
-            const T* column = a.data + p * a.col_stride;
-            for (int64_t s = 0; s < slivers; ++s) {
-                const int64_t valid = std::min<int64_t>(mr, rows - s * mr);
-                T* dst = packed + s * mr * depth + p * mr;
-                if (valid == mr) {
-                    std::memcpy(dst, column + s * mr, static_cast<size_t>(mr) * sizeof(T));
-                } else {
-                    std::copy_n(column + s * mr, valid, dst);
-                    std::fill(dst + valid, dst + mr, T(0));
-                }
-            }
+        static_assert(kF64ScalarMr == kF32ScalarMr && kF64Avx2Mr == kF32Avx2Mr && kF64Avx512Mr == kF32Avx512Mr,
+                      "one tile height per ISA for both dtypes, or list the float64 ones here too");
+        switch (mr) {
+            case kF32ScalarMr: return pack_a_columns<kF32ScalarMr>(a, rows, depth, mr, packed);
+            case kF32Avx2Mr: return pack_a_columns<kF32Avx2Mr>(a, rows, depth, mr, packed);
+            case kF32Avx512Mr: return pack_a_columns<kF32Avx512Mr>(a, rows, depth, mr, packed);
+            default: return pack_a_columns<0>(a, rows, depth, mr, packed);
         }
-        return;
     }
+    const int64_t slivers = (rows + mr - 1) / mr;
     for (int64_t s = 0; s < slivers; ++s, packed += mr * depth) {
         const int64_t valid = std::min<int64_t>(mr, rows - s * mr);
         const T* src = a.data + s * mr * a.row_stride;
