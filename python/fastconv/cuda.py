@@ -96,6 +96,8 @@ def placement(fn: str, **arrays: Any) -> Optional[int]:
     """The CUDA device an op's arrays live on, or None when they are all host arrays. Raises
     ValueError when host and device arrays (or two devices) are mixed, RuntimeError when the arrays
     are on a device this build or machine cannot use."""
+    if all(value is None or type(value) is np.ndarray for value in arrays.values()):
+        return None  # the common case, without asking each array for its DLPack device
     devices: Dict[str, Optional[int]] = {}
     for name, value in arrays.items():
         if value is None:

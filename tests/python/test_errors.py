@@ -207,3 +207,29 @@ def test_state_survives_errors():
         with pytest.raises(error):
             call()
     np.testing.assert_array_equal(conv2d(padding=1), expected)
+
+
+def test_validation_cache_never_admits_a_bad_call():
+    """Geometry validated once per call signature is reused, but only for the same exact values:
+    a bool, a numpy integer or a list in place of an int is checked afresh, and an error is never
+    remembered as a success (nor a success as an error)."""
+    expected = conv2d(stride=(1, 1), padding=1)
+    with pytest.raises(TypeError, match=r"^conv2d: stride must be an int or a tuple of 2 ints, got True \(bool\)$"):
+        conv2d(stride=True, padding=1)
+    with pytest.raises(TypeError, match=r"^conv2d: stride must be an int or a tuple of 2 ints, got \(True, 1\)$"):
+        conv2d(stride=(True, 1), padding=1)
+    for stride in ((1, 1), [1, 1], 1, np.int64(1), (np.int32(1), 1)):
+        np.testing.assert_array_equal(conv2d(stride=stride, padding=1), expected)
+    with pytest.raises(ValueError, match=r"^conv_transpose2d: padding must be"):
+        conv_t(padding="same")
+    conv2d(padding="same")
+    with pytest.raises(ValueError, match=r"^conv_transpose2d: padding must be"):
+        conv_t(padding="same")
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"^conv2d: stride must be positive"):
+            conv2d(stride=0)
+    # An input of another shape is validated for that shape, not served the cached geometry.
+    with pytest.raises(ValueError, match=r"^conv2d: input must have 3 dimensions"):
+        fastconv.conv2d(X[0, 0], W, stride=(1, 1), padding=1)
+    _api._GEOMETRY_CACHE.clear()
+    np.testing.assert_array_equal(conv2d(stride=(1, 1), padding=1), expected)
