@@ -545,9 +545,10 @@ void pad_width_channels_last(const ConvProblem& p, const PackedConv& pw, const f
         // then the row is all zeros (this once wrote past the row; found by fuzz_problem + ASan).
         const int64_t head = std::min(left, WP);
         std::fill_n(to, head * C, 0.0f);
-        for (int64_t iw = 0; iw < copied; ++iw)
-            for (int64_t c = 0; c < C; ++c)
-                to[(left + iw) * C + c] = last ? x[((n * rows + row) * IW + iw) * C + c] : x[(n * C + c) * X + row * IW + iw];
+        if (last)
+            std::copy_n(x + (n * rows + row) * IW * C, copied * C, to + head * C);
+        else  // the row's C x copied block of channel planes, transposed
+            transpose_panel(x + n * C * X + row * IW, X, to + head * C, C, C, copied);
         std::fill(to + (head + copied) * C, to + WP * C, 0.0f);
     });
 }
