@@ -92,9 +92,17 @@ void run_planes(const ConvProblem& p, const PackedDepthwise& pw, const float* w,
     parallel_for(p.batch * p.out_channels, [&](int64_t task) {
         const int64_t c = task % p.out_channels;
         float* plane = scratch<float>(ScratchSlot::layout_src, PH * PW);
-        std::fill_n(plane, PH * PW, 0.0f);
+        // Zeros only where no input lands (the copies overwrite the rest): 40% of the plane for
+        // depthwise_3x3, whose whole-plane memset took 7% of the layer.
         const float* x_plane = x + task * p.in_spatial();
-        for (int64_t ih = 0; ih < IH; ++ih) std::copy_n(x_plane + ih * IW, IW, plane + (top + ih) * PW + left);
+        std::fill_n(plane, top * PW, 0.0f);
+        for (int64_t ih = 0; ih < IH; ++ih) {
+            float* row = plane + (top + ih) * PW;
+            std::fill_n(row, left, 0.0f);
+            std::copy_n(x_plane + ih * IW, IW, row + left);
+            std::fill(row + left + IW, row + PW, 0.0f);
+        }
+        std::fill(plane + (top + IH) * PW, plane + PH * PW, 0.0f);
         const float* rows[64];
         float* y_plane = y + task * p.out_spatial();
         for (int64_t oh = 0; oh < OH; ++oh) {
