@@ -55,6 +55,10 @@ const std::vector<Shape>& shapes() {
         // A block plus three whole vectors (no masked store at all), and a single whole vector.
         {"depthwise_row_of_56", false, {1, 2, 3, 56}, {2, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 2},
         {"depthwise_row_of_8", false, {1, 3, 4, 8}, {3, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 3},
+        // Four-pixel 3x3 kernel: 16 + 8 + 3 channels, rows of two groups of four and three more,
+        // padding columns on both sides; and a 3-D problem whose depth padding makes whole padding planes.
+        {"depthwise_four_pixels", false, {2, 27, 5, 11}, {27, 1, 3, 3}, {2, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 27},
+        {"depthwise_four_pixels_3d_depth_padded", false, {1, 9, 1, 4, 8}, {9, 1, 1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}, {}, 9},
         {"depthwise_multiplier", false, {1, 4, 6, 6}, {8, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 4},
         {"depthwise_1d", false, {1, 19, 30}, {19, 1, 5}, {2}, {1}, {2}, {2}, {}, 19},
         {"depthwise_3d", false, {1, 17, 4, 5, 6}, {17, 1, 3, 3, 3}, {1, 1, 2}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {}, 17},

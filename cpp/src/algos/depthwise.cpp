@@ -42,6 +42,11 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
     const int64_t C = p.in_channels, taps = p.kernel_spatial();
     const Dims &I = p.in_size, &O = p.out_size;
     const int64_t rows = O[0] * O[1];
+    // 2-D 3x3 windows with unit stride and dilation along the width (MobileNet's stride-1 layers)
+    // take four pixels per kernel call where the ISA has that kernel; see dwconv.hpp.
+    const bool four_pixels = pw.ukernel->rows4_fn && p.kernel[0] == 1 && p.in_size[0] == 1 && p.out_size[0] == 1 &&
+                             p.pad_before[0] == 0 && p.kernel[1] == 3 &&
+                             p.kernel[2] == 3 && p.stride[2] == 1 && p.dilation[2] == 1;
     parallel_for(p.batch * rows, [&](int64_t task) {
         const int64_t n = task / rows, od = task % rows / O[1], oh = task % O[1];
         float* zero = scratch<float>(ScratchSlot::accumulators, C);
@@ -50,7 +55,23 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
             scratch_bytes(ScratchSlot::columns, static_cast<size_t>(taps) * sizeof(float*)));
         const float* x_image = x + n * p.in_spatial() * C;
         float* y_row = y + ((n * O[0] + od) * O[1] + oh) * O[2] * C;
-        for (int64_t ow = 0; ow < O[2]; ++ow) {
+        int64_t ow = 0;
+        if (four_pixels) {
+            // Four pixels of a 3x3 window read six columns of each of the three input rows.
+            const float* cols[18];
+            for (; ow + 4 <= O[2]; ow += 4) {
+                for (int64_t r = 0; r < 3; ++r) {
+                    const int64_t ih = oh * p.stride[1] - p.pad_before[1] + r * p.dilation[1];
+                    const bool row_valid = ih >= 0 && ih < I[1];
+                    for (int64_t j = 0; j < 6; ++j) {
+                        const int64_t iw = ow - p.pad_before[2] + j;
+                        cols[r * 6 + j] = row_valid && iw >= 0 && iw < I[2] ? x_image + (ih * I[2] + iw) * C : zero;
+                    }
+                }
+                pw.ukernel->rows4_fn(C, cols, pw.weights.data(), bias, y_row + ow * C);
+            }
+        }
+        for (; ow < O[2]; ++ow) {
             int64_t t = 0;
             for (int64_t kd = 0; kd < p.kernel[0]; ++kd) {
                 const int64_t id = od * p.stride[0] - p.pad_before[0] + kd * p.dilation[0];

@@ -24,11 +24,22 @@ using UkernelFn = void (*)(int64_t channels, int64_t ks, const float* const* a, 
 using RowUkernelFn = void (*)(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                               const float* w, float bias, float* y);
 
+// Channels-last kernel for 3x3 windows with unit stride and dilation along the width: four
+// consecutive output pixels of one row, every channel. The four pixels read six input columns per
+// kernel row, and each column's vector is loaded once for the (up to three) pixels that use it, where
+// the one-pixel kernel loads an input and a weight vector per FMA. cols[r * 6 + j] points at the C
+// channels of column j (the first pixel's leftmost input column + j) in kernel row r, or at zeros:
+// y[p * channels + c] = bias[c] (or 0) + sum over r, s < 3 of cols[r * 6 + p + s][c] * w[(r * 3 + s) * channels + c],
+// each element one FMA chain in tap order, so it gives the one-pixel kernel's bits.
+using Rows4UkernelFn = void (*)(int64_t channels, const float* const* cols, const float* w, const float* bias,
+                                float* y);
+
 struct Ukernel {
     const char* name;
     Isa isa;
     UkernelFn fn;
     RowUkernelFn row_fn;
+    Rows4UkernelFn rows4_fn;  // null: this ISA runs every pixel through fn
 };
 
 // Every compiled kernel, best ISA first, ending with the portable one; and the one dispatch uses.
@@ -45,6 +56,10 @@ void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw,
                                           const float* w, float bias, float* y);
 void f32_dwconv_chw_row_ukernel__scalar(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                                         const float* w, float bias, float* y);
+void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const* cols, const float* w,
+                                            const float* bias, float* y);
+void f32_dwconv_3x3_rows4_ukernel__scalar(int64_t channels, const float* const* cols, const float* w,
+                                          const float* bias, float* y);
 void f32_dwconv_ukernel_c1__scalar(int64_t channels, int64_t ks, const float* const* a, const float* w,
                                    const float* bias, float* y);
 

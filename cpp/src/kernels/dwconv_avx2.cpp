@@ -1,11 +1,28 @@
-// AVX2+FMA depthwise microkernel (contract in dwconv/dwconv.hpp; this file alone gets the AVX2
-// flags). Four vectors (32 channels) per step for four independent FMA chains; the channel tail
-// runs one vector at a time through maskload/maskstore.
+// AVX2+FMA depthwise microkernels (contract in dwconv/dwconv.hpp; this file alone gets the AVX2
+// flags). One pixel: four vectors (32 channels) per step for four independent FMA chains; four
+// pixels of a 3x3 window: see rows4_block. The channel tail runs one vector at a time through
+// maskload/maskstore.
 #include <immintrin.h>
 
 #include "dwconv/dwconv.hpp"
 
 namespace fastconv::dwconv {
+namespace {
+
+// Channels [c, channels) of one pixel, one masked vector at a time (the tail of a channel row).
+void tail_channels(int64_t c, int64_t channels, int64_t ks, const float* const* a, const float* w, const float* bias,
+                   float* y) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (; c < channels; c += 8) {
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(channels - c)), lane);
+        __m256 acc = bias ? _mm256_maskload_ps(bias + c, mask) : _mm256_setzero_ps();
+        for (int64_t t = 0; t < ks; ++t)
+            acc = _mm256_fmadd_ps(_mm256_maskload_ps(a[t] + c, mask), _mm256_maskload_ps(w + t * channels + c, mask), acc);
+        _mm256_maskstore_ps(y + c, mask, acc);
+    }
+}
+
+}  // namespace
 
 void f32_dwconv_ukernel_c32__avx2_fma(int64_t channels, int64_t ks, const float* const* a, const float* w,
                                       const float* bias, float* y) {
@@ -21,13 +38,64 @@ void f32_dwconv_ukernel_c32__avx2_fma(int64_t channels, int64_t ks, const float*
         }
         for (int v = 0; v < 4; ++v) _mm256_storeu_ps(y + c + 8 * v, acc[v]);
     }
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (; c < channels; c += 8) {
-        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(channels - c)), lane);
-        __m256 acc = bias ? _mm256_maskload_ps(bias + c, mask) : _mm256_setzero_ps();
-        for (int64_t t = 0; t < ks; ++t)
-            acc = _mm256_fmadd_ps(_mm256_maskload_ps(a[t] + c, mask), _mm256_maskload_ps(w + t * channels + c, mask), acc);
-        _mm256_maskstore_ps(y + c, mask, acc);
+    tail_channels(c, channels, ks, a, w, bias, y);
+}
+
+namespace {
+
+// NV vectors of channels x 4 pixels: 4 * NV accumulators (8 chains cover the FMA latency), the
+// kernel row's 3 * NV weight vectors and one input column vector, loaded once for every pixel that
+// reads it: 0.75 loads per FMA at NV = 2, where the one-pixel kernel needs two.
+template <int NV>
+inline void rows4_block(int64_t c, int64_t channels, const float* const* cols, const float* w, const float* bias,
+                        float* y) {
+    __m256 acc[4][NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+        const __m256 b = bias ? _mm256_loadu_ps(bias + c + 8 * v) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; ++p) acc[p][v] = b;
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; ++r) {
+        __m256 wr[3][NV];
+#pragma GCC unroll 3
+        for (int s = 0; s < 3; ++s)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) wr[s][v] = _mm256_loadu_ps(w + (r * 3 + s) * channels + c + 8 * v);
+        // Column j feeds pixel p through kernel column s = j - p; ascending j keeps each pixel's
+        // taps in order.
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; ++j)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                const __m256 x = _mm256_loadu_ps(cols[r * 6 + j] + c + 8 * v);
+#pragma GCC unroll 4
+                for (int p = 0; p < 4; ++p)
+                    if (j - p >= 0 && j - p < 3) acc[p][v] = _mm256_fmadd_ps(x, wr[j - p][v], acc[p][v]);
+            }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + p * channels + c + 8 * v, acc[p][v]);
+}
+
+}  // namespace
+
+// Two vectors (16 channels) per step, then one; the last < 8 channels one pixel at a time through
+// the masked one-pixel kernel, whose FMA chains are the same.
+void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const* cols, const float* w,
+                                            const float* bias, float* y) {
+    int64_t c = 0;
+    for (; c + 16 <= channels; c += 16) rows4_block<2>(c, channels, cols, w, bias, y);
+    for (; c + 8 <= channels; c += 8) rows4_block<1>(c, channels, cols, w, bias, y);
+    if (c == channels) return;
+    for (int p = 0; p < 4; ++p) {
+        const float* taps[9];
+        for (int r = 0; r < 3; ++r)
+            for (int s = 0; s < 3; ++s) taps[r * 3 + s] = cols[r * 6 + p + s];
+        tail_channels(c, channels, 9, taps, w, bias, y + p * channels);
     }
 }
 

@@ -12,6 +12,17 @@ void f32_dwconv_ukernel_c1__scalar(int64_t channels, int64_t ks, const float* co
     }
 }
 
+void f32_dwconv_3x3_rows4_ukernel__scalar(int64_t channels, const float* const* cols, const float* w,
+                                          const float* bias, float* y) {
+    for (int64_t p = 0; p < 4; ++p)
+        for (int64_t c = 0; c < channels; ++c) {
+            float acc = bias ? bias[c] : 0.0f;
+            for (int64_t r = 0; r < 3; ++r)
+                for (int64_t s = 0; s < 3; ++s) acc += cols[r * 6 + p + s][c] * w[(r * 3 + s) * channels + c];
+            y[p * channels + c] = acc;
+        }
+}
+
 void f32_dwconv_chw_row_ukernel__scalar(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                                         const float* w, float bias, float* y) {
     for (int64_t ow = 0; ow < width; ++ow) {
