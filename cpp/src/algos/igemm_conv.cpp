@@ -432,7 +432,8 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     const int64_t work = (deferred ? p.groups : p.batch) * pw.column_blocks * total_tiles * (deferred ? 1 : p.groups);
     // A channels-first forward destination is staged per chunk in a 64 KB channels-last buffer
     // (see below), which bounds the chunk.
-    const int64_t stage_tiles = dst_channels_first && forward ? std::max<int64_t>(1, 16384 / (MR * dst_channels)) : 32;
+    const int64_t stage_tiles =
+        dst_channels_first && forward ? std::max<int64_t>(1, 16384 / std::max<int64_t>(1, MR * dst_channels)) : 32;
     const int64_t chunk_tiles = deferred ? total_tiles
                                          : std::max<int64_t>(1, std::min({int64_t{32}, stage_tiles,
                                                                           work / (8 * threads) / p.groups}));
