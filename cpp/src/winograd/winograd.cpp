@@ -338,26 +338,22 @@ inline bool runs_phased(int64_t total, int64_t block) {
 }
 
 // dst[i * channels + c] = src[c * src_stride + i] for i < length, c < channels (one band of a
-// channels-first image to channels-last), and its converse, in 16 x 16 blocks so both sides' cache
-// lines are used whole.
+// channels-first image to channels-last), and its converse, in 32 x 32 blocks so both sides' cache
+// lines are used whole, each through transpose_panel (SSE for float).
 template <typename T>
 void to_channels_last(const T* src, int64_t src_stride, int64_t channels, int64_t length, T* dst) {
-    for (int64_t i0 = 0; i0 < length; i0 += 16)
-        for (int64_t c0 = 0; c0 < channels; c0 += 16) {
-            const int64_t i1 = std::min(length, i0 + 16), c1 = std::min(channels, c0 + 16);
-            for (int64_t i = i0; i < i1; ++i)
-                for (int64_t c = c0; c < c1; ++c) dst[i * channels + c] = src[c * src_stride + i];
-        }
+    for (int64_t i0 = 0; i0 < length; i0 += 32)
+        for (int64_t c0 = 0; c0 < channels; c0 += 32)
+            transpose_panel(src + c0 * src_stride + i0, src_stride, dst + i0 * channels + c0, channels,
+                            std::min<int64_t>(32, channels - c0), std::min<int64_t>(32, length - i0));
 }
 
 template <typename T>
 void to_channels_first(const T* src, int64_t channels, int64_t length, T* dst, int64_t dst_stride) {
-    for (int64_t c0 = 0; c0 < channels; c0 += 16)
-        for (int64_t i0 = 0; i0 < length; i0 += 16) {
-            const int64_t i1 = std::min(length, i0 + 16), c1 = std::min(channels, c0 + 16);
-            for (int64_t c = c0; c < c1; ++c)
-                for (int64_t i = i0; i < i1; ++i) dst[c * dst_stride + i] = src[i * channels + c];
-        }
+    for (int64_t c0 = 0; c0 < channels; c0 += 32)
+        for (int64_t i0 = 0; i0 < length; i0 += 32)
+            transpose_panel(src + i0 * channels + c0, channels, dst + c0 * dst_stride + i0, dst_stride,
+                            std::min<int64_t>(32, length - i0), std::min<int64_t>(32, channels - c0));
 }
 
 }  // namespace
