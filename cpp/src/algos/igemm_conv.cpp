@@ -23,10 +23,6 @@
 #include <new>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
 #include "fastconv/index_map.hpp"
 #include "igemm/igemm.hpp"
 #include "layout.hpp"
@@ -185,35 +181,14 @@ void fill_indices(const ConvProblem& p, const PackedConv& packed, const TapClass
 
 // out[(t * R + r) * NR + j] = tile[j * span + (r - r0) * taps + t] for every tap t, r0 <= r < r1
 // and j < valid; zero for j in [valid, NR). A forward block's lines from the gathered tile, whose
-// rows hold each column's taps of a channel side by side: four taps of four columns are one 4x4
-// transpose in SSE registers (x86-64's baseline, so no ISA file), four stores of four columns,
-// where element by element the gather from four tile rows cost as much as reading the weights.
+// rows hold each column's taps of a channel side by side: per channel, the valid x taps block is
+// one panel transpose (SSE registers for float), where element by element the gather from the
+// tile's rows cost as much as reading the weights.
 void write_tap_lines(const float* tile, int64_t span, int64_t valid, int64_t r0, int64_t r1, int64_t taps, int64_t R,
                      int64_t NR, float* out) {
     for (int64_t r = r0; r < r1; ++r) {
-        const float* row = tile + (r - r0) * taps;
-        int64_t t = 0;
-#if defined(__SSE2__)
-        for (; t + 4 <= taps; t += 4) {
-            float* lines[4];
-            for (int q = 0; q < 4; ++q) lines[q] = out + ((t + q) * R + r) * NR;
-            int64_t j = 0;
-            for (; j + 4 <= valid; j += 4) {
-                __m128 a = _mm_loadu_ps(row + j * span + t), b = _mm_loadu_ps(row + (j + 1) * span + t);
-                __m128 c = _mm_loadu_ps(row + (j + 2) * span + t), d = _mm_loadu_ps(row + (j + 3) * span + t);
-                _MM_TRANSPOSE4_PS(a, b, c, d);
-                _mm_storeu_ps(lines[0] + j, a);
-                _mm_storeu_ps(lines[1] + j, b);
-                _mm_storeu_ps(lines[2] + j, c);
-                _mm_storeu_ps(lines[3] + j, d);
-            }
-            for (; j < valid; ++j)
-                for (int q = 0; q < 4; ++q) lines[q][j] = row[j * span + t + q];
-        }
-#endif
-        for (; t < taps; ++t)
-            for (int64_t j = 0; j < valid; ++j) out[(t * R + r) * NR + j] = row[j * span + t];
-        for (t = 0; t < taps; ++t) std::fill(out + (t * R + r) * NR + valid, out + (t * R + r + 1) * NR, 0.0f);
+        transpose_panel(tile + (r - r0) * taps, span, out + r * NR, R * NR, valid, taps);
+        for (int64_t t = 0; t < taps; ++t) std::fill(out + (t * R + r) * NR + valid, out + (t * R + r + 1) * NR, 0.0f);
     }
 }
 

@@ -337,25 +337,6 @@ inline bool runs_phased(int64_t total, int64_t block) {
     return threads > 1 && (total + block - 1) / block < 2 * threads;
 }
 
-// dst[i * channels + c] = src[c * src_stride + i] for i < length, c < channels (one band of a
-// channels-first image to channels-last), and its converse, in 32 x 32 blocks so both sides' cache
-// lines are used whole, each through transpose_panel (SSE for float).
-template <typename T>
-void to_channels_last(const T* src, int64_t src_stride, int64_t channels, int64_t length, T* dst) {
-    for (int64_t i0 = 0; i0 < length; i0 += 32)
-        for (int64_t c0 = 0; c0 < channels; c0 += 32)
-            transpose_panel(src + c0 * src_stride + i0, src_stride, dst + i0 * channels + c0, channels,
-                            std::min<int64_t>(32, channels - c0), std::min<int64_t>(32, length - i0));
-}
-
-template <typename T>
-void to_channels_first(const T* src, int64_t channels, int64_t length, T* dst, int64_t dst_stride) {
-    for (int64_t c0 = 0; c0 < channels; c0 += 32)
-        for (int64_t i0 = 0; i0 < length; i0 += 32)
-            transpose_panel(src + i0 * channels + c0, channels, dst + c0 * dst_stride + i0, dst_stride,
-                            std::min<int64_t>(32, length - i0), std::min<int64_t>(32, channels - c0));
-}
-
 }  // namespace
 
 template <typename T>
@@ -401,10 +382,11 @@ void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T
         const int64_t oh0 = th0 * l.m, oh1 = std::min(l.OH, th1 * l.m);
         T* x_band = scratch<T>(ScratchSlot::layout_src, (ih1 - ih0) * l.IW * l.C);
         T* y_band = scratch<T>(ScratchSlot::layout_dst, (oh1 - oh0) * l.OW * l.K);
-        to_channels_last(x + (n * l.C * l.IH + ih0) * l.IW, l.IH * l.IW, l.C, (ih1 - ih0) * l.IW, x_band);
+        // The band's C x pixels block of channel planes, transposed to channels-last, and back.
+        transpose_blocks(x + (n * l.C * l.IH + ih0) * l.IW, l.IH * l.IW, x_band, l.C, l.C, (ih1 - ih0) * l.IW);
         run_block(l, block, n * l.per_image + th0 * l.tiles_w, (th1 - th0) * l.tiles_w,
                   BlockMemory<T>{x_band, 0, ih0, y_band, 0, oh0});
-        to_channels_first(y_band, l.K, (oh1 - oh0) * l.OW, y + (n * l.K * l.OH + oh0) * l.OW, l.OH * l.OW);
+        transpose_blocks(y_band, l.K, y + (n * l.K * l.OH + oh0) * l.OW, l.OH * l.OW, (oh1 - oh0) * l.OW, l.K);
     });
 }
 
