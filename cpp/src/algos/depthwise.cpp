@@ -38,15 +38,20 @@ std::shared_ptr<PackedDepthwise> pack_with(const dwconv::Ukernel& ukernel, const
     return packed;
 }
 
+// A problem with no depth to walk: one input and one output plane, read through the kernel's only
+// depth tap with no padding before it (2-D and 1-D problems, and 3-D ones that are flat).
+bool depth_is_flat(const ConvProblem& p) {
+    return p.in_size[0] == 1 && p.out_size[0] == 1 && p.kernel[0] == 1 && p.pad_before[0] == 0;
+}
+
 void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const float* x, const float* bias, float* y) {
     const int64_t C = p.in_channels, taps = p.kernel_spatial();
     const Dims &I = p.in_size, &O = p.out_size;
     const int64_t rows = O[0] * O[1];
     // 2-D 3x3 windows with unit stride and dilation along the width (MobileNet's stride-1 layers)
     // take four pixels per kernel call where the ISA has that kernel; see dwconv.hpp.
-    const bool four_pixels = pw.ukernel->rows4_fn && p.kernel[0] == 1 && p.in_size[0] == 1 && p.out_size[0] == 1 &&
-                             p.pad_before[0] == 0 && p.kernel[1] == 3 &&
-                             p.kernel[2] == 3 && p.stride[2] == 1 && p.dilation[2] == 1;
+    const bool four_pixels = pw.ukernel->rows4_fn && depth_is_flat(p) && p.kernel[1] == 3 && p.kernel[2] == 3 &&
+                             p.stride[2] == 1 && p.dilation[2] == 1;
     parallel_for(p.batch * rows, [&](int64_t task) {
         const int64_t n = task / rows, od = task % rows / O[1], oh = task % O[1];
         float* zero = scratch<float>(ScratchSlot::accumulators, C);
@@ -98,8 +103,7 @@ bool runs_planes(const ConvProblem& p) {
     const double padded = static_cast<double>(p.in_size[1] + p.pad_before[1] + p.pad_after[1]) *
                           static_cast<double>(p.in_size[2] + p.pad_before[2] + p.pad_after[2] + 32);
     const double planes = static_cast<double>(p.in_spatial() + p.out_spatial());
-    return p.layout == Layout::channels_first && p.in_size[0] == 1 && p.out_size[0] == 1 && p.kernel[0] == 1 &&
-           p.pad_before[0] == 0 && p.stride[2] == 1 && padded <= 4 * planes + 65536;
+    return p.layout == Layout::channels_first && depth_is_flat(p) && p.stride[2] == 1 && padded <= 4 * planes + 65536;
 }
 
 void run_planes(const ConvProblem& p, const PackedDepthwise& pw, const float* w, const float* x, const float* bias,
