@@ -3,16 +3,22 @@
 # uses the python3 there, with torch + cuDNN, CuPy, pybind11, scikit-build-core, cmake, ninja and
 # nvcc already installed):
 #   1. builds and installs the package with FASTCONV_CUDA=ON (fails if nvcc is missing),
-#   2. runs the whole pytest suite, `cuda` tests included (against the NumPy reference and torch's
-#      CUDA results, CuPy where importable), and the C++ tests with CUDA when GoogleTest is there,
-#   3. runs compute-sanitizer (memcheck, then racecheck and synccheck) on a short selection of
+#   2. runs the `cuda` tests (against the NumPy reference and torch's CUDA results, CuPy where
+#      importable),
+#   3. runs benchmarks/gpu_suite.py (fastconv vs torch/cuDNN, TF32 off then on) and writes its
+#      section of docs/benchmarks.md,
+#   4. runs compute-sanitizer (memcheck, then racecheck and synccheck) on a short selection of
 #      the GPU tests,
-#   4. runs benchmarks/gpu_suite.py (fastconv vs torch/cuDNN, TF32 off then on) and writes its
-#      section of docs/benchmarks.md.
+#   5. runs the rest of the pytest suite on this machine's CPU, and the C++ tests with CUDA when
+#      GoogleTest is there.
+# The order puts first what only a GPU machine can tell, since its lease may run out.
 # Everything (logs, JUnit XML, the benchmark table and JSON, nvidia-smi, the commit) goes into
 # RESULTS_DIR. Exit status: non-zero when any step failed; every step runs regardless.
 #
-# usage: scripts/gpu_check.sh RESULTS_DIR        (PYTHON=python3 and JOBS=$(nproc) by default)
+# usage: scripts/gpu_check.sh RESULTS_DIR
+#   PYTHON=python3, JOBS=$(nproc); CUDA_ARCHS (e.g. 90-real) narrows the build to the GPU at hand
+#   (default: CMake's list); STEP_TIMEOUT (seconds, default 900) bounds each step so a hung kernel
+#   cannot eat the machine's lease; BENCH_ARGS are passed to gpu_suite.py (e.g. "--min-time 0.1").
 set -uo pipefail
 if [ $# -ne 1 ]; then
     echo "usage: $0 RESULTS_DIR" >&2
@@ -28,7 +34,7 @@ step() {  # step NAME LOGFILE COMMAND...: runs COMMAND, logs it, records failure
     local name=$1 log=$2
     shift 2
     echo "== $name (log: $RESULTS/$log)"
-    if "$@" > "$RESULTS/$log" 2>&1; then
+    if timeout "${STEP_TIMEOUT:-900}" "$@" > "$RESULTS/$log" 2>&1; then
         echo "   ok"
     else
         echo "   FAILED (exit $?); tail of the log:"
@@ -37,13 +43,19 @@ step() {  # step NAME LOGFILE COMMAND...: runs COMMAND, logs it, records failure
     fi
 }
 
-git rev-parse HEAD > "$RESULTS/commit.txt" 2>/dev/null || echo unknown > "$RESULTS/commit.txt"
+# A copied tree (no .git) names its commit through FASTCONV_BUILD_COMMIT, which the build embeds too.
+git rev-parse HEAD > "$RESULTS/commit.txt" 2>/dev/null || echo "${FASTCONV_BUILD_COMMIT:-unknown}" > "$RESULTS/commit.txt"
 git status --porcelain --untracked-files=no >> "$RESULTS/commit.txt" 2>/dev/null
 nvidia-smi > "$RESULTS/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed" >> "$RESULTS/nvidia-smi.txt"
 nvcc --version > "$RESULTS/nvcc.txt" 2>&1 || echo "nvcc not found" >> "$RESULTS/nvcc.txt"
+lscpu > "$RESULTS/lscpu.txt" 2>&1
+ARCH_DEFINE=()
+if [ -n "${CUDA_ARCHS:-}" ]; then
+    ARCH_DEFINE=(-C "cmake.define.CMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHS")
+fi
 
 step "build and install (FASTCONV_CUDA=ON)" build.log \
-    env FASTCONV_CUDA=ON "$PYTHON" -m pip install -v --no-build-isolation --no-deps --no-index .
+    env FASTCONV_CUDA=ON "$PYTHON" -m pip install -v --no-build-isolation --no-deps --no-index "${ARCH_DEFINE[@]}" .
 
 step "fastconv sees the GPU" info.log "$PYTHON" -c "
 import json, fastconv
@@ -53,17 +65,11 @@ assert info['compiled'] and info['available'], 'fastconv does not see a GPU'"
 
 # From a folder outside the checkout, so the installed package (with its _core) is imported.
 TESTS=$PWD/tests/python
-step "pytest, all tests including cuda" pytest.log \
-    bash -c "cd /tmp && '$PYTHON' -m pytest '$TESTS' -p no:cacheprovider -q -rs --junitxml='$RESULTS/pytest.xml'"
-
-# The C++ seam tests (tests/cpp/test_cuda_seam.cpp) when GoogleTest is installed there.
-if [ -f /usr/include/gtest/gtest.h ] || [ -f /usr/local/include/gtest/gtest.h ]; then
-    step "C++ tests with CUDA (ctest)" ctest.log bash -c "
-        cmake -S . -B build/gpu-cpp -DCMAKE_BUILD_TYPE=Release -DFASTCONV_BUILD_TESTS=ON -DFASTCONV_CUDA=ON &&
-        cmake --build build/gpu-cpp && ctest --test-dir build/gpu-cpp --output-on-failure"
-else
-    echo "== C++ tests with CUDA: skipped (GoogleTest not installed)" | tee "$RESULTS/ctest.log"
-fi
+step "pytest, the cuda tests" pytest_cuda.log \
+    bash -c "cd /tmp && '$PYTHON' -m pytest '$TESTS/test_cuda.py' -p no:cacheprovider -q -rfEs --durations=15 --junitxml='$RESULTS/pytest_cuda.xml'"
+step "benchmarks vs torch/cuDNN (TF32 off, then on)" bench.log \
+    "$PYTHON" benchmarks/gpu_suite.py --output-dir "$RESULTS" --update-docs docs/benchmarks.md ${BENCH_ARGS:-}
+cp docs/benchmarks.md "$RESULTS/benchmarks.md" 2>/dev/null
 
 SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$SANITIZER" ]; then
@@ -80,9 +86,22 @@ else
     STATUS=1
 fi
 
-step "benchmarks vs torch/cuDNN (TF32 off, then on)" bench.log \
-    "$PYTHON" benchmarks/gpu_suite.py --output-dir "$RESULTS" --update-docs docs/benchmarks.md
-cp docs/benchmarks.md "$RESULTS/benchmarks.md" 2>/dev/null
+# The CPU tests, spread over the cores with pytest-xdist where it is installed.
+XDIST=()
+if "$PYTHON" -c "import xdist" 2>/dev/null; then
+    XDIST=(-n "$(( CMAKE_BUILD_PARALLEL_LEVEL < 8 ? CMAKE_BUILD_PARALLEL_LEVEL : 8 ))")
+fi
+step "pytest, the rest of the suite" pytest.log \
+    bash -c "cd /tmp && '$PYTHON' -m pytest '$TESTS' --ignore='$TESTS/test_cuda.py' -p no:cacheprovider -q -rfE ${XDIST[*]} --junitxml='$RESULTS/pytest.xml'"
+
+# The C++ seam tests (tests/cpp/test_cuda_seam.cpp) when GoogleTest is installed there.
+if [ -f /usr/include/gtest/gtest.h ] || [ -f /usr/local/include/gtest/gtest.h ]; then
+    step "C++ tests with CUDA (ctest)" ctest.log bash -c "
+        cmake -S . -B build/gpu-cpp -DCMAKE_BUILD_TYPE=Release -DFASTCONV_BUILD_TESTS=ON -DFASTCONV_CUDA=ON &&
+        cmake --build build/gpu-cpp && ctest --test-dir build/gpu-cpp --output-on-failure"
+else
+    echo "== C++ tests with CUDA: skipped (GoogleTest not installed)" | tee "$RESULTS/ctest.log"
+fi
 
 echo
 if [ $STATUS -eq 0 ]; then
