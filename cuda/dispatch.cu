@@ -7,8 +7,13 @@
 //              stride decomposition)
 //   im2col:    cuda_im2col_gemm (forward), cuda_gemm_col2im (transposed)
 //   reference: cuda_reference, cuda_reference_transposed (one thread per output, summed in double)
-//   auto:      depthwise, then 1x1, then the implicit GEMM (forward and transposed). Not measured
-//              on a GPU yet: a first order by construction, to be tuned from docs/benchmarks.md.
+//   auto:      depthwise, then 1x1; transposed layers GEMM + col2im; other forward layers im2col +
+//              GEMM up to 4096 GEMM rows (M = N·P·Q), the implicit GEMM above. From the first
+//              H200 record (docs/benchmarks.md): GEMM + col2im beat the stride decomposition on
+//              every transposed layer of the suite (1.4-26x), and im2col beat the implicit GEMM
+//              on every forward layer with M <= 3136 (1.4-1.8x) and lost on every one with
+//              M >= 6272 (1.2-4.6x), the implicit GEMM's gathers costing more than a column
+//              buffer's dense loads where few tiles share the GPU.
 #include <string>
 #include <vector>
 
@@ -115,9 +120,12 @@ const GpuImpl& select(const ConvProblem& p, Algo algo) {
     if (p.layout != Layout::channels_first)
         throw InvalidArgument("cuda: kernels read dense channels-first memory (the binding makes it so)");
     if (algo == Algo::automatic) {
-        for (const char* name : {"cuda_direct_depthwise", "cuda_direct_1x1", "cuda_implicit_gemm", "cuda_implicit_gemm_dgrad"}) {
+        constexpr int64_t kIm2colMaxRows = 4096;
+        const bool few_rows = p.batch * p.out_spatial() <= kIm2colMaxRows;
+        for (const char* name : {"cuda_direct_depthwise", "cuda_direct_1x1", "cuda_gemm_col2im",
+                                 few_rows ? "cuda_im2col_gemm" : "cuda_implicit_gemm"}) {
             const GpuImpl& impl = find(name);
-            if (impl.declines(p).empty()) return impl;
+            if (impl.declines(p).empty() && impl.runner(p.dtype) != nullptr) return impl;
         }
     }
     std::string reasons;

@@ -2,7 +2,7 @@
 // kernels can index with plain int64 arithmetic. Error messages name the argument as the Python API
 // spells it (stride, padding, dilation, groups, output_padding, weight, input).
 #include <limits>
-#include <sstream>
+#include <string>
 
 #include "fastconv/errors.hpp"
 #include "fastconv/problem.hpp"
@@ -10,19 +10,19 @@
 namespace fastconv {
 namespace {
 
+// Messages are built with std::string alone: no iostreams, whose static state a GCC 13 build of this
+// module found uninitialised in one process (ostringstream crashed there; std::string did not).
 std::string join(const std::vector<int64_t>& values) {
-    std::ostringstream out;
-    out << "(";
-    for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
-    out << (values.size() == 1 ? ",)" : ")");
-    return out.str();
+    std::string out = "(";
+    for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + std::to_string(values[i]);
+    return out + (values.size() == 1 ? ",)" : ")");
 }
 
 std::string join_dims(const Dims& dims, int ndim, const char* sep = "x") {
-    std::ostringstream out;
+    std::string out;
     for (int d = kMaxSpatialDims - ndim; d < kMaxSpatialDims; ++d)
-        out << (d > kMaxSpatialDims - ndim ? sep : "") << dims[d];
-    return out.str();
+        out += (d > kMaxSpatialDims - ndim ? sep : "") + std::to_string(dims[d]);
+    return out;
 }
 
 [[noreturn]] void fail(const std::string& message) { throw InvalidArgument(message); }
@@ -126,15 +126,15 @@ double ConvProblem::flops() const {
 }
 
 std::string ConvProblem::describe() const {
-    std::ostringstream out;
-    out << (kind == ConvKind::forward ? "conv" : "conv_transpose") << ndim << "d " << dtype_name(dtype)
-        << " N=" << batch << " C=" << in_channels << " K=" << out_channels << " groups=" << groups
-        << " in=" << join_dims(in_size, ndim) << " out=" << join_dims(out_size, ndim)
-        << " kernel=" << join_dims(kernel, ndim) << " stride=" << join_dims(stride, ndim)
-        << " dilation=" << join_dims(dilation, ndim) << " pad=" << join_dims(pad_before, ndim, ",") << "/"
-        << join_dims(pad_after, ndim, ",");
-    if (layout == Layout::channels_last) out << " channels_last";
-    return out.str();
+    std::string out = std::string(kind == ConvKind::forward ? "conv" : "conv_transpose") + std::to_string(ndim) + "d " +
+                      dtype_name(dtype) + " N=" + std::to_string(batch) + " C=" + std::to_string(in_channels) +
+                      " K=" + std::to_string(out_channels) + " groups=" + std::to_string(groups) +
+                      " in=" + join_dims(in_size, ndim) + " out=" + join_dims(out_size, ndim) +
+                      " kernel=" + join_dims(kernel, ndim) + " stride=" + join_dims(stride, ndim) +
+                      " dilation=" + join_dims(dilation, ndim) + " pad=" + join_dims(pad_before, ndim, ",") + "/" +
+                      join_dims(pad_after, ndim, ",");
+    if (layout == Layout::channels_last) out += " channels_last";
+    return out;
 }
 
 int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_before,
