@@ -24,13 +24,21 @@ namespace {
 // same L1 set (dcgan_up_4x4: 16 KB), and reload each line once per sliver. MR is the microkernel's
 // tile height when it is one of the compiled ones (0: read mr at run time), so a sliver's column
 // is a few inlined moves: a memcpy of a run-time 24 bytes was a libc call per sliver and k step,
-// 40% of dcgan_up_4x4's functional call.
+// 40% of dcgan_up_4x4's functional call. The columns lie col_stride apart, each a run of at most
+// MC floats, too short a run per page for the hardware prefetchers to ramp up before the next
+// column jumps pages: the column kAhead steps ahead is prefetched line by line, which took the
+// packing of dcgan_up_4x4's 8 MB of weights from ~4 to ~8 GB/s (functional call 2.9 -> 2.25 ms).
 template <int MR, typename T>
 void pack_a_columns(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
     const int m = MR > 0 ? MR : mr;
     const int64_t full_slivers = rows / m, tail = rows - full_slivers * m;
+    constexpr int64_t kAhead = 8, kLine = 64 / sizeof(T);
     for (int64_t p = 0; p < depth; ++p) {
         const T* column = a.data + p * a.col_stride;
+        if (p + kAhead < depth) {
+            const T* ahead = column + kAhead * a.col_stride;
+            for (int64_t i = 0; i < rows; i += kLine) __builtin_prefetch(ahead + i);
+        }
         T* dst = packed + p * m;
         for (int64_t s = 0; s < full_slivers; ++s, column += m, dst += m * depth)
             for (int i = 0; i < m; ++i) dst[i] = column[i];
