@@ -286,6 +286,38 @@ TEST(Depthwise, EveryMicrokernelMatchesReference) {
     }
 }
 
+// The four-pixel 3x3 kernel against four calls of the same ISA's one-pixel kernel, bit for bit,
+// over channel counts that leave every vector tail (and none), with and without bias, and with
+// zero columns standing in for padding.
+TEST(Depthwise, FourPixelKernelGivesTheOnePixelBits) {
+    for (const dwconv::Ukernel& ukernel : dwconv::ukernels()) {
+        if (ukernel.isa > detected_isa()) continue;
+        for (int64_t channels : {1, 7, 8, 15, 16, 17, 31, 32, 48, 63, 64, 65, 80, 127, 128, 131}) {
+            const auto input = random_values<float>(18 * channels, 41);
+            const auto weights = random_values<float>(9 * channels, 42);
+            const auto bias = random_values<float>(channels, 43);
+            const std::vector<float> zero(channels, 0.0f);
+            const float* cols[18];
+            for (int j = 0; j < 18; ++j) cols[j] = j % 7 == 3 ? zero.data() : input.data() + j * channels;
+            for (const float* b : {bias.data(), static_cast<const float*>(nullptr)}) {
+                std::vector<float> four(4 * channels, std::numeric_limits<float>::quiet_NaN());
+                ukernel.rows4_fn(channels, cols, weights.data(), b, four.data());
+                for (int p = 0; p < 4; ++p) {
+                    const float* taps[9];
+                    for (int r = 0; r < 3; ++r)
+                        for (int s = 0; s < 3; ++s) taps[r * 3 + s] = cols[r * 6 + p + s];
+                    std::vector<float> one(channels, std::numeric_limits<float>::quiet_NaN());
+                    ukernel.fn(channels, 9, taps, weights.data(), b, one.data());
+                    for (int64_t c = 0; c < channels; ++c)
+                        ASSERT_EQ(std::memcmp(&four[p * channels + c], &one[c], sizeof(float)), 0)
+                            << ukernel.name << " channels " << channels << " pixel " << p << " channel " << c
+                            << (b ? " with bias" : " without bias");
+                }
+            }
+        }
+    }
+}
+
 // Channels-first <-> channels-last conversion against its index formula, on sizes that leave
 // every tail of the 8 x 4 vector tiles and take both of its task splits (few rows, many rows).
 template <typename T>

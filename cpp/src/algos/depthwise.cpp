@@ -49,8 +49,8 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
     const Dims &I = p.in_size, &O = p.out_size;
     const int64_t rows = O[0] * O[1];
     // 2-D 3x3 windows with unit stride and dilation along the width (MobileNet's stride-1 layers)
-    // take four pixels per kernel call where the ISA has that kernel; see dwconv.hpp.
-    const bool four_pixels = pw.ukernel->rows4_fn && depth_is_flat(p) && p.kernel[1] == 3 && p.kernel[2] == 3 &&
+    // take four pixels per kernel call; see dwconv.hpp.
+    const bool four_pixels = depth_is_flat(p) && p.kernel[1] == 3 && p.kernel[2] == 3 &&
                              p.stride[2] == 1 && p.dilation[2] == 1;
     parallel_for(p.batch * rows, [&](int64_t task) {
         const int64_t n = task / rows, od = task % rows / O[1], oh = task % O[1];

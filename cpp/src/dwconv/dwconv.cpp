@@ -9,7 +9,7 @@ const std::vector<Ukernel>& ukernels() {
     static const std::vector<Ukernel> list{
 #if defined(FASTCONV_X86_KERNELS)
         {"f32_dwconv_ukernel_c64__avx512f", Isa::avx512, f32_dwconv_ukernel_c64__avx512f,
-         f32_dwconv_chw_row_ukernel__avx512f, nullptr},
+         f32_dwconv_chw_row_ukernel__avx512f, f32_dwconv_3x3_rows4_ukernel__avx512f},
         {"f32_dwconv_ukernel_c32__avx2_fma", Isa::avx2, f32_dwconv_ukernel_c32__avx2_fma,
          f32_dwconv_chw_row_ukernel__avx2_fma, f32_dwconv_3x3_rows4_ukernel__avx2_fma},
 #endif

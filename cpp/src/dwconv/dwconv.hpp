@@ -39,7 +39,7 @@ struct Ukernel {
     Isa isa;
     UkernelFn fn;
     RowUkernelFn row_fn;
-    Rows4UkernelFn rows4_fn;  // null: this ISA runs every pixel through fn
+    Rows4UkernelFn rows4_fn;
 };
 
 // Every compiled kernel, best ISA first, ending with the portable one; and the one dispatch uses.
@@ -56,6 +56,8 @@ void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw,
                                           const float* w, float bias, float* y);
 void f32_dwconv_chw_row_ukernel__scalar(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                                         const float* w, float bias, float* y);
+void f32_dwconv_3x3_rows4_ukernel__avx512f(int64_t channels, const float* const* cols, const float* w,
+                                           const float* bias, float* y);
 void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const* cols, const float* w,
                                             const float* bias, float* y);
 void f32_dwconv_3x3_rows4_ukernel__scalar(int64_t channels, const float* const* cols, const float* w,
