@@ -13,9 +13,13 @@
 // plus 12 operand registers, which leaves room for the loaders' state under the 255-register cap at
 // 2 blocks/SM; double: 64 x 64, 4 x 4). K advances BK = 8 at a time through two shared-memory
 // buffers: the global loads of tile k+1 are in flight (in registers) while tile k is multiplied,
-// then stored into the other buffer, so one __syncthreads per K step suffices. The reduction order
-// of every output element is fixed by the problem (no split-K, no atomics): results are bitwise
-// identical run to run.
+// then stored into the other buffer, so one __syncthreads per K step suffices.
+//
+// Split-K (cuda_plan.hpp's split_k_plan): a launch with too few tiles to fill the GPU also splits
+// K over blockIdx.z (z = batch * splits + split); each block writes its partial tile to a
+// workspace through PartialEpilogue, and split_k_reduce_kernel sums the partials in split order
+// and hands the sum to the real epilogue. The reduction order of every output element is fixed by
+// the problem (no atomics): results are bitwise identical run to run.
 //
 // TF32 kernel (float32 opt-in, allow_tf32): the same loaders and tiles, operands rounded to TF32
 // when stored to shared memory, 8 warps each computing 32 x 32 of C with wmma m16n16k8 tensor-core
@@ -137,9 +141,46 @@ struct ChannelsEpilogue {
     }
 };
 
+// A split's partial C, in compute type, at ws[(z * N + n) * M + m] for z = batch * splits + split.
+template <typename T>
+struct PartialEpilogue {
+    T* ws;
+    int M, N;
+    T* base = nullptr;
+
+    __device__ void begin(int z) { base = ws + int64_t(z) * N * M; }
+    __device__ void store(int m, int n, T value) const { base[int64_t(n) * M + m] = value; }
+};
+
+// One thread per element of C (m fastest, so the partials and NCHW outputs are read and written
+// coalesced): the splits' partials summed in split order, then the launch's own epilogue.
+template <typename T, typename Epilogue>
+__global__ void split_k_reduce_kernel(const T* ws, Epilogue epilogue, int M, int N, int batches, int splits) {
+    const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (e >= int64_t(batches) * N * M) return;
+    const int m = int(e % M), n = int(e / M % N), z = int(e / M / N);
+    const T* partial = ws + (int64_t(z) * splits * N + n) * M + m;
+    T sum = partial[0];
+    for (int s = 1; s < splits; ++s) sum += partial[int64_t(s) * N * M];
+    Epilogue out = epilogue;
+    out.begin(z);
+    out.store(m, n, sum);
+}
+
+// The K range of this block: split blockIdx.z % splits of K, k_chunk wide (a multiple of BK).
+struct KRange {
+    int begin, tiles;
+};
+template <int BK>
+__device__ KRange k_range_of_block(int K, int splits, int k_chunk) {
+    const int begin = (blockIdx.z % splits) * k_chunk;
+    const int end = min(K, begin + k_chunk);
+    return {begin, end > begin ? (end - begin + BK - 1) / BK : 0};
+}
+
 template <typename T, typename ALoader, typename BLoader, typename Epilogue>
 __global__ void __launch_bounds__(kGemmThreads) gemm_tile_kernel(ALoader a, BLoader b, Epilogue epilogue, int M, int N,
-                                                                  int K) {
+                                                                  int K, int splits, int k_chunk) {
     using S = TileShape<T>;
     constexpr int BM = S::BM, BN = S::BN, BK = S::BK, TM = S::TM, TN = S::TN;
     constexpr int A_PER = BM * BK / kGemmThreads, B_PER = BK * BN / kGemmThreads;
@@ -147,12 +188,13 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_kernel(ALoader a, BLoa
     __shared__ __align__(16) T As[2][BK][BM];
     __shared__ __align__(16) T Bs[2][BK][BN];
 
-    const int t = threadIdx.x, z = blockIdx.z;
+    const int t = threadIdx.x, z = blockIdx.z / splits;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
     const int a_k = t / (BM / A_PER), a_m = (t % (BM / A_PER)) * A_PER;
+    const KRange range = k_range_of_block<BK>(K, splits, k_chunk);
     a.begin(z, m0 + a_m);
     b.begin(z);
-    epilogue.begin(z);
+    epilogue.begin(blockIdx.z);
 
     T a_reg[A_PER], b_reg[B_PER];
     auto b_coord = [&](int j, int& kk, int& nn) {
@@ -190,15 +232,15 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_kernel(ALoader a, BLoa
 #pragma unroll
         for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
 
-    const int k_tiles = (K + BK - 1) / BK;
+    const int k_tiles = range.tiles;
     if (k_tiles > 0) {
-        fetch(0);
+        fetch(range.begin);
         stash(0);
     }
     __syncthreads();
     for (int kt = 0; kt < k_tiles; ++kt) {
         const int buffer = kt & 1;
-        if (kt + 1 < k_tiles) fetch((kt + 1) * BK);
+        if (kt + 1 < k_tiles) fetch(range.begin + (kt + 1) * BK);
 #pragma unroll
         for (int kk = 0; kk < BK; ++kk) {
             T av[TM], bv[TN];
@@ -225,7 +267,7 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_kernel(ALoader a, BLoa
 
 template <typename ALoader, typename BLoader, typename Epilogue>
 __global__ void __launch_bounds__(kGemmThreads) gemm_tile_tf32_kernel(ALoader a, BLoader b, Epilogue epilogue, int M,
-                                                                       int N, int K) {
+                                                                       int N, int K, int splits, int k_chunk) {
     namespace wmma = nvcuda::wmma;
     using S = TileShape<float>;
     constexpr int BM = S::BM, BN = S::BN, BK = S::BK;
@@ -235,13 +277,14 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_tf32_kernel(ALoader a,
     __shared__ __align__(32) float Bs[2][BK][BN];
     __shared__ __align__(32) float Cs[BN][BM];
 
-    const int t = threadIdx.x, z = blockIdx.z, warp = t / 32;
+    const int t = threadIdx.x, z = blockIdx.z / splits, warp = t / 32;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
     const int a_k = t / (BM / A_PER), a_m = (t % (BM / A_PER)) * A_PER;
     const int wm = (warp % 4) * 32, wn = (warp / 4) * 32;
+    const KRange range = k_range_of_block<BK>(K, splits, k_chunk);
     a.begin(z, m0 + a_m);
     b.begin(z);
-    epilogue.begin(z);
+    epilogue.begin(blockIdx.z);
 
     float a_reg[A_PER], b_reg[B_PER];
     auto b_coord = [&](int j, int& kk, int& nn) {
@@ -275,15 +318,15 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_tf32_kernel(ALoader a,
 #pragma unroll
         for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
-    const int k_tiles = (K + BK - 1) / BK;
+    const int k_tiles = range.tiles;
     if (k_tiles > 0) {
-        fetch(0);
+        fetch(range.begin);
         stash(0);
     }
     __syncthreads();
     for (int kt = 0; kt < k_tiles; ++kt) {
         const int buffer = kt & 1;
-        if (kt + 1 < k_tiles) fetch((kt + 1) * BK);
+        if (kt + 1 < k_tiles) fetch(range.begin + (kt + 1) * BK);
         // As[k][m] is A column-major with ld BM; Bs[k][n] is B row-major with ld BN.
         wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa[2];
         wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[2];
@@ -312,7 +355,22 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_tf32_kernel(ALoader a,
 
 // Launches C = A * B over `batches` (blockIdx.z) in compute type T; tf32 selects the tensor-core
 // kernel for float compute (float32 inputs rounded to TF32; float16/bfloat16 inputs, which TF32
-// represents exactly, so their products are exact and accumulate in float32).
+// represents exactly, so their products are exact and accumulate in float32). With few tiles the
+// product is split over K (see the header comment) through a stream-ordered workspace.
+template <typename T, typename ALoader, typename BLoader, typename Out>
+void launch_gemm_tiles(const ALoader& a, const BLoader& b, const Out& out, int M, int N, int K, dim3 grid, int splits,
+                       int k_chunk, cudaStream_t stream, bool tf32) {
+    if constexpr (std::is_same_v<T, float>) {
+        if (tf32) {
+            gemm_tile_tf32_kernel<<<grid, kGemmThreads, 0, stream>>>(a, b, out, M, N, K, splits, k_chunk);
+            CUDA_CHECK_LAUNCH();
+            return;
+        }
+    }
+    gemm_tile_kernel<T><<<grid, kGemmThreads, 0, stream>>>(a, b, out, M, N, K, splits, k_chunk);
+    CUDA_CHECK_LAUNCH();
+}
+
 template <typename T, typename ALoader, typename BLoader, typename Epilogue>
 void launch_gemm(const ALoader& a, const BLoader& b, const Epilogue& epilogue, int M, int N, int K, int batches,
                  cudaStream_t stream, bool tf32) {
@@ -320,15 +378,20 @@ void launch_gemm(const ALoader& a, const BLoader& b, const Epilogue& epilogue, i
     if (M <= 0 || N <= 0 || batches <= 0) return;
     if (batches > 65535 || (N + S::BN - 1) / S::BN > 65535)
         throw InvalidArgument("cuda: GEMM grid exceeds 65535 batches or column tiles");
-    const dim3 grid((M + S::BM - 1) / S::BM, (N + S::BN - 1) / S::BN, batches);
-    if constexpr (std::is_same_v<T, float>) {
-        if (tf32) {
-            gemm_tile_tf32_kernel<<<grid, kGemmThreads, 0, stream>>>(a, b, epilogue, M, N, K);
-            CUDA_CHECK_LAUNCH();
-            return;
-        }
+    const int m_tiles = (M + S::BM - 1) / S::BM, n_tiles = (N + S::BN - 1) / S::BN;
+    const SplitK split = split_k_plan(int64_t(m_tiles) * n_tiles * batches, batches, K, S::BK,
+                                      int64_t(M) * N * batches * int64_t(sizeof(T)), kWorkspaceCapBytes);
+    if (split.splits == 1) {
+        launch_gemm_tiles<T>(a, b, epilogue, M, N, K, dim3(m_tiles, n_tiles, batches), 1, K, stream, tf32);
+        return;
     }
-    gemm_tile_kernel<T><<<grid, kGemmThreads, 0, stream>>>(a, b, epilogue, M, N, K);
+    const Workspace partials(std::size_t(split.splits) * batches * M * N * sizeof(T), stream);
+    const PartialEpilogue<T> partial{partials.as<T>(), M, N};
+    launch_gemm_tiles<T>(a, b, partial, M, N, K, dim3(m_tiles, n_tiles, batches * split.splits),
+                                   split.splits, int(split.k_chunk), stream, tf32);
+    const int64_t elements = int64_t(batches) * N * M;
+    split_k_reduce_kernel<T><<<blocks_for(elements, 256), 256, 0, stream>>>(partials.as<T>(), epilogue, M, N, batches,
+                                                                            split.splits);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -99,4 +99,20 @@ ColumnChunk column_chunk(int64_t rows, int64_t total_pixels, int64_t row_width, 
     return {pixels, (pixels + 3) / 4 * 4};
 }
 
+SplitK split_k_plan(int64_t tiles, int64_t batches, int64_t K, int k_step, int64_t bytes_per_split,
+                    std::size_t cap_bytes) {
+    const int64_t steps = (std::max<int64_t>(K, 0) + k_step - 1) / k_step;
+    const SplitK whole{1, std::max<int64_t>(steps, 1) * k_step};
+    if (tiles <= 0 || batches <= 0 || tiles >= kSplitKTargetBlocks) return whole;
+    int64_t splits = std::min<int64_t>((kSplitKTargetBlocks + tiles - 1) / tiles, steps / kSplitKMinSteps);
+    splits = std::min<int64_t>(splits, kSplitKMaxSplits);
+    splits = std::min<int64_t>(splits, 65535 / batches);
+    if (bytes_per_split > 0) splits = std::min<int64_t>(splits, int64_t(cap_bytes) / bytes_per_split);
+    if (splits <= 1) return whole;
+    // Equal whole-step chunks; rounding the chunk up can leave fewer splits than asked, never an
+    // empty one.
+    const int64_t chunk_steps = (steps + splits - 1) / splits;
+    return {int((steps + chunk_steps - 1) / chunk_steps), chunk_steps * k_step};
+}
+
 }  // namespace fastconv::cuda

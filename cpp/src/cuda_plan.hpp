@@ -1,7 +1,8 @@
 // The host-side planning of the CUDA kernels, in plain C++ so it compiles (and is tested by ctest)
 // without CUDA: the problem in 32-bit launch terms (ConvGeometry), the implicit-GEMM launches
-// (one forward, or one per residue class of the transposed op's stride decomposition) and the
-// column-buffer chunking that keeps the explicit im2col paths under the workspace cap.
+// (one forward, or one per residue class of the transposed op's stride decomposition), the
+// column-buffer chunking that keeps the explicit im2col paths under the workspace cap, and the
+// GEMM's split-K.
 #pragma once
 
 #include <cstddef>
@@ -49,5 +50,23 @@ struct ColumnChunk {
 };
 ColumnChunk column_chunk(int64_t rows, int64_t total_pixels, int64_t row_width, std::size_t element_size,
                          std::size_t cap_bytes);
+
+// Split-K of one GEMM launch. When its tiles (M x N tiles times batches) would leave most of a
+// GPU's multiprocessors idle (resnet_3x3_7 as im2col: 8 tiles on 132 SMs), the K range is cut
+// into `splits` chunks of `k_chunk` values, a whole number of k_step-wide steps each (the last
+// chunk may be shorter), whose partial products go to a workspace and are summed in split order
+// by a second kernel: still one fixed reduction order per problem, so results stay bitwise
+// deterministic. The targets are constants rather than the device's SM count, so which bits a
+// problem gives does not depend on the GPU model. The partial sums (splits x bytes_per_split) stay
+// within cap_bytes and splits x batches within a grid's 65535 z-blocks; splits == 1 means no split.
+struct SplitK {
+    int splits;
+    int64_t k_chunk;
+};
+inline constexpr int64_t kSplitKTargetBlocks = 264;  // two blocks per SM on an H100/H200 (132 SMs)
+inline constexpr int64_t kSplitKMinSteps = 16;       // K steps per split, so each block amortises its start
+inline constexpr int kSplitKMaxSplits = 32;
+SplitK split_k_plan(int64_t tiles, int64_t batches, int64_t K, int k_step, int64_t bytes_per_split,
+                    std::size_t cap_bytes);
 
 }  // namespace fastconv::cuda

@@ -135,6 +135,38 @@ TEST(CudaPlan, ColumnChunksStayUnderTheCapInWholeRows) {
     EXPECT_LE(std::size_t(1 << 20) * std::size_t(chunk.ld) * 4, cap);
 }
 
+TEST(CudaPlan, SplitKFillsTheGpuOnlyWhereTilesAreFew) {
+    const std::size_t cap = kWorkspaceCapBytes;
+    // resnet_3x3_7 as im2col + GEMM: M = 49, N = 512 -> 1 x 8 tiles of 128 x 64, K = 4608.
+    SplitK plan = split_k_plan(8, 1, 4608, 8, 49 * 512 * 4, cap);
+    EXPECT_EQ(plan.splits, 32);
+    EXPECT_EQ(plan.k_chunk, 144);
+    // Enough tiles already, or too little K to share: no split.
+    EXPECT_EQ(split_k_plan(392, 1, 576, 8, 4, cap).splits, 1);
+    EXPECT_EQ(split_k_plan(8, 1, 64, 8, 4, cap).splits, 1);
+    EXPECT_EQ(split_k_plan(8, 1, 248, 8, 4, cap).splits, 1);  // 31 steps: not two splits of 16
+    EXPECT_EQ(split_k_plan(8, 1, 256, 8, 4, cap).splits, 2);
+    EXPECT_EQ(split_k_plan(8, 1, 0, 8, 4, cap).splits, 1);
+    // The invariants over a sweep: whole steps, every split non-empty, K covered, caps respected.
+    for (int64_t tiles : {1, 2, 7, 33, 100, 263})
+        for (int64_t batches : {1, 3, 4096})
+            for (int64_t K : {1, 8, 127, 128, 129, 1000, 4608, 100000})
+                for (int64_t bytes : {int64_t(4), int64_t(1) << 20, int64_t(40) << 20}) {
+                    plan = split_k_plan(tiles, batches, K, 8, bytes, cap);
+                    ASSERT_GE(plan.splits, 1);
+                    ASSERT_EQ(plan.k_chunk % 8, 0);
+                    ASSERT_GE(plan.splits * plan.k_chunk, K);
+                    if (plan.splits > 1) {
+                        ASSERT_LT((plan.splits - 1) * plan.k_chunk, K) << "an empty split";
+                        ASSERT_GE(plan.k_chunk, kSplitKMinSteps * 8);
+                        ASSERT_LE(plan.splits, kSplitKMaxSplits);
+                        ASSERT_LE(plan.splits * batches, 65535);
+                        ASSERT_LE(std::size_t(plan.splits * bytes), cap);
+                        ASSERT_LT(tiles, kSplitKTargetBlocks);
+                    }
+                }
+}
+
 TEST(CudaPlan, GeometryRejectsExtentsPast32Bits) {
     ConvParams params{{1}, {1}, {0}, {0}, {}, 1};
     const ConvProblem big = make_conv_problem(DType::f32, {1, 3, int64_t(1) << 31}, {1, 3, 1}, params);
