@@ -447,8 +447,10 @@ def _conv_cuda(
     x = _to_device(fn, "input", input, stream)
     w = _to_device(fn, "weight", weight, stream)
     b = None if bias is None else _to_device(fn, "bias", bias, stream)
-    geometry = _conv_geometry(fn, ndim, transposed, x.shape, w.shape, stride, padding, dilation, groups, output_padding)
-    geometry.setdefault("output_padding", [])
+    geometry, _ = _cached_conv_geometry(fn, ndim, transposed, tuple(x.shape), tuple(w.shape), stride, padding,
+                                        dilation, groups, output_padding)
+    if "output_padding" not in geometry:  # a copy: the cached dict is shared with the CPU path
+        geometry = {**geometry, "output_padding": []}
     algo = _check_algo(fn, algo)
     unbatched = len(x.shape) == ndim + 1
     if unbatched:

@@ -81,6 +81,8 @@ def device_of(value: Any) -> Optional[int]:
     """The CUDA device ordinal of an array on a CUDA device (per its __dlpack_device__), or None for
     host data (NumPy arrays, lists, CPU tensors). Other device types (ROCm, pinned host memory, ...)
     raise ValueError."""
+    if type(value) is DeviceArray:
+        return value.device
     if value is None or not hasattr(type(value), "__dlpack_device__"):
         return None
     device_type, device_id = value.__dlpack_device__()
