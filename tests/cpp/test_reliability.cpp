@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -110,6 +111,20 @@ TEST(FloatMode, KernelsFlushDenormalsOnEveryThreadAndRestoreTheCallersMode) {
         if (float_mode() & kFlushDenormals) ++leaked;
     });
     EXPECT_EQ(leaked.load(), 0);  // workers restored their own mode
+    // Back-to-back parallel_fors in alternating modes, with more threads than cores so workers
+    // often wake late: a worker that woke for one must never run the next one's tasks in its mode.
+    set_num_threads(8);
+    std::atomic<int> wrong_mode{0};
+    for (int round = 0; round < 2000; ++round) {
+        const bool flush = round % 2 == 0;
+        std::optional<FlushDenormalsScope> scope;
+        if (flush) scope.emplace();
+        parallel_for(16, [&](int64_t) {
+            if (((float_mode() & kFlushDenormals) == kFlushDenormals) != flush) ++wrong_mode;
+        });
+    }
+    EXPECT_EQ(wrong_mode.load(), 0);
+    set_num_threads(4);
     // A whole convolution: denormal inputs read as zero, and the caller keeps gradual underflow.
     std::vector<float> x(64, 1e-39f), w(1, 1.0f), y(64, -1.0f);
     const ConvProblem p = make_conv_problem(DType::f32, {1, 1, 64}, {1, 1, 1}, ConvParams{{1}, {1}, {0}, {0}, {}, 1});

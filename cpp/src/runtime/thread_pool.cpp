@@ -80,12 +80,16 @@ void ThreadPool::stop_workers() {
     workers_.clear();
 }
 
-void ThreadPool::run_tasks() {
+// Only the tasks of `generation`: a worker that woke for one parallel_for but reached here after
+// its submitter had returned and published the next must not run the next one's tasks under the
+// floating-point mode it adopted for the last (the H200 machine's 16-core Xeon caught workers
+// running tasks with flush-to-zero after the caller's mode was back to gradual underflow).
+void ThreadPool::run_tasks(int64_t generation) {
     for (;;) {
         int64_t task;
         {
             std::lock_guard<std::mutex> lock(state_mutex_);
-            if (next_task_ >= num_tasks_ || error_) return;
+            if (generation_ != generation || next_task_ >= num_tasks_ || error_) return;
             task = next_task_++;
         }
         try {
@@ -112,7 +116,7 @@ void ThreadPool::worker_loop(int64_t seen_generation) {
         {
             // The submitting thread's floating-point mode (flush-to-zero in kernels), then ours again.
             ScopedFloatMode scope(mode);
-            run_tasks();
+            run_tasks(seen_generation);
         }
         {
             std::lock_guard<std::mutex> lock(state_mutex_);
@@ -129,6 +133,7 @@ void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_
         for (int64_t task = 0; task < num_tasks; ++task) body(task);
         return;
     }
+    int64_t generation;
     {
         std::lock_guard<std::mutex> lock(state_mutex_);
         body_ = &body;
@@ -136,11 +141,11 @@ void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_
         next_task_ = 0;
         error_ = nullptr;
         float_mode_ = float_mode();
-        ++generation_;
+        generation = ++generation_;
     }
     work_ready_.notify_all();
     inside_task = true;
-    run_tasks();
+    run_tasks(generation);
     inside_task = false;
     std::exception_ptr error;
     {

@@ -33,7 +33,7 @@ class ThreadPool {
     void start_workers(int count);
     void stop_workers();
     void worker_loop(int64_t seen_generation);
-    void run_tasks();
+    void run_tasks(int64_t generation);
 
     std::mutex run_mutex_;  // held by the caller that owns the pool for one parallel_for
     std::mutex state_mutex_;
