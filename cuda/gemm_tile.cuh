@@ -8,12 +8,10 @@
 // A tiles are loaded along M with 128-bit loads where the operand is dense and aligned, and the
 // epilogue writes runs of consecutive pixels.
 //
-// SIMT kernel, CUDA cores (float compute for float32/float16/bfloat16 storage, and float64): a block
-// of 256 threads owns a BM x BN tile of C; each thread a TM x TN register tile (float: 128 x 128
-// block, 8 x 8 per thread = 64 accumulators and 16 operand registers, so each shared-memory load
-// feeds 4 FMAs; double: 64 x 64, 4 x 4). A thread's rows (and columns) are two runs of TM/2 (TN/2)
-// consecutive ones half a block apart, so a warp's operand reads from shared memory are 16-byte
-// vectors over consecutive addresses, free of bank conflicts. K advances BK = 8 at a time through two shared-memory
+// SIMT kernel, CUDA cores (float compute for float32/float16/bfloat16 storage, and float64): a block of 256 threads owns a BM x BN tile of C;
+// each thread a TM x TN register tile (float: 128 x 64 block, 8 x 4 per thread = 32 accumulators
+// plus 12 operand registers, which leaves room for the loaders' state under the 255-register cap at
+// 2 blocks/SM; double: 64 x 64, 4 x 4). K advances BK = 8 at a time through two shared-memory
 // buffers: the global loads of tile k+1 are in flight (in registers) while tile k is multiplied,
 // then stored into the other buffer, so one __syncthreads per K step suffices.
 //
@@ -41,11 +39,7 @@ template <typename T>
 struct TileShape;
 template <>
 struct TileShape<float> {
-    static constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8;
-};
-// The TF32 kernel's block: 8 warps of 32 x 32 wmma tiles.
-struct Tf32TileShape {
-    static constexpr int BM = 128, BN = 64, BK = 8;
+    static constexpr int BM = 128, BN = 64, BK = 8, TM = 8, TN = 4;
 };
 template <>
 struct TileShape<double> {
@@ -232,9 +226,6 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_kernel(ALoader a, BLoa
     };
 
     const int tx = t % (BN / TN), ty = t / (BN / TN);
-    constexpr int HM = TM / 2, HN = TN / 2;
-    const auto row = [ty](int i) { return (i / HM) * (BM / 2) + ty * HM + i % HM; };
-    const auto col = [tx](int j) { return (j / HN) * (BN / 2) + tx * HN + j % HN; };
     T acc[TM][TN];
 #pragma unroll
     for (int i = 0; i < TM; ++i)
@@ -254,9 +245,9 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_kernel(ALoader a, BLoa
         for (int kk = 0; kk < BK; ++kk) {
             T av[TM], bv[TN];
 #pragma unroll
-            for (int i = 0; i < TM; ++i) av[i] = As[buffer][kk][row(i)];
+            for (int i = 0; i < TM; ++i) av[i] = As[buffer][kk][ty * TM + i];
 #pragma unroll
-            for (int j = 0; j < TN; ++j) bv[j] = Bs[buffer][kk][col(j)];
+            for (int j = 0; j < TN; ++j) bv[j] = Bs[buffer][kk][tx * TN + j];
 #pragma unroll
             for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -269,7 +260,7 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_kernel(ALoader a, BLoa
     for (int j = 0; j < TN; ++j)
 #pragma unroll
         for (int i = 0; i < TM; ++i) {
-            const int m = m0 + row(i), n = n0 + col(j);
+            const int m = m0 + ty * TM + i, n = n0 + tx * TN + j;
             if (m < M && n < N) epilogue.store(m, n, acc[i][j]);
         }
 }
@@ -278,7 +269,7 @@ template <typename ALoader, typename BLoader, typename Epilogue>
 __global__ void __launch_bounds__(kGemmThreads) gemm_tile_tf32_kernel(ALoader a, BLoader b, Epilogue epilogue, int M,
                                                                        int N, int K, int splits, int k_chunk) {
     namespace wmma = nvcuda::wmma;
-    using S = Tf32TileShape;
+    using S = TileShape<float>;
     constexpr int BM = S::BM, BN = S::BN, BK = S::BK;
     constexpr int A_PER = BM * BK / kGemmThreads, B_PER = BK * BN / kGemmThreads;
     static_assert(BK == 8 && BM == 128 && BN == 64, "8 warps of 32 x 32, one m16n16k8 step per K tile");
@@ -362,48 +353,46 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_tf32_kernel(ALoader a,
     }
 }
 
-// One launch (and its split-K reduction) with block shape Shape; kTf32 picks the tensor-core kernel.
-template <typename T, typename Shape, bool kTf32, typename ALoader, typename BLoader, typename Epilogue>
-void launch_gemm_shaped(const ALoader& a, const BLoader& b, const Epilogue& epilogue, int M, int N, int K, int batches,
-                        cudaStream_t stream) {
-    if (batches > 65535 || (N + Shape::BN - 1) / Shape::BN > 65535)
-        throw InvalidArgument("cuda: GEMM grid exceeds 65535 batches or column tiles");
-    const int m_tiles = (M + Shape::BM - 1) / Shape::BM, n_tiles = (N + Shape::BN - 1) / Shape::BN;
-    const auto launch = [&](const auto& out, int z_blocks, int splits, int k_chunk) {
-        const dim3 grid(m_tiles, n_tiles, z_blocks);
-        if constexpr (kTf32) {
-            gemm_tile_tf32_kernel<<<grid, kGemmThreads, 0, stream>>>(a, b, out, M, N, K, splits, k_chunk);
-        } else {
-            gemm_tile_kernel<T><<<grid, kGemmThreads, 0, stream>>>(a, b, out, M, N, K, splits, k_chunk);
-        }
-        CUDA_CHECK_LAUNCH();
-    };
-    const SplitK split = split_k_plan(int64_t(m_tiles) * n_tiles * batches, batches, K, Shape::BK,
-                                      int64_t(M) * N * batches * int64_t(sizeof(T)), kWorkspaceCapBytes);
-    if (split.splits == 1) {
-        launch(epilogue, batches, 1, K);
-        return;
-    }
-    const Workspace partials(std::size_t(split.splits) * batches * M * N * sizeof(T), stream);
-    launch(PartialEpilogue<T>{partials.as<T>(), M, N}, batches * split.splits, split.splits, int(split.k_chunk));
-    const int64_t elements = int64_t(batches) * N * M;
-    split_k_reduce_kernel<T><<<blocks_for(elements, 256), 256, 0, stream>>>(partials.as<T>(), epilogue, M, N, batches,
-                                                                            split.splits);
-    CUDA_CHECK_LAUNCH();
-}
-
 // Launches C = A * B over `batches` (blockIdx.z) in compute type T; tf32 selects the tensor-core
 // kernel for float compute (float32 inputs rounded to TF32; float16/bfloat16 inputs, which TF32
 // represents exactly, so their products are exact and accumulate in float32). With few tiles the
 // product is split over K (see the header comment) through a stream-ordered workspace.
+template <typename T, typename ALoader, typename BLoader, typename Out>
+void launch_gemm_tiles(const ALoader& a, const BLoader& b, const Out& out, int M, int N, int K, dim3 grid, int splits,
+                       int k_chunk, cudaStream_t stream, bool tf32) {
+    if constexpr (std::is_same_v<T, float>) {
+        if (tf32) {
+            gemm_tile_tf32_kernel<<<grid, kGemmThreads, 0, stream>>>(a, b, out, M, N, K, splits, k_chunk);
+            CUDA_CHECK_LAUNCH();
+            return;
+        }
+    }
+    gemm_tile_kernel<T><<<grid, kGemmThreads, 0, stream>>>(a, b, out, M, N, K, splits, k_chunk);
+    CUDA_CHECK_LAUNCH();
+}
+
 template <typename T, typename ALoader, typename BLoader, typename Epilogue>
 void launch_gemm(const ALoader& a, const BLoader& b, const Epilogue& epilogue, int M, int N, int K, int batches,
                  cudaStream_t stream, bool tf32) {
+    using S = TileShape<T>;
     if (M <= 0 || N <= 0 || batches <= 0) return;
-    if constexpr (std::is_same_v<T, float>) {
-        if (tf32) return launch_gemm_shaped<T, Tf32TileShape, true>(a, b, epilogue, M, N, K, batches, stream);
+    if (batches > 65535 || (N + S::BN - 1) / S::BN > 65535)
+        throw InvalidArgument("cuda: GEMM grid exceeds 65535 batches or column tiles");
+    const int m_tiles = (M + S::BM - 1) / S::BM, n_tiles = (N + S::BN - 1) / S::BN;
+    const SplitK split = split_k_plan(int64_t(m_tiles) * n_tiles * batches, batches, K, S::BK,
+                                      int64_t(M) * N * batches * int64_t(sizeof(T)), kWorkspaceCapBytes);
+    if (split.splits == 1) {
+        launch_gemm_tiles<T>(a, b, epilogue, M, N, K, dim3(m_tiles, n_tiles, batches), 1, K, stream, tf32);
+        return;
     }
-    launch_gemm_shaped<T, TileShape<T>, false>(a, b, epilogue, M, N, K, batches, stream);
+    const Workspace partials(std::size_t(split.splits) * batches * M * N * sizeof(T), stream);
+    const PartialEpilogue<T> partial{partials.as<T>(), M, N};
+    launch_gemm_tiles<T>(a, b, partial, M, N, K, dim3(m_tiles, n_tiles, batches * split.splits),
+                                   split.splits, int(split.k_chunk), stream, tf32);
+    const int64_t elements = int64_t(batches) * N * M;
+    split_k_reduce_kernel<T><<<blocks_for(elements, 256), 256, 0, stream>>>(partials.as<T>(), epilogue, M, N, batches,
+                                                                            split.splits);
+    CUDA_CHECK_LAUNCH();
 }
 
 // Whether a DenseA over `ptr` with leading dimension `ld` and these batch strides may use 16-byte loads.
