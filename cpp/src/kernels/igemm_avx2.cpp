@@ -13,7 +13,11 @@
 namespace fastconv::igemm {
 namespace {
 
-template <int MR, int NV>
+// KC > 0: the channel loop's trip count known at compile time and fully unrolled. A grouped
+// layer's taps reach only 4 or 8 channels each, and with a run-time loop its counter, compare and
+// branch, and the row pointers GCC spills for want of registers, cost as much as the FMAs
+// (grouped_3x3 on Zen 3: ~20% faster unrolled, channels-first and channels-last).
+template <int MR, int NV, int KC = 0>
 inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
                  const float* zero, const float* w, const float* bias, float* const* c) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -29,7 +33,7 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
         const float* rows[MR];
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] == zero ? zero : a[t * MR + i] + a_offset;
-        for (int64_t p = 0; p < kc; ++p, w += 8 * NV) {
+        const auto step = [&](int64_t p) {
             __m256 wv[NV];
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) wv[v] = _mm256_load_ps(w + 8 * v);
@@ -39,6 +43,13 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(x, wv[v], acc[i][v]);
             }
+            w += 8 * NV;
+        };
+        if constexpr (KC > 0) {
+#pragma GCC unroll 8
+            for (int p = 0; p < KC; ++p) step(p);
+        } else {
+            for (int64_t p = 0; p < kc; ++p) step(p);
         }
     }
     // Constant row indices: a loop to the runtime mr would index acc with a variable, and GCC then
@@ -62,7 +73,11 @@ void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_
 
 void f32_igemm_ukernel_12x8__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
     int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
-    tile<12, 1>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+    switch (kc) {
+        case 4: return tile<12, 1, 4>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+        case 8: return tile<12, 1, 8>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+        default: return tile<12, 1>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+    }
 }
 
 }  // namespace fastconv::igemm

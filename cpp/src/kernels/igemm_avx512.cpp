@@ -13,7 +13,9 @@
 namespace fastconv::igemm {
 namespace {
 
-template <int MR, int NV>
+// KC > 0: the channel loop's trip count known at compile time and fully unrolled, as in the AVX2
+// file: a grouped layer's taps reach only 4 to 16 channels each.
+template <int MR, int NV, int KC = 0>
 inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
                  const float* zero, const float* w, const float* bias, float* const* c) {
     __mmask16 mask[NV];
@@ -32,7 +34,7 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
         const float* rows[MR];
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] == zero ? zero : a[t * MR + i] + a_offset;
-        for (int64_t p = 0; p < kc; ++p, w += 16 * NV) {
+        const auto step = [&](int64_t p) {
             __m512 wv[NV];
 #pragma GCC unroll 16
             for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + 16 * v);
@@ -42,6 +44,13 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
 #pragma GCC unroll 16
                 for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(x, wv[v], acc[i][v]);
             }
+            w += 16 * NV;
+        };
+        if constexpr (KC > 0) {
+#pragma GCC unroll 16
+            for (int p = 0; p < KC; ++p) step(p);
+        } else {
+            for (int64_t p = 0; p < kc; ++p) step(p);
         }
     }
     // Constant row indices: a loop to the runtime mr would index acc with a variable, and GCC then
@@ -67,7 +76,12 @@ void f32_igemm_ukernel_8x32__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t
 
 void f32_igemm_ukernel_12x16__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
     int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
-    tile<12, 1>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+    switch (kc) {
+        case 4: return tile<12, 1, 4>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+        case 8: return tile<12, 1, 8>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+        case 16: return tile<12, 1, 16>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+        default: return tile<12, 1>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+    }
 }
 
 }  // namespace fastconv::igemm
