@@ -353,10 +353,7 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_tile_tf32_kernel(ALoader a,
     }
 }
 
-// Launches C = A * B over `batches` (blockIdx.z) in compute type T; tf32 selects the tensor-core
-// kernel for float compute (float32 inputs rounded to TF32; float16/bfloat16 inputs, which TF32
-// represents exactly, so their products are exact and accumulate in float32). With few tiles the
-// product is split over K (see the header comment) through a stream-ordered workspace.
+// One launch of the SIMT or the TF32 kernel over `grid`, writing through `out`.
 template <typename T, typename ALoader, typename BLoader, typename Out>
 void launch_gemm_tiles(const ALoader& a, const BLoader& b, const Out& out, int M, int N, int K, dim3 grid, int splits,
                        int k_chunk, cudaStream_t stream, bool tf32) {
@@ -371,6 +368,10 @@ void launch_gemm_tiles(const ALoader& a, const BLoader& b, const Out& out, int M
     CUDA_CHECK_LAUNCH();
 }
 
+// Launches C = A * B over `batches` (blockIdx.z) in compute type T; tf32 selects the tensor-core
+// kernel for float compute (float32 inputs rounded to TF32; float16/bfloat16 inputs, which TF32
+// represents exactly, so their products are exact and accumulate in float32). With few tiles the
+// product is split over K (see the header comment) through a stream-ordered workspace.
 template <typename T, typename ALoader, typename BLoader, typename Epilogue>
 void launch_gemm(const ALoader& a, const BLoader& b, const Epilogue& epilogue, int M, int N, int K, int batches,
                  cudaStream_t stream, bool tf32) {
@@ -387,8 +388,8 @@ void launch_gemm(const ALoader& a, const BLoader& b, const Epilogue& epilogue, i
     }
     const Workspace partials(std::size_t(split.splits) * batches * M * N * sizeof(T), stream);
     const PartialEpilogue<T> partial{partials.as<T>(), M, N};
-    launch_gemm_tiles<T>(a, b, partial, M, N, K, dim3(m_tiles, n_tiles, batches * split.splits),
-                                   split.splits, int(split.k_chunk), stream, tf32);
+    launch_gemm_tiles<T>(a, b, partial, M, N, K, dim3(m_tiles, n_tiles, batches * split.splits), split.splits,
+                         int(split.k_chunk), stream, tf32);
     const int64_t elements = int64_t(batches) * N * M;
     split_k_reduce_kernel<T><<<blocks_for(elements, 256), 256, 0, stream>>>(partials.as<T>(), epilogue, M, N, batches,
                                                                             split.splits);
