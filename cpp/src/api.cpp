@@ -61,7 +61,7 @@ void run_converted(const ConvProblem& problem, const ConvArgs& args, Run&& run) 
     T* dst = scratch<T>(ScratchSlot::layout_dst, problem.dst_elements());
     transpose_images(static_cast<const T*>(args.src), src, problem.batch, src_spatial, src_channels);
     run(first, ConvArgs{src, args.weight, args.bias, dst});
-    transpose_images(dst, static_cast<T*>(args.dst), problem.batch, dst_channels, dst_spatial);
+    transpose_images(dst, static_cast<T*>(args.dst), problem.batch, dst_channels, dst_spatial, true);
 }
 
 // The CPU kernels compute in float32 or float64; half-precision problems exist only on the GPU.

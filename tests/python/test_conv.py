@@ -266,6 +266,47 @@ def test_igemm_task_orders_match_torch_at_every_thread_count(torch, x_shape, w_s
         np.testing.assert_array_equal(result, results[0])
 
 
+@pytest.mark.parametrize("op, x_shape, w_shape, kwargs, algo, layout", [
+    # igemm on channels-first memory, forward: each chunk is staged and streamed into the output.
+    ("conv2d", (1, 5, 112, 112), (23, 5, 3, 3), {"padding": 1}, "direct", "nchw"),
+    # ... with planes (130 x 131) that leave the lines unaligned, or 64 KB apart: the cached fallback.
+    ("conv2d", (1, 5, 130, 131), (19, 5, 3, 3), {"padding": 1}, "direct", "nchw"),
+    ("conv2d", (1, 5, 128, 128), (19, 5, 3, 3), {"padding": 1}, "direct", "nchw"),
+    # igemm, transposed: computed channels-last, then streamed by transpose_images.
+    ("conv_transpose2d", (2, 16, 56, 56), (16, 17, 3, 3), {"stride": 2, "padding": 1, "output_padding": 1},
+     "direct", "nchw"),
+    # A channels-first implementation on channels-last memory: the output is streamed channels-last
+    # (20 channels: a short strip of rows after two whole ones).
+    ("conv2d", (1, 16, 128, 128), (20, 16, 3, 3), {"padding": 1}, "im2col", "channels_last"),
+    # Depthwise with a stride along the width: computed channels-last, then streamed back.
+    ("conv2d", (1, 48, 200, 200), (48, 1, 3, 3), {"padding": 1, "stride": 2, "groups": 48}, "direct", "nchw"),
+], ids=["staged", "staged_unaligned", "staged_64k_apart", "transposed", "channels_last_output", "depthwise"])
+def test_outputs_of_a_megabyte_or_more_are_streamed_exactly(torch, op, x_shape, w_shape, kwargs, algo, layout):
+    """Outputs of 1 MiB or more are written with non-temporal stores (layout.hpp's
+    stream_transpose_panel): the same values as torch's, and the same bits at any thread count."""
+    rng = np.random.default_rng(zlib.crc32(repr((op, x_shape, w_shape)).encode()))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    if layout == "channels_last":
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    f = getattr(fastconv, op)
+    saved = fastconv.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            fastconv.set_num_threads(threads)
+            results.append(f(x, w, None, algo=algo, **kwargs))
+    finally:
+        fastconv.set_num_threads(saved)
+    assert results[0].nbytes >= 1 << 20
+    assert (layout == "channels_last") == results[0].transpose(0, 2, 3, 1).flags.c_contiguous
+    expected = torch_conv(torch, op, x.astype(np.float64), w.astype(np.float64), None, kwargs)
+    magnitude = torch_conv(torch, op, np.abs(x).astype(np.float64), np.abs(w).astype(np.float64), None, kwargs)
+    reduction = int(np.prod(w_shape[1:])) * (w_shape[0] if op == "conv_transpose2d" else 1)
+    assert_close(results[0], expected, magnitude, np.float32, reduction)
+    np.testing.assert_array_equal(results[1], results[0])
+
+
 def test_transpose_gaps_hold_exactly_the_bias():
     """Stride 3 with a 1-tap kernel: two of every three outputs receive no product at all, so they
     must be exactly the bias (or 0), never leftover memory."""

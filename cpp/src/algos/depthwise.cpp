@@ -154,7 +154,7 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
     float* y_last = scratch<float>(ScratchSlot::layout_dst, p.y_elements());
     transpose_images(x, x_last, p.batch, p.in_channels, p.in_spatial());
     run_channels_last(p, pw, x_last, bias, y_last);
-    transpose_images(y_last, y, p.batch, p.out_spatial(), p.out_channels);
+    transpose_images(y_last, y, p.batch, p.out_spatial(), p.out_channels, true);
 }
 
 std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) {

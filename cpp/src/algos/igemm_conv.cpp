@@ -428,6 +428,7 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     // never makes a round trip through memory in the other layout (the RGB stem's 3.2 MB output).
     // Otherwise the whole destination is computed channels-last and transposed afterwards.
     const bool staged = dst_channels_first && forward && every_block;
+    const bool stream = writes_to_memory(p.dst_elements() * static_cast<int64_t>(sizeof(float)));
     float* dst_last = dst;
     if (dst_channels_first && !staged) dst_last = scratch<float>(ScratchSlot::layout_dst, p.batch * dst_spatial * dst_channels);
 
@@ -499,12 +500,18 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                     for (int64_t cb = cb0; cb < cb1; ++cb) run_tile(tile, cb, a);
                 }
             }
-            if (staged)
-                transpose_panel(stage, dst_channels, dst + n * dst_channels * dst_spatial + first_pixel, dst_spatial,
-                                chunk_pixels, dst_channels);
+            if (staged) {
+                float* to = dst + n * dst_channels * dst_spatial + first_pixel;
+                if (stream) {
+                    stream_transpose_panel(stage, dst_channels, to, dst_spatial, chunk_pixels, dst_channels);
+                    fence_streaming_stores();
+                } else {
+                    transpose_panel(stage, dst_channels, to, dst_spatial, chunk_pixels, dst_channels);
+                }
+            }
         }
     });
-    if (dst_channels_first && !staged) transpose_images(dst_last, dst, p.batch, dst_spatial, dst_channels);
+    if (dst_channels_first && !staged) transpose_images(dst_last, dst, p.batch, dst_spatial, dst_channels, true);
 }
 
 // x (either layout) -> the width-padded channels-last copy the width-merged form reads.
