@@ -14,6 +14,28 @@
 
 namespace fastconv {
 
+#if defined(__SSE2__)
+// The 8 x 4 block at s transposed into the 4 x 8 block at d, as two 4 x 4 transposes in SSE
+// registers. kStream: non-temporal stores (d must then be 16-byte aligned).
+template <bool kStream>
+inline void transpose_8x4(const float* s, int64_t s_stride, float* d, int64_t d_stride) {
+    __m128 a0 = _mm_loadu_ps(s), a1 = _mm_loadu_ps(s + s_stride), a2 = _mm_loadu_ps(s + 2 * s_stride),
+           a3 = _mm_loadu_ps(s + 3 * s_stride);
+    __m128 b0 = _mm_loadu_ps(s + 4 * s_stride), b1 = _mm_loadu_ps(s + 5 * s_stride), b2 = _mm_loadu_ps(s + 6 * s_stride),
+           b3 = _mm_loadu_ps(s + 7 * s_stride);
+    _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+    _MM_TRANSPOSE4_PS(b0, b1, b2, b3);
+    const auto store = [](float* to, __m128 v) {
+        if constexpr (kStream) _mm_stream_ps(to, v);
+        else _mm_storeu_ps(to, v);
+    };
+    store(d, a0), store(d + 4, b0);
+    store(d + d_stride, a1), store(d + d_stride + 4, b1);
+    store(d + 2 * d_stride, a2), store(d + 2 * d_stride + 4, b2);
+    store(d + 3 * d_stride, a3), store(d + 3 * d_stride + 4, b3);
+}
+#endif
+
 // d[c * d_stride + r] = s[r * s_stride + c] for r < rows, c < cols, on this thread. 8-row strips
 // are read together so each destination line gets 8 contiguous values per visit, instead of one
 // store per line. float goes through SSE registers (x86-64's baseline, so no ISA file), 8 x 4
@@ -26,20 +48,7 @@ void transpose_panel(const T* s, int64_t s_stride, T* d, int64_t d_stride, int64
     if constexpr (std::is_same_v<T, float>) {
         for (; r + 8 <= rows; r += 8) {
             int64_t c = 0;
-            for (; c + 4 <= cols; c += 4) {
-                const float* in = s + r * s_stride + c;
-                __m128 a0 = _mm_loadu_ps(in), a1 = _mm_loadu_ps(in + s_stride), a2 = _mm_loadu_ps(in + 2 * s_stride),
-                       a3 = _mm_loadu_ps(in + 3 * s_stride);
-                __m128 b0 = _mm_loadu_ps(in + 4 * s_stride), b1 = _mm_loadu_ps(in + 5 * s_stride),
-                       b2 = _mm_loadu_ps(in + 6 * s_stride), b3 = _mm_loadu_ps(in + 7 * s_stride);
-                _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-                _MM_TRANSPOSE4_PS(b0, b1, b2, b3);
-                float* out = d + c * d_stride + r;
-                _mm_storeu_ps(out, a0), _mm_storeu_ps(out + 4, b0);
-                _mm_storeu_ps(out + d_stride, a1), _mm_storeu_ps(out + d_stride + 4, b1);
-                _mm_storeu_ps(out + 2 * d_stride, a2), _mm_storeu_ps(out + 2 * d_stride + 4, b2);
-                _mm_storeu_ps(out + 3 * d_stride, a3), _mm_storeu_ps(out + 3 * d_stride + 4, b3);
-            }
+            for (; c + 4 <= cols; c += 4) transpose_8x4<false>(s + r * s_stride + c, s_stride, d + c * d_stride + r, d_stride);
             for (; c < cols; ++c)
                 for (int64_t i = 0; i < 8; ++i) d[c * d_stride + r + i] = s[(r + i) * s_stride + c];
         }
@@ -68,20 +77,8 @@ inline void stream_transpose_panel(const float* s, int64_t s_stride, float* d, i
     if (reinterpret_cast<uintptr_t>(d) % 16 == 0 && d_stride % 4 == 0 && d_stride < kMaxStreamedStride && rows >= 8) {
         const int64_t strips = rows / 8 * 8, quads = cols / 4 * 4;
         for (int64_t c = 0; c < quads; c += 4)
-            for (int64_t r = 0; r < strips; r += 8) {
-                const float* in = s + r * s_stride + c;
-                __m128 a0 = _mm_loadu_ps(in), a1 = _mm_loadu_ps(in + s_stride), a2 = _mm_loadu_ps(in + 2 * s_stride),
-                       a3 = _mm_loadu_ps(in + 3 * s_stride);
-                __m128 b0 = _mm_loadu_ps(in + 4 * s_stride), b1 = _mm_loadu_ps(in + 5 * s_stride),
-                       b2 = _mm_loadu_ps(in + 6 * s_stride), b3 = _mm_loadu_ps(in + 7 * s_stride);
-                _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-                _MM_TRANSPOSE4_PS(b0, b1, b2, b3);
-                float* out = d + c * d_stride + r;
-                _mm_stream_ps(out, a0), _mm_stream_ps(out + 4, b0);
-                _mm_stream_ps(out + d_stride, a1), _mm_stream_ps(out + d_stride + 4, b1);
-                _mm_stream_ps(out + 2 * d_stride, a2), _mm_stream_ps(out + 2 * d_stride + 4, b2);
-                _mm_stream_ps(out + 3 * d_stride, a3), _mm_stream_ps(out + 3 * d_stride + 4, b3);
-            }
+            for (int64_t r = 0; r < strips; r += 8)
+                transpose_8x4<true>(s + r * s_stride + c, s_stride, d + c * d_stride + r, d_stride);
         transpose_panel(s + quads, s_stride, d + quads * d_stride, d_stride, strips, cols - quads);
         transpose_panel(s + strips * s_stride, s_stride, d + strips, d_stride, rows - strips, cols);
         return;
