@@ -69,12 +69,21 @@ void transpose_panel(const T* s, int64_t s_stride, T* d, int64_t d_stride, int64
 // slower than one panel per 192-pixel chunk). Measured, not understood: destination lines 64 KB or
 // more apart (conv3d_video's planes: 196 KB) streamed 1.5-2.5x slower than with cached stores,
 // where lines 3-75 KB apart streamed 2-3x faster; such strides, and lines that are not 16-byte
-// aligned, take transpose_panel. The caller calls fence_streaming_stores once it is done.
+// aligned, take transpose_panel (can_stream says which). The caller calls fence_streaming_stores
+// once it is done.
+inline bool can_stream(const float* d, int64_t d_stride) {
+#if defined(__SSE2__)
+    constexpr int64_t kMaxStreamedStride = (64 << 10) / sizeof(float);
+    return reinterpret_cast<uintptr_t>(d) % 16 == 0 && d_stride % 4 == 0 && d_stride < kMaxStreamedStride;
+#else
+    return false;
+#endif
+}
+
 inline void stream_transpose_panel(const float* s, int64_t s_stride, float* d, int64_t d_stride, int64_t rows,
                                    int64_t cols) {
 #if defined(__SSE2__)
-    constexpr int64_t kMaxStreamedStride = (64 << 10) / sizeof(float);
-    if (reinterpret_cast<uintptr_t>(d) % 16 == 0 && d_stride % 4 == 0 && d_stride < kMaxStreamedStride && rows >= 8) {
+    if (can_stream(d, d_stride) && rows >= 8) {
         const int64_t strips = rows / 8 * 8, quads = cols / 4 * 4;
         for (int64_t c = 0; c < quads; c += 4)
             for (int64_t r = 0; r < strips; r += 8)
@@ -117,14 +126,15 @@ void transpose_blocks(const T* s, int64_t s_stride, T* d, int64_t d_stride, int6
 // (channels-first -> channels-last: rows are channels): then it writes whole destination lines,
 // where splitting the rows across tasks would write each line in pieces at different times, with
 // a read for ownership and an eviction in between (vgg_3x3_224's 12.8 MB activation: 5.4 -> 3.4 ms).
-// A float destination that is the call's output and large (writes_to_memory) is streamed instead,
+// A float destination that is the call's output, large (writes_to_memory) and can_stream is streamed,
 // in 256 x 256 blocks: each destination line gets up to 1 KB in one run of whole cache lines
 // (fcn_up_3x3 and unet_up_2x2 on channels-first memory: 5-10% faster calls).
 template <typename T>
 void transpose_images(const T* src, T* dst, int64_t batch, int64_t rows, int64_t cols, bool dst_is_output = false) {
     constexpr int64_t kBlock = 32;
     if constexpr (std::is_same_v<T, float>) {
-        if (dst_is_output && writes_to_memory(batch * rows * cols * static_cast<int64_t>(sizeof(T)))) {
+        if (dst_is_output && writes_to_memory(batch * rows * cols * static_cast<int64_t>(sizeof(T))) &&
+            can_stream(dst, rows)) {
             constexpr int64_t kStreamBlock = 256;
             const int64_t row_blocks = (rows + kStreamBlock - 1) / kStreamBlock;
             const int64_t col_blocks = (cols + kStreamBlock - 1) / kStreamBlock;
