@@ -490,8 +490,9 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                     // The next tile's destination lines are fetched while this one computes: a
                     // fresh output is in no cache, and its stores waited on reads for ownership
                     // (fcn_up_3x3, unet_up_2x2, batch8_up, the stem on channels-last memory: calls
-                    // 7-13% faster on Zen 3, median of interleaved runs).
-                    for (int64_t i = MR; i < 2 * MR && tile * MR + i < pixels; ++i) {
+                    // 7-13% faster on Zen 3, median of interleaved runs). Within the chunk only:
+                    // the stage holds no more.
+                    for (int64_t i = MR; tile + 1 < chunk[2] && i < 2 * MR && tile * MR + i < pixels; ++i) {
                         const float* row = dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR;
                         for (int64_t j = 0; j < nr; j += 16) __builtin_prefetch(row + j, 1);
                     }
