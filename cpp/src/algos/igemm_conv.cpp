@@ -27,6 +27,7 @@
 #include "igemm/igemm.hpp"
 #include "layout.hpp"
 #include "registry.hpp"
+#include "runtime/prefetch.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/workspace.hpp"
 
@@ -492,10 +493,8 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                     // (fcn_up_3x3, unet_up_2x2, batch8_up, the stem on channels-last memory: calls
                     // 7-13% faster on Zen 3, median of interleaved runs). Within the chunk only:
                     // the stage holds no more.
-                    for (int64_t i = MR; tile + 1 < chunk[2] && i < 2 * MR && tile * MR + i < pixels; ++i) {
-                        const float* row = dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR;
-                        for (int64_t j = 0; j < nr; j += 16) __builtin_prefetch(row + j, 1);
-                    }
+                    for (int64_t i = MR; tile + 1 < chunk[2] && i < 2 * MR && tile * MR + i < pixels; ++i)
+                        prefetch_lines_for_write(dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR, nr);
                     uk.fn(mr, nr, pw.reduction, ks, rows, g * pw.reduction, zero, w_block, bias_block, c_rows);
                 }
             };

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/gemm_ukernels.hpp"
+#include "runtime/prefetch.hpp"
 #include "runtime/workspace.hpp"
 
 namespace fastconv::gemm {
@@ -32,13 +33,10 @@ template <int MR, typename T>
 void pack_a_columns(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
     const int m = MR > 0 ? MR : mr;
     const int64_t full_slivers = rows / m, tail = rows - full_slivers * m;
-    constexpr int64_t kAhead = 8, kLine = 64 / sizeof(T);
+    constexpr int64_t kAhead = 8;
     for (int64_t p = 0; p < depth; ++p) {
         const T* column = a.data + p * a.col_stride;
-        if (p + kAhead < depth) {
-            const T* ahead = column + kAhead * a.col_stride;
-            for (int64_t i = 0; i < rows; i += kLine) __builtin_prefetch(ahead + i);
-        }
+        if (p + kAhead < depth) prefetch_lines(column + kAhead * a.col_stride, rows);
         T* dst = packed + p * m;
         for (int64_t s = 0; s < full_slivers; ++s, column += m, dst += m * depth)
             for (int i = 0; i < m; ++i) dst[i] = column[i];
@@ -196,7 +194,6 @@ void gemm_with(const Ukernel<T>& ukernel, int64_t M, int64_t N, int64_t K, Const
         return;
     }
     const int mr = ukernel.mr, nr = ukernel.nr;
-    constexpr int64_t kLine = 64 / sizeof(T);
     const Blocking blocking = blocking_for(mr, nr, sizeof(T));
     const int64_t kc_max = std::min(K, blocking.kc);
     // Round the buffers up to whole slivers: the last sliver of each is zero-padded.
@@ -224,8 +221,7 @@ void gemm_with(const Ukernel<T>& ukernel, int64_t M, int64_t N, int64_t K, Const
                         // The next tile's lines of C are fetched while this one computes: C is
                         // often a fresh output that no cache holds (resnet_1x1_56 on channels-first
                         // memory: 7% faster, median of interleaved runs on Zen 3).
-                        for (int64_t i = mr; i < 2 * mr && ir + i < mc; ++i)
-                            for (int64_t j = 0; j < cols; j += kLine) __builtin_prefetch(c_tile + i * ldc + j, 1);
+                        for (int64_t i = mr; i < 2 * mr && ir + i < mc; ++i) prefetch_lines_for_write(c_tile + i * ldc, cols);
                         run_tile(ukernel, kc, packed_a + ir * kc, b_sliver, c_tile, ldc,
                                  std::min<int64_t>(mr, mc - ir), cols, accumulate_block);
                     }
