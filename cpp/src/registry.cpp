@@ -14,11 +14,13 @@ namespace {
 // least 16 channels each way and enough tiles. A functional call also transforms the filters
 // (36 Cg Kg values written and read again, from L3 once they outgrow L2), which takes Cg * Kg / 512
 // tiles of 4x4 outputs in the batch to amortise: the measured break-even against igemm moves from
-// ~16 tiles at 64x64 channels to ~128 at 256x256 (resnet_3x3_14 at batch 1 has 16 and stays on
-// igemm; prepacked plans would win there too). Its error on uniform data, at most 5.9e-6 of max |y|
-// for up to 512 input channels per group, keeps within the 1e-5 that "auto" allows; wider
-// reductions are unmeasured and stay on igemm. float64 keeps its exact-as-possible paths:
-// Winograd's error there is several times direct's.
+// ~16 tiles at 64x64 channels to ~128 at 256x256. Unless the filters outweigh the activations: then
+// the call transforms them chunk by chunk inside the GEMM tasks (winograd::run_fused_filter), in
+// L2, and like a prepacked plan needs only 16 tiles (resnet_3x3_14 at batch 1, 16 tiles: 2.0
+// against igemm's 3.3 ms on Zen 3; resnet_3x3_7's 4 tiles still lose). Its error on uniform
+// data, at most 5.9e-6 of max |y| for up to 512 input channels per group, keeps within the 1e-5
+// that "auto" allows; wider reductions are unmeasured and stay on igemm. float64 keeps its
+// exact-as-possible paths: Winograd's error there is several times direct's.
 bool winograd_wins(const ConvProblem& p, bool prepacked) {
     const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
     if (p.dtype != DType::f32 || !accepted) return false;
@@ -27,7 +29,8 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
     // A plan transforms its filters once, so the tiles need not amortise that: 16 tiles suffice
     // (resnet_3x3_14 as a plan: 1.3-1.4x faster than igemm's; resnet_3x3_7's 4 tiles still lose).
     const int64_t tiles = p.batch * winograd::tiles_per_image(p, 4);
-    return tiles >= (prepacked ? 16 : std::max<int64_t>(16, Cg * Kg / 512));
+    const bool transforms_in_l2 = winograd::fuses_filter_transform<float>(p, winograd::prefers_2x2(p) ? 2 : 4);
+    return tiles >= (prepacked || transforms_in_l2 ? 16 : std::max<int64_t>(16, Cg * Kg / 512));
 }
 
 // Which family "auto" asks for; the registry order then picks the implementation. Measured on the

@@ -18,6 +18,8 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "fastconv/fastconv.hpp"
 #include "registry.hpp"
@@ -47,6 +49,9 @@ const std::vector<Shape>& shapes() {
         {"grouped_wide", {1, 8, 6, 7}, {74, 4, 3, 3}, {1, 1}, {1, 1}, 2},
         // More than kc = 256 input channels: the GEMM depth is blocked and accumulated.
         {"deep", {1, 300, 5, 6}, {19, 300, 3, 3}, {1, 1}, {1, 1}, 1},
+        // Few tiles and wide filters: a functional call transforms them inside the GEMM tasks
+        // (winograd::run_fused_filter), here per group and per partial column sliver.
+        {"grouped_deep", {1, 64, 6, 7}, {74, 32, 3, 3}, {1, 1}, {1, 1}, 2},
         // Several blocks of tiles (several tasks), the last block partial.
         {"many_tiles", {3, 8, 30, 34}, {16, 8, 3, 3}, {1, 1}, {1, 1}, 1},
     };
@@ -224,12 +229,29 @@ TEST(Winograd, RegistryEntriesAndPlansMatch) {
     }
 }
 
+// RegistryEntriesAndPlansMatch compares the fused filter transform of functional calls with the
+// plans' whole U only if the table has shapes on both sides: with several groups and with a depth
+// over one GEMM depth block (256 channels, two chunks) on the fused side, for every ISA's tiles.
+TEST(Winograd, ShapesCoverTheFusedFilterTransform) {
+    for (int m : {4, 2}) {
+        std::vector<std::string> fused, whole;
+        for (const Shape& shape : shapes())
+            (winograd::fuses_filter_transform<float>(build(shape, DType::f32), m) ? fused : whole).push_back(shape.name);
+        const auto has = [](const std::vector<std::string>& names, const char* name) {
+            return std::find(names.begin(), names.end(), name) != names.end();
+        };
+        EXPECT_TRUE(has(fused, "deep") && has(fused, "grouped_deep")) << "F" << m;
+        EXPECT_TRUE(has(whole, "many_tiles")) << "F" << m;
+    }
+}
+
 // Bitwise identical for 1, 2 and 3 threads, on a problem with several blocks of tiles and on ones
 // with so few tiles that more than one thread runs the phases over the pool instead (run_phased),
 // in both layouts.
 TEST(Winograd, DeterministicAcrossThreadCounts) {
     const int saved = get_num_threads();
-    for (const Shape& shape : {shapes().back(), shapes()[6], shapes()[9]}) {  // many_tiles, odd_channels, deep
+    // many_tiles, odd_channels, deep, grouped_deep
+    for (const Shape& shape : {shapes().back(), shapes()[6], shapes()[9], shapes()[10]}) {
         for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
             ConvProblem p = build(shape, DType::f32);
             p.layout = layout;

@@ -133,6 +133,30 @@ def test_plan_is_bitwise_the_functional_call(memory, dtype):
     np.testing.assert_array_equal(plan(small), fastconv.conv2d(small, w, b, padding=1, algo="winograd"))
 
 
+@pytest.mark.parametrize("memory", ["NCHW", "NHWC"])
+def test_filters_transformed_inside_the_gemm_tasks(memory):
+    """Filters that outweigh the activations (2 x 40 x 264 x 3 x 3 on 9 tiles) are transformed
+    chunk by chunk inside the GEMM tasks of a functional call: two groups, a depth over one
+    256-channel GEMM block, a partial column sliver. Against the float64 reference, and bitwise
+    the prepacked plan (one whole transform) at 1 and 2 threads."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (1, 528, 9, 10))
+    w, b = rng.uniform(-1, 1, (80, 264, 3, 3)), rng.uniform(-1, 1, 80)
+    y = check(x, w, b, (1, 1), (1, 1), 2, np.float32, memory)
+    xm = x.astype(np.float32)
+    xm = channels_last(xm) if memory == "NHWC" else xm
+    plan = fastconv.Conv2d(w.astype(np.float32), b.astype(np.float32), padding=1, groups=2, algo="winograd")
+    saved = fastconv.get_num_threads()
+    try:
+        for threads in (1, 2):
+            fastconv.set_num_threads(threads)
+            np.testing.assert_array_equal(plan(xm), y)
+            np.testing.assert_array_equal(
+                fastconv.conv2d(xm, w.astype(np.float32), b.astype(np.float32), padding=1, groups=2, algo="winograd"), y)
+    finally:
+        fastconv.set_num_threads(saved)
+
+
 def test_bitwise_deterministic_across_runs_and_threads():
     rng = np.random.default_rng(4)
     x = channels_last(rng.uniform(-1, 1, (3, 40, 30, 34)).astype(np.float32))
@@ -156,12 +180,16 @@ def selected(x_shape, w_shape, dtype="float32", groups=1):
 def test_auto_rule():
     """auto takes Winograd for float32 layers with >= 16 channels each way, <= 512 input channels per
     group (where its error is measured within 1e-5) and enough 4x4 tiles to amortise the filter
-    transform (Cg * Kg / 512, at least 16); never for float64."""
+    transform (Cg * Kg / 512, at least 16; just 16 when the filters outweigh the activations, so a
+    functional call transforms them inside the GEMM tasks); never for float64."""
     assert selected((1, 64, 56, 56), (64, 64, 3, 3)) == "winograd_4x4_3x3"
     assert selected((1, 128, 28, 28), (128, 128, 3, 3)) == "winograd_4x4_3x3"
     assert selected((8, 128, 28, 28), (128, 128, 3, 3)) == "winograd_4x4_3x3"
     assert selected((1, 64, 56, 56), (64, 64, 3, 3), dtype="float64") != "winograd_4x4_3x3"
-    assert selected((1, 256, 14, 14), (256, 256, 3, 3)) == "igemm"  # 16 tiles < 256 * 256 / 512
+    assert selected((1, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 16 tiles, filters in L2
+    assert selected((1, 512, 7, 7), (512, 512, 3, 3)) != "winograd_4x4_3x3"  # 4 tiles
+    # 128 tiles < 512 * 512 / 512, and their transformed inputs and products (19 MB) too big to fuse
+    assert selected((8, 512, 14, 14), (512, 512, 3, 3)) == "igemm"
     assert selected((8, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 2x2 or 4x4 tiles by ISA
     assert selected((64, 1024, 14, 14), (64, 1024, 3, 3)) == "igemm"  # more than 512 channels
     assert selected((1, 256, 28, 28), (256, 8, 3, 3), groups=32) != "winograd_4x4_3x3"  # 8 per group

@@ -154,37 +154,52 @@ int64_t filter_elements(const ConvProblem& p, int m) {
            position_stride<T>(p.in_channels_per_group() * slivers_per_group<T>(p) * gemm::active_ukernel<T>().nr);
 }
 
-// One task per (group, NR-wide sliver of output channels) writes its packed sliver in order;
-// columns past K/groups are zero. The kernel reads each tap's output channels as a contiguous
-// vector, so a few input channels of the sliver's filters at a time are gathered from their
-// (K, C/groups, 3, 3) rows, where each filter's taps for those channels are one contiguous run,
-// into an L1 tile laid out [channel][tap][column]. (Transposing all the weights first, through
-// memory, took as long as the transform itself on resnet_3x3_14.)
+namespace {
+
+// The filters of group g's output-channel sliver j (NR wide) for input channels [c_begin, c_end),
+// transformed and packed as the GEMM's right-hand operand: channel c's NR columns of position xi
+// go to out + xi * xi_stride + (c - c_begin) * NR; columns past K/groups are zero. The kernel reads
+// each tap's output channels as a contiguous vector, so a few input channels of the sliver's
+// filters at a time are gathered from their (K, C/groups, 3, 3) rows, where each filter's taps for
+// those channels are one contiguous run, into an L1 tile laid out [channel][tap][column].
+// (Transposing all the weights first, through memory, took as long as the transform itself on
+// resnet_3x3_14.)
+template <typename T>
+void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, int64_t g, int64_t j,
+                      int64_t c_begin, int64_t c_end, T* out, int64_t xi_stride) {
+    const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    const int64_t nr = gemm::active_ukernel<T>().nr, count = std::min(nr, Kg - j * nr);
+    const T* filters = weight + (g * Kg + j * nr) * Cg * 9;
+    constexpr int64_t kChannels = 8;
+    T* tile = scratch<T>(ScratchSlot::pack_tile, kChannels * 9 * nr);
+    for (int64_t c0 = c_begin; c0 < c_end; c0 += kChannels) {
+        const int64_t run = (std::min(c_end, c0 + kChannels) - c0) * 9;
+        for (int64_t k = 0; k < count; ++k) {
+            const T* from = filters + k * Cg * 9 + c0 * 9;
+            for (int64_t e = 0; e < run; ++e) tile[e * nr + k] = from[e];
+        }
+        for (int64_t c = c0; c < c0 + run / 9; ++c) {
+            T* to = out + (c - c_begin) * nr;
+            ukernel.filter(count, tile + (c - c0) * 9 * nr, nr, to, xi_stride);
+            if (count < nr)
+                for (int64_t xi = 0; xi < alpha2; ++xi) std::fill_n(to + xi * xi_stride + count, nr - count, T(0));
+        }
+    }
+}
+
+}  // namespace
+
+// One task per (group, sliver) writes its packed sliver in order.
 template <typename T>
 void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u) {
     const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
-    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
-    const int64_t nr = gemm::active_ukernel<T>().nr, slivers = slivers_per_group<T>(p);
+    const int64_t Cg = p.in_channels_per_group(), nr = gemm::active_ukernel<T>().nr;
+    const int64_t slivers = slivers_per_group<T>(p);
     const int64_t xi_stride = position_stride<T>(slivers * Cg * nr);
-    constexpr int64_t kChannels = 8;
     parallel_for(p.groups * slivers, [&](int64_t task) {
-        const int64_t g = task / slivers, j = task % slivers, count = std::min(nr, Kg - j * nr);
-        const T* filters = weight + (g * Kg + j * nr) * Cg * 9;
-        T* sliver = u + g * alpha2 * xi_stride + j * Cg * nr;
-        T* tile = scratch<T>(ScratchSlot::pack_tile, kChannels * 9 * nr);
-        for (int64_t c0 = 0; c0 < Cg; c0 += kChannels) {
-            const int64_t run = (std::min(Cg, c0 + kChannels) - c0) * 9;
-            for (int64_t k = 0; k < count; ++k) {
-                const T* from = filters + k * Cg * 9 + c0 * 9;
-                for (int64_t e = 0; e < run; ++e) tile[e * nr + k] = from[e];
-            }
-            for (int64_t c = c0; c < c0 + run / 9; ++c) {
-                ukernel.filter(count, tile + (c - c0) * 9 * nr, nr, sliver + c * nr, xi_stride);
-                if (count < nr)
-                    for (int64_t xi = 0; xi < alpha2; ++xi)
-                        std::fill_n(sliver + xi * xi_stride + c * nr + count, nr - count, T(0));
-            }
-        }
+        const int64_t g = task / slivers, j = task % slivers;
+        transform_sliver(ukernel, p, weight, g, j, 0, Cg, u + g * alpha2 * xi_stride + j * Cg * nr, xi_stride);
     });
 }
 
@@ -353,6 +368,69 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
     });
 }
 
+namespace {
+
+// Functional calls on layers whose transformed filters outweigh the activations: all tiles in one
+// block, and per (group, sliver) task, channel chunk by channel chunk, the chunk's filters are
+// transformed into this thread's scratch and at once multiplied into M. U never exists whole, so
+// its values are written and read in L2 instead of making a round trip through L3 or memory
+// (resnet_3x3_14 at batch 1: 9.4 MB of U for 16 tiles). The microkernel starts each element's
+// chain from C and adds the terms in depth order, so chunking the depth leaves the bits of the
+// plan's path, where U is whole.
+template <typename T>
+void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, const T* x,
+                                    const T* bias, T* y) {
+    const TileLoop<T> l(ukernel, p, nullptr, bias);
+    const BlockMemory<T> mem{x, l.IH * l.IW * l.C, 0, y, l.OH * l.OW * l.K, 0};
+    const int64_t count = p.batch * l.per_image, used_slivers = (count + l.mr - 1) / l.mr;
+    const BlockScratch<T> b(l, used_slivers * l.mr);
+    parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, b.v, b.v_stride, b.zero, mem); });
+    // Chunks as deep as gemm_part's depth blocks: shallower ones ran slower (more passes over M).
+    const int64_t chunk = l.kc_max;
+    const int64_t chunk_stride = position_stride<T>(chunk * l.nr);
+    parallel_for(p.groups * l.slivers, [&](int64_t task) {
+        const int64_t g = task / l.slivers, j = task % l.slivers;
+        T* u = scratch<T>(ScratchSlot::packed_weights, l.alpha2 * chunk_stride);
+        for (int64_t pc = 0; pc < l.Cg; pc += chunk) {
+            const int64_t kc = std::min(chunk, l.Cg - pc);
+            transform_sliver(ukernel, p, weight, g, j, pc, pc + kc, u, chunk_stride);
+            for (int xi = 0; xi < l.alpha2; ++xi)
+                for (int64_t s = 0; s < used_slivers; ++s)
+                    l.gk.fn(kc, b.v + xi * b.v_stride + (s * l.C + g * l.Cg + pc) * l.mr, u + xi * chunk_stride,
+                            b.mm + xi * b.m_stride + s * l.mr * l.padded_k + (g * l.slivers + j) * l.nr, l.padded_k,
+                            pc > 0);
+        }
+    });
+    parallel_for(count, [&](int64_t i) { output_tile(l, 0, i, b.mm, b.m_stride, mem); });
+}
+
+}  // namespace
+
+template <typename T>
+bool fuses_filter_transform(const ConvProblem& p, int m) {
+    const int64_t alpha2 = (m + 2) * (m + 2), mr = gemm::active_ukernel<T>().mr;
+    const int64_t rows = (p.batch * tiles_per_image(p, m) + mr - 1) / mr * mr;
+    const int64_t padded_k = p.groups * slivers_per_group<T>(p) * gemm::active_ukernel<T>().nr;
+    const int64_t block = alpha2 * rows * (p.in_channels + padded_k);  // V and M
+    return filter_elements<T>(p, m) >= block && block * static_cast<int64_t>(sizeof(T)) <= (int64_t(8) << 20);
+}
+
+template <typename T>
+void run_fused_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, const T* x, const T* bias,
+                      T* y) {
+    if (p.layout == Layout::channels_last) {
+        run_fused_filter_channels_last(ukernel, p, weight, x, bias, y);
+        return;
+    }
+    const int64_t C = p.in_channels, K = p.out_channels;
+    const int64_t in_pixels = p.in_size[1] * p.in_size[2], out_pixels = p.out_size[1] * p.out_size[2];
+    T* x_last = scratch<T>(ScratchSlot::layout_src, p.batch * in_pixels * C);
+    T* y_last = scratch<T>(ScratchSlot::layout_dst, p.batch * out_pixels * K);
+    transpose_images(x, x_last, p.batch, C, in_pixels);
+    run_fused_filter_channels_last(ukernel, p, weight, x_last, bias, y_last);
+    transpose_images(y_last, y, p.batch, out_pixels, K, true);
+}
+
 // Channels-first memory, one band of whole tile rows of one image per task: the band's input rows
 // are turned channels-last into per-thread scratch, its output rows come back from scratch, so the
 // layout change happens in cache instead of as two extra passes over both tensors in memory.
@@ -398,6 +476,12 @@ template int64_t filter_elements<float>(const ConvProblem&, int);
 template int64_t filter_elements<double>(const ConvProblem&, int);
 template void transform_filter<float>(const Ukernel<float>&, const ConvProblem&, const float*, float*);
 template void transform_filter<double>(const Ukernel<double>&, const ConvProblem&, const double*, double*);
+template bool fuses_filter_transform<float>(const ConvProblem&, int);
+template bool fuses_filter_transform<double>(const ConvProblem&, int);
+template void run_fused_filter<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
+                                      const float*, float*);
+template void run_fused_filter<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,
+                                       const double*, double*);
 template void run_channels_last<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
                                        const float*, float*);
 template void run_channels_last<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,

@@ -69,6 +69,18 @@ int64_t filter_elements(const ConvProblem& p, int m);
 template <typename T>
 void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u);
 
+// Whether a functional call runs p with run_fused_filter: when the transformed filters weigh at
+// least as much as all tiles' transformed inputs and products, which then fit in one block.
+template <typename T>
+bool fuses_filter_transform(const ConvProblem& p, int m);
+
+// y = conv(x) + bias for a forward 2-D 3x3 stride-1 problem in either layout, transforming the
+// filters chunk by chunk inside the GEMM tasks that use them (bitwise the same as transform_filter
+// followed by run_channels_last or run_channels_first).
+template <typename T>
+void run_fused_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, const T* x, const T* bias,
+                      T* y);
+
 // y = conv(x) + bias on channels-last x and y (N, H, W, C) for a forward 2-D 3x3 stride-1 problem,
 // with u from transform_filter with the same kernel.
 template <typename T>
