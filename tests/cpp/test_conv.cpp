@@ -70,6 +70,9 @@ const std::vector<Shape>& shapes() {
         {"batch0", false, {0, 3, 5, 5}, {4, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
         {"large_positions", false, {1, 3, 40, 41}, {17, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
         {"wide_reduction", false, {1, 40, 9, 9}, {19, 40, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
+        // More input channels than igemm's weight packing copies at once (112 for 3x3 and
+        // 16-column blocks, 24 for 64-column ones): several copies and a tail.
+        {"deep_reduction", false, {1, 250, 4, 5}, {20, 250, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
         {"t_plain", true, {2, 3, 4, 5}, {3, 5, 3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {0, 0}, 1},
         {"t_stride2", true, {1, 4, 5, 4}, {4, 3, 4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, 1},
         {"t_output_padding", true, {1, 3, 4, 4}, {3, 2, 3, 3}, {2, 3}, {1, 1}, {1, 0}, {1, 0}, {1, 2}, 1},
