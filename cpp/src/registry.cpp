@@ -16,21 +16,25 @@ namespace {
 // tiles of 4x4 outputs in the batch to amortise: the measured break-even against igemm moves from
 // ~16 tiles at 64x64 channels to ~128 at 256x256. Unless the filters outweigh the activations: then
 // the call transforms them chunk by chunk inside the GEMM tasks (winograd::run_fused_filter), in
-// L2, and like a prepacked plan needs only 16 tiles (resnet_3x3_14 at batch 1, 16 tiles: 2.0
-// against igemm's 3.3 ms on Zen 3; resnet_3x3_7's 4 tiles still lose). Its error on uniform
-// data, at most 5.9e-6 of max |y| for up to 512 input channels per group, keeps within the 1e-5
-// that "auto" allows; wider reductions are unmeasured and stay on igemm. float64 keeps its
-// exact-as-possible paths: Winograd's error there is several times direct's.
+// L2, for little more than reading the weights, and 4 tiles suffice (Zen 3: resnet_3x3_14's 16
+// tiles 1.6 against igemm's 3.3 ms; resnet_3x3_7's 4 tiles 3.0 against small_image_gemm's 3.9 ms
+// at 1 thread, 2.5 against 2.7 at 2). A plan, whose igemm weights are packed already, wins with
+// Winograd from 16 tiles (resnet_3x3_7 as a plan: 3.0 against 3.4 ms at 1 thread but 2.4 against
+// 2.2 at 2). Its error on uniform data, at most 5.9e-6 of max |y| for up to 512 input channels
+// per group, keeps within the 1e-5 that "auto" allows; wider reductions are unmeasured and stay on
+// igemm. float64 keeps its exact-as-possible paths: Winograd's error there is several times
+// direct's.
 bool winograd_wins(const ConvProblem& p, bool prepacked) {
     const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
     if (p.dtype != DType::f32 || !accepted) return false;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     if (Cg < 16 || Kg < 16 || Cg > 512) return false;
     // A plan transforms its filters once, so the tiles need not amortise that: 16 tiles suffice
-    // (resnet_3x3_14 as a plan: 1.3-1.4x faster than igemm's; resnet_3x3_7's 4 tiles still lose).
+    // (resnet_3x3_14 as a plan: 1.3-1.4x faster than igemm's).
     const int64_t tiles = p.batch * winograd::tiles_per_image(p, 4);
-    const bool transforms_in_l2 = winograd::fuses_filter_transform<float>(p, winograd::prefers_2x2(p) ? 2 : 4);
-    return tiles >= (prepacked || transforms_in_l2 ? 16 : std::max<int64_t>(16, Cg * Kg / 512));
+    if (prepacked) return tiles >= 16;
+    if (winograd::fuses_filter_transform<float>(p, winograd::prefers_2x2(p) ? 2 : 4)) return tiles >= 4;
+    return tiles >= std::max<int64_t>(16, Cg * Kg / 512);
 }
 
 // Which family "auto" asks for; the registry order then picks the implementation. Measured on the
@@ -47,10 +51,10 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
 //   the width: the RGB stem), so otherwise im2col's long GEMM rows win;
 // - depthwise and thin groups go to the direct family's specialised kernels;
 // - in functional calls, images of at most 64 output pixels with at least 64 output channels per
-//   group (resnet_3x3_7) go to small_image_gemm, which reads the weights in place instead of
-//   packing them (Zen 3: 3.7 against igemm's 4.4 ms); a plan has packed them already, and igemm's
-//   6x16 tile wastes no lanes on 49 pixels where small_image_gemm's 16-pixel slivers waste 15 of 64
-//   (3.3 against 3.7 ms).
+//   group go to small_image_gemm, which reads the weights in place instead of packing them
+//   (resnet_3x3_7 on Zen 3, before Winograd took it: 3.7 against igemm's 4.4 ms); a plan has
+//   packed them already, and igemm's 6x16 tile wastes no lanes on 49 pixels where
+//   small_image_gemm's 16-pixel slivers waste 15 of 64 (3.3 against 3.7 ms).
 // float64 has no igemm kernel: GEMM once the product fills microkernel tiles, else direct loops.
 // These hold for AVX2's narrow 6x16 igemm tile too (Zen 3, 1 and 2 threads): igemm ties or beats
 // gemm_1x1_nhwc on channels-last 1x1 layers (resnet_1x1_s2: 0.9 against 1.2 ms) and GEMM +

@@ -229,9 +229,41 @@ TEST(Winograd, RegistryEntriesAndPlansMatch) {
     }
 }
 
-// RegistryEntriesAndPlansMatch compares the fused filter transform of functional calls with the
-// plans' whole U only if the table has shapes on both sides: with several groups and with a depth
-// over one GEMM depth block (256 channels, two chunks) on the fused side, for every ISA's tiles.
+// The fused filter transform (run_fused_filter) against transform_filter and the whole-U tile
+// loops, bit for bit, for every compiled transform kernel, both layouts, float32 and float64, on
+// every shape where a call would fuse; among them several groups and a depth over one GEMM depth
+// block (256 channels, two chunks) for every ISA's tiles (checked below).
+template <typename T>
+void check_fused_is_whole(DType dtype) {
+    for (const winograd::Ukernel<T>& ukernel : winograd::ukernels<T>()) {
+        if (ukernel.isa > detected_isa()) continue;
+        for (const Shape& shape : shapes()) {
+            const ConvProblem p = build(shape, dtype);
+            if (!winograd::fuses_filter_transform<T>(p, ukernel.m)) continue;
+            const auto x = cast<T>(uniform(p.x_elements(), 10)), w = cast<T>(uniform(p.weight_elements(), 11));
+            const auto b = cast<T>(uniform(p.out_channels, 12));
+            std::vector<T> u(static_cast<size_t>(winograd::filter_elements<T>(p, ukernel.m)));
+            winograd::transform_filter(ukernel, p, w.data(), u.data());
+            for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+                const auto whole = run_in_layout<T>(p, layout, x, [&](const ConvProblem& q, const T* s, T* d) {
+                    if (layout == Layout::channels_last) winograd::run_channels_last(ukernel, q, u.data(), s, b.data(), d);
+                    else winograd::run_channels_first(ukernel, q, u.data(), s, b.data(), d);
+                });
+                const auto fused = run_in_layout<T>(p, layout, x, [&](const ConvProblem& q, const T* s, T* d) {
+                    winograd::run_fused_filter(ukernel, q, w.data(), s, b.data(), d);
+                });
+                ASSERT_EQ(0, std::memcmp(whole.data(), fused.data(), whole.size() * sizeof(T)))
+                    << ukernel.name << " " << shape.name << " " << layout_name(layout);
+            }
+        }
+    }
+}
+
+TEST(Winograd, FusedFilterTransformIsBitwiseTheWholeU) {
+    check_fused_is_whole<float>(DType::f32);
+    check_fused_is_whole<double>(DType::f64);
+}
+
 TEST(Winograd, ShapesCoverTheFusedFilterTransform) {
     for (int m : {4, 2}) {
         std::vector<std::string> fused, whole;

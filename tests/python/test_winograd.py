@@ -180,14 +180,18 @@ def selected(x_shape, w_shape, dtype="float32", groups=1):
 def test_auto_rule():
     """auto takes Winograd for float32 layers with >= 16 channels each way, <= 512 input channels per
     group (where its error is measured within 1e-5) and enough 4x4 tiles to amortise the filter
-    transform (Cg * Kg / 512, at least 16; just 16 when the filters outweigh the activations, so a
-    functional call transforms them inside the GEMM tasks); never for float64."""
+    transform (Cg * Kg / 512, at least 16; just 4 when the filters outweigh the activations, so a
+    functional call transforms them inside the GEMM tasks; 16 for a plan); never for float64."""
     assert selected((1, 64, 56, 56), (64, 64, 3, 3)) == "winograd_4x4_3x3"
     assert selected((1, 128, 28, 28), (128, 128, 3, 3)) == "winograd_4x4_3x3"
     assert selected((8, 128, 28, 28), (128, 128, 3, 3)) == "winograd_4x4_3x3"
     assert selected((1, 64, 56, 56), (64, 64, 3, 3), dtype="float64") != "winograd_4x4_3x3"
     assert selected((1, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 16 tiles, filters in L2
-    assert selected((1, 512, 7, 7), (512, 512, 3, 3)) != "winograd_4x4_3x3"  # 4 tiles
+    assert selected((1, 512, 7, 7), (512, 512, 3, 3)) == "winograd_4x4_3x3"  # 4 tiles, filters in L2
+    assert selected((1, 512, 4, 4), (512, 512, 3, 3)) != "winograd_4x4_3x3"  # 1 tile
+    plan = fastconv.Conv2d(np.zeros((512, 512, 3, 3), np.float32), padding=1)
+    assert plan.implementation((1, 512, 7, 7)) == "igemm (prepacked)"  # plans: 16 tiles
+    assert plan.implementation((1, 512, 14, 14)) == "winograd_4x4_3x3 (prepacked)"
     # 128 tiles < 512 * 512 / 512, and their transformed inputs and products (19 MB) too big to fuse
     assert selected((8, 512, 14, 14), (512, 512, 3, 3)) == "igemm"
     assert selected((8, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 2x2 or 4x4 tiles by ISA

@@ -159,11 +159,12 @@ namespace {
 // The filters of group g's output-channel sliver j (NR wide) for input channels [c_begin, c_end),
 // transformed and packed as the GEMM's right-hand operand: channel c's NR columns of position xi
 // go to out + xi * xi_stride + (c - c_begin) * NR; columns past K/groups are zero. The kernel reads
-// each tap's output channels as a contiguous vector, so a few input channels of the sliver's
-// filters at a time are gathered from their (K, C/groups, 3, 3) rows, where each filter's taps for
-// those channels are one contiguous run, into an L1 tile laid out [channel][tap][column].
-// (Transposing all the weights first, through memory, took as long as the transform itself on
-// resnet_3x3_14.)
+// each tap's output channels as a contiguous vector, so the sliver's filters are first transposed
+// from their (K, C/groups, 3, 3) rows into a tile laid out [channel][tap][column], up to 64 KB of
+// channels at a time: each filter's taps for those channels are one contiguous run, read in long
+// pieces (8 channels at a time, element by element, the reads waited on memory: 45% of
+// resnet_3x3_7's Winograd call on Zen 3). (Transposing all the weights first, through memory, took
+// as long as the transform itself on resnet_3x3_14.)
 template <typename T>
 void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, int64_t g, int64_t j,
                       int64_t c_begin, int64_t c_end, T* out, int64_t xi_stride) {
@@ -171,15 +172,12 @@ void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t nr = gemm::active_ukernel<T>().nr, count = std::min(nr, Kg - j * nr);
     const T* filters = weight + (g * Kg + j * nr) * Cg * 9;
-    constexpr int64_t kChannels = 8;
-    T* tile = scratch<T>(ScratchSlot::pack_tile, kChannels * 9 * nr);
-    for (int64_t c0 = c_begin; c0 < c_end; c0 += kChannels) {
-        const int64_t run = (std::min(c_end, c0 + kChannels) - c0) * 9;
-        for (int64_t k = 0; k < count; ++k) {
-            const T* from = filters + k * Cg * 9 + c0 * 9;
-            for (int64_t e = 0; e < run; ++e) tile[e * nr + k] = from[e];
-        }
-        for (int64_t c = c0; c < c0 + run / 9; ++c) {
+    const int64_t chunk = std::max<int64_t>(1, (int64_t{64} << 10) / (9 * nr * static_cast<int64_t>(sizeof(T))));
+    T* tile = scratch<T>(ScratchSlot::pack_tile, std::min(chunk, c_end - c_begin) * 9 * nr);
+    for (int64_t c0 = c_begin; c0 < c_end; c0 += chunk) {
+        const int64_t channels = std::min(c_end, c0 + chunk) - c0;
+        transpose_panel(filters + c0 * 9, Cg * 9, tile, nr, count, channels * 9);
+        for (int64_t c = c0; c < c0 + channels; ++c) {
             T* to = out + (c - c_begin) * nr;
             ukernel.filter(count, tile + (c - c0) * 9 * nr, nr, to, xi_stride);
             if (count < nr)
