@@ -33,6 +33,7 @@ struct Shape {
     std::vector<int64_t> x, w;  // (N, C, H, W), (K, C/groups, 3, 3)
     std::vector<int64_t> pad_before, pad_after;
     int64_t groups;
+    std::vector<int64_t> dilation = {1, 1};
 };
 
 const std::vector<Shape>& shapes() {
@@ -52,6 +53,10 @@ const std::vector<Shape>& shapes() {
         // Few tiles and wide filters: a functional call transforms them inside the GEMM tasks
         // (winograd::run_fused_filter), here per group and per partial column sliver.
         {"grouped_deep", {1, 64, 6, 7}, {74, 32, 3, 3}, {1, 1}, {1, 1}, 2},
+        // Dilation: dh x dw phases tiled separately, phases of unequal size (13 rows at dilation 2:
+        // 7 and 6, 11 columns at 3: 4, 4 and 3), asymmetric padding.
+        {"dilated", {2, 5, 13, 11}, {6, 5, 3, 3}, {2, 1}, {1, 3}, 1, {2, 3}},
+        {"dilated_grouped_deep", {1, 96, 5, 6}, {74, 48, 3, 3}, {2, 2}, {2, 2}, 2, {2, 2}},
         // Several blocks of tiles (several tasks), the last block partial.
         {"many_tiles", {3, 8, 30, 34}, {16, 8, 3, 3}, {1, 1}, {1, 1}, 1},
     };
@@ -61,7 +66,7 @@ const std::vector<Shape>& shapes() {
 ConvProblem build(const Shape& s, DType dtype) {
     ConvParams params;
     params.stride = {1, 1};
-    params.dilation = {1, 1};
+    params.dilation = s.dilation;
     params.pad_before = s.pad_before;
     params.pad_after = s.pad_after;
     params.groups = s.groups;
@@ -132,18 +137,19 @@ double tolerance() {
     return std::is_same<T, float>::value ? 4e-6 : 1e-14;
 }
 
-// Each element's error scale replaced by the largest over its m x m output tile (tiles start at
-// output row and column 0).
+// Each element's error scale replaced by the largest over its m x m output tile: tiles start at
+// output row and column 0 of each dilation phase (the outputs congruent modulo the dilation) and
+// step through the phase's rows and columns.
 std::vector<double> tile_scale(const ConvProblem& p, const std::vector<double>& scale, int m) {
-    const int64_t OH = p.out_size[1], OW = p.out_size[2];
+    const int64_t OH = p.out_size[1], OW = p.out_size[2], dh = p.dilation[1], dw = p.dilation[2];
     std::vector<double> out(scale.size());
     for (int64_t plane = 0; plane < p.batch * p.out_channels; ++plane)
         for (int64_t oh = 0; oh < OH; ++oh)
             for (int64_t ow = 0; ow < OW; ++ow) {
                 double largest = 0;
-                for (int64_t h = oh / m * m; h < std::min(OH, oh / m * m + m); ++h)
-                    for (int64_t w = ow / m * m; w < std::min(OW, ow / m * m + m); ++w)
-                        largest = std::max(largest, scale[(plane * OH + h) * OW + w]);
+                for (int64_t i = oh / dh / m * m; i < oh / dh / m * m + m && oh % dh + dh * i < OH; ++i)
+                    for (int64_t j = ow / dw / m * m; j < ow / dw / m * m + m && ow % dw + dw * j < OW; ++j)
+                        largest = std::max(largest, scale[(plane * OH + oh % dh + dh * i) * OW + ow % dw + dw * j]);
                 out[(plane * OH + oh) * OW + ow] = largest;
             }
     return out;
@@ -272,7 +278,7 @@ TEST(Winograd, ShapesCoverTheFusedFilterTransform) {
         const auto has = [](const std::vector<std::string>& names, const char* name) {
             return std::find(names.begin(), names.end(), name) != names.end();
         };
-        EXPECT_TRUE(has(fused, "deep") && has(fused, "grouped_deep")) << "F" << m;
+        EXPECT_TRUE(has(fused, "deep") && has(fused, "grouped_deep") && has(fused, "dilated_grouped_deep")) << "F" << m;
         EXPECT_TRUE(has(whole, "many_tiles")) << "F" << m;
     }
 }
@@ -282,8 +288,8 @@ TEST(Winograd, ShapesCoverTheFusedFilterTransform) {
 // in both layouts.
 TEST(Winograd, DeterministicAcrossThreadCounts) {
     const int saved = get_num_threads();
-    // many_tiles, odd_channels, deep, grouped_deep
-    for (const Shape& shape : {shapes().back(), shapes()[6], shapes()[9], shapes()[10]}) {
+    // many_tiles, odd_channels, deep, grouped_deep, dilated
+    for (const Shape& shape : {shapes().back(), shapes()[6], shapes()[9], shapes()[10], shapes()[11]}) {
         for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
             ConvProblem p = build(shape, DType::f32);
             p.layout = layout;
@@ -325,9 +331,9 @@ TEST(Winograd, DeclinesWithReasons) {
     };
     const ConvProblem strided = with([](ConvParams& q, auto&, auto&) { q.stride = {2, 1}; });
     const ConvProblem dilated = with([](ConvParams& q, auto&, auto&) { q.dilation = {1, 2}; });
+    EXPECT_EQ(winograd_4x4_impl.declines(dilated), "");  // phase by phase (TileLoop)
     const ConvProblem five = with([](ConvParams&, auto&, auto& w) { w = {4, 4, 5, 5}; });
     EXPECT_NE(winograd_4x4_impl.declines(strided).find("stride"), std::string::npos);
-    EXPECT_NE(winograd_4x4_impl.declines(dilated).find("dilation"), std::string::npos);
     EXPECT_NE(winograd_4x4_impl.declines(five).find("3x3"), std::string::npos);
     ConvParams one_d;
     one_d.stride = {1};

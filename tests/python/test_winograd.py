@@ -20,15 +20,22 @@ def channels_last(a: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
 
 
-def tile_max(magnitude: np.ndarray, m: int) -> np.ndarray:
-    """Each element replaced by the largest over its m x m output tile (tiles start at row and
-    column 0)."""
-    n, k, h, w = magnitude.shape
-    hp, wp = -(-h // m) * m, -(-w // m) * m
-    padded = np.zeros((n, k, hp, wp))
-    padded[:, :, :h, :w] = magnitude
-    tiles = padded.reshape(n, k, hp // m, m, wp // m, m).max(axis=(3, 5))
-    return np.repeat(np.repeat(tiles, m, axis=2), m, axis=3)[:, :, :h, :w]
+def tile_max(magnitude: np.ndarray, m: int, dilation=(1, 1)) -> np.ndarray:
+    """Each element replaced by the largest over its m x m output tile: tiles start at row and
+    column 0 of each dilation phase (the outputs congruent modulo the dilation) and step through
+    the phase's rows and columns."""
+    out = np.empty_like(magnitude)
+    dh, dw = dilation
+    for a in range(dh):
+        for b in range(dw):
+            phase = magnitude[:, :, a::dh, b::dw]
+            n, k, h, w = phase.shape
+            hp, wp = -(-h // m) * m, -(-w // m) * m
+            padded = np.zeros((n, k, hp, wp))
+            padded[:, :, :h, :w] = phase
+            tiles = padded.reshape(n, k, hp // m, m, wp // m, m).max(axis=(3, 5))
+            out[:, :, a::dh, b::dw] = np.repeat(np.repeat(tiles, m, axis=2), m, axis=3)[:, :, :h, :w]
+    return out
 
 
 def tile_size(x_shape, w_shape, dtype, **kwargs) -> int:
@@ -36,18 +43,18 @@ def tile_size(x_shape, w_shape, dtype, **kwargs) -> int:
     return 4 if impl == "winograd_4x4_3x3" else 2
 
 
-def check(x, w, b, pad_before, pad_after, groups, dtype, memory="NCHW"):
+def check(x, w, b, pad_before, pad_after, groups, dtype, memory="NCHW", dilation=(1, 1)):
     """fastconv's winograd result against the float64 reference on the values as rounded to dtype."""
     x, w = x.astype(dtype), w.astype(dtype)
     b = None if b is None else b.astype(dtype)
     padding = tuple(zip(pad_before, pad_after))
     xm = channels_last(x) if memory == "NHWC" else x
-    y = fastconv.conv2d(xm, w, b, padding=padding, groups=groups, algo="winograd")
-    expected = numpy_conv(x, w, b, (1, 1), pad_before, pad_after, (1, 1), groups)
+    y = fastconv.conv2d(xm, w, b, padding=padding, dilation=dilation, groups=groups, algo="winograd")
+    expected = numpy_conv(x, w, b, (1, 1), pad_before, pad_after, dilation, groups)
     magnitude = numpy_conv(np.abs(x), np.abs(w), None if b is None else np.abs(b), (1, 1), pad_before, pad_after,
-                           (1, 1), groups)
-    m = tile_size(x.shape, w.shape, dtype, padding=padding, groups=groups)
-    assert_close(y, expected, tile_max(magnitude, m), dtype, (x.shape[1] // groups) * 9)
+                           dilation, groups)
+    m = tile_size(x.shape, w.shape, dtype, padding=padding, dilation=dilation, groups=groups)
+    assert_close(y, expected, tile_max(magnitude, m, dilation), dtype, (x.shape[1] // groups) * 9)
     if not xm.flags.c_contiguous and y.shape[1] > 1 and y.shape[0] > 0 and y.shape[2] * y.shape[3] > 1:
         assert np.moveaxis(y, 1, -1).flags.c_contiguous, "the result keeps the input's memory format"
     return y
@@ -69,6 +76,16 @@ CASES = [
     ("resnet_like", (1, 64, 20, 20), (64, 64, 3, 3), (1, 1), (1, 1), 1),
 ]
 
+# Dilated layers run phase by phase (outputs congruent modulo the dilation): unequal phases,
+# asymmetric padding, dilation along one axis only, a kernel span larger than the input.
+DILATED_CASES = [
+    ("dilated_2", (1, 16, 13, 17), (24, 16, 3, 3), (2, 2), (2, 2), 1, (2, 2)),
+    ("dilated_3x2_asymmetric", (2, 5, 11, 12), (7, 5, 3, 3), (3, 0), (1, 2), 1, (3, 2)),
+    ("dilated_width_only", (1, 6, 8, 20), (6, 3, 3, 3), (1, 4), (1, 4), 2, (1, 4)),
+    ("dilated_span_over_input", (1, 4, 3, 4), (5, 4, 3, 3), (3, 4), (3, 4), 1, (3, 4)),
+    ("dilated_deep", (1, 264, 9, 10), (40, 264, 3, 3), (2, 2), (2, 2), 1, (2, 2)),
+]
+
 
 @pytest.mark.parametrize("name, x_shape, w_shape, before, after, groups", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
@@ -80,6 +97,27 @@ def test_matches_float64_reference(name, x_shape, w_shape, before, after, groups
     check(x, w, b, before, after, groups, dtype, memory)
 
 
+@pytest.mark.parametrize("name, x_shape, w_shape, before, after, groups, dilation", DILATED_CASES,
+                         ids=[c[0] for c in DILATED_CASES])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("memory", ["NCHW", "NHWC"])
+def test_dilated_matches_float64_reference_and_torch(torch, name, x_shape, w_shape, before, after, groups, dilation,
+                                                     dtype, memory):
+    rng = np.random.default_rng(len(name))
+    x, w = rng.uniform(-1, 1, x_shape), rng.uniform(-1, 1, w_shape)
+    b = rng.uniform(-1, 1, w_shape[0])
+    y = check(x, w, b, before, after, groups, dtype, memory, dilation)
+    # torch pads symmetrically: the symmetric cases against it as well, within the same bound.
+    if before == after:
+        expected = torch.nn.functional.conv2d(torch.from_numpy(x.astype(dtype)).double(),
+                                              torch.from_numpy(w.astype(dtype)).double(),
+                                              torch.from_numpy(b.astype(dtype)).double(), padding=before,
+                                              dilation=dilation, groups=groups).numpy()
+        magnitude = numpy_conv(np.abs(x), np.abs(w), np.abs(b), (1, 1), before, after, dilation, groups)
+        m = tile_size(x.shape, w.shape, dtype, padding=before, dilation=dilation, groups=groups)
+        assert_close(y, expected, tile_max(magnitude, m, dilation), dtype, (x.shape[1] // groups) * 9)
+
+
 @settings(max_examples=30)
 @given(data=st.data())
 def test_random_layers_match_reference(data):
@@ -87,13 +125,15 @@ def test_random_layers_match_reference(data):
     c, k = groups * data.draw(st.integers(1, 20)), groups * data.draw(st.integers(1, 20))
     before = tuple(data.draw(st.integers(0, 2)) for _ in range(2))
     after = tuple(data.draw(st.integers(0, 2)) for _ in range(2))
-    size = tuple(data.draw(st.integers(max(1, 3 - bf - af), 23)) for bf, af in zip(before, after))
+    dilation = tuple(data.draw(st.sampled_from([1, 1, 2, 3])) for _ in range(2))
+    size = tuple(data.draw(st.integers(max(1, 2 * d + 1 - bf - af), 23))
+                 for bf, af, d in zip(before, after, dilation))
     batch = data.draw(st.sampled_from([0, 1, 2, 3]))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     x, w = rng.uniform(-1, 1, (batch, c) + size), rng.uniform(-1, 1, (k, c // groups, 3, 3))
     b = rng.uniform(-1, 1, k) if data.draw(st.booleans()) else None
     dtype = data.draw(st.sampled_from(DTYPES))
-    check(x, w, b, before, after, groups, dtype, data.draw(st.sampled_from(["NCHW", "NHWC"])))
+    check(x, w, b, before, after, groups, dtype, data.draw(st.sampled_from(["NCHW", "NHWC"])), dilation)
 
 
 def test_unbatched_input():
@@ -189,6 +229,9 @@ def test_auto_rule():
     assert selected((1, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 16 tiles, filters in L2
     assert selected((1, 512, 7, 7), (512, 512, 3, 3)) == "winograd_4x4_3x3"  # 4 tiles, filters in L2
     assert selected((1, 512, 4, 4), (512, 512, 3, 3)) != "winograd_4x4_3x3"  # 1 tile
+    # dilated_3x3: 4 phases of 16x16 outputs, 64 tiles (padding 2 keeps the size)
+    assert fastconv.algorithms("conv2d", (1, 256, 32, 32), (256, 256, 3, 3), padding=2,
+                               dilation=2)["selected"] == "winograd_4x4_3x3"
     plan = fastconv.Conv2d(np.zeros((512, 512, 3, 3), np.float32), padding=1)
     assert plan.implementation((1, 512, 7, 7)) == "igemm (prepacked)"  # plans: 16 tiles
     assert plan.implementation((1, 512, 14, 14)) == "winograd_4x4_3x3 (prepacked)"
@@ -210,7 +253,6 @@ def test_algorithms_explains_declines():
 
 @pytest.mark.parametrize("call, reason", [
     (lambda x, w: fastconv.conv2d(x, w, stride=2, algo="winograd"), "needs stride 1"),
-    (lambda x, w: fastconv.conv2d(x, w, dilation=2, padding=2, algo="winograd"), "needs dilation 1"),
     (lambda x, w: fastconv.conv2d(x, np.ones((3, 4, 5, 5)), algo="winograd"), "needs a 3x3 kernel"),
     (lambda x, w: fastconv.conv1d(x[..., 0], w[..., 0], algo="winograd"), "2-D convolutions only"),
     (lambda x, w: fastconv.conv3d(x[..., None], w[..., None], algo="winograd"), "2-D convolutions only"),

@@ -1,9 +1,9 @@
 // Registry entries of the "winograd" family (algorithm in winograd/winograd.hpp): F(4x4, 3x3)
 // first, F(2x2, 3x3) for layers with so few tiles that it needs hardly more GEMM products (the 4x4
 // tiles' padding rows outweigh their fewer multiplies) and its smaller filter transform wins
-// (winograd::prefers_2x2). Forward 2-D 3x3 convolutions with unit stride and dilation, any
-// padding, groups as one GEMM per group, float32 and float64. Channels-last memory is read in
-// place; channels-first memory band by band through per-thread channels-last copies.
+// (winograd::prefers_2x2). Forward 2-D 3x3 convolutions with unit stride, any dilation (phase by
+// phase) and padding, groups as one GEMM per group, float32 and float64. Channels-last memory is
+// read in place; channels-first memory band by band through per-thread channels-last copies.
 //
 // pack transforms the filters once (U = G g G^T), so a prepacked plan's runs start at the input
 // transform, except where the filters outweigh the activations: there plans and functional calls
@@ -23,7 +23,6 @@ std::string declines_3x3_unit_stride(const ConvProblem& p) {
     if (p.ndim != 2) return "2-D convolutions only";
     if (p.kernel[1] != 3 || p.kernel[2] != 3) return "needs a 3x3 kernel";
     if (p.stride[1] != 1 || p.stride[2] != 1) return "needs stride 1";
-    if (p.dilation[1] != 1 || p.dilation[2] != 1) return "needs dilation 1";
     return {};
 }
 

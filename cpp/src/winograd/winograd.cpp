@@ -138,7 +138,9 @@ const Ukernel<T>& active_ukernel(int m) {
 }
 
 int64_t tiles_per_image(const ConvProblem& p, int m) {
-    return (p.out_size[1] + m - 1) / m * ((p.out_size[2] + m - 1) / m);
+    const int64_t dh = p.dilation[1], dw = p.dilation[2];
+    const int64_t phase_rows = (p.out_size[1] + dh - 1) / dh, phase_cols = (p.out_size[2] + dw - 1) / dw;
+    return dh * dw * ((phase_rows + m - 1) / m) * ((phase_cols + m - 1) / m);
 }
 
 int64_t gemm_products(const ConvProblem& p, int m) {
@@ -221,8 +223,24 @@ struct TileLoop {
     const int64_t slivers = slivers_per_group<T>(p), padded_k = p.groups * slivers * nr;
     const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
     const int64_t top = p.pad_before[1], left = p.pad_before[2];
-    const int64_t tiles_w = (OW + m - 1) / m, tiles_h = (OH + m - 1) / m, per_image = tiles_w * tiles_h;
+    // Dilation: the output rows (columns) of one residue modulo the dilation read only input rows
+    // (columns) of one residue, dh (dw) apart, so each of the dh x dw phases is an undilated
+    // convolution of its own sub-grids, tiled on its own. Tiles and taps step by the dilation in
+    // memory; nothing is copied. Every phase is tiled as the largest one; tiles past a smaller
+    // phase's end write nothing.
+    const int64_t dh = p.dilation[1], dw = p.dilation[2];
+    const int64_t tiles_w = ((OW + dw - 1) / dw + m - 1) / m, tiles_h = ((OH + dh - 1) / dh + m - 1) / m;
+    const int64_t per_phase = tiles_w * tiles_h, per_image = dh * dw * per_phase;
     const int64_t u_stride = position_stride<T>(slivers * Cg * nr);
+
+    // Image and first output pixel of a tile numbered over (image, phase, tile row, tile column).
+    struct Origin {
+        int64_t n, oh, ow;
+    };
+    Origin origin(int64_t tile) const {
+        const int64_t n = tile / per_image, phase = tile % per_image / per_phase, t = tile % per_phase;
+        return {n, phase / dw + dh * (t / tiles_w * m), phase % dw + dw * (t % tiles_w * m)};
+    }
 };
 
 // Where a block's pixels are, channels-last: input pixel (n, ih, iw) at
@@ -250,14 +268,13 @@ void input_sliver(const TileLoop<T>& l, int64_t first, int64_t count, int64_t s,
     const T* d[kMaxGemmRows * 36];
     const int64_t tiles = std::min(l.mr, count - s * l.mr);
     for (int64_t i = 0; i < tiles; ++i) {
-        const int64_t tile = first + s * l.mr + i, n = tile / l.per_image;
-        const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
+        const auto o = l.origin(first + s * l.mr + i);
         for (int r = 0; r < l.alpha; ++r) {
-            const int64_t ih = th * l.m - l.top + r;
+            const int64_t ih = o.oh - l.top + l.dh * r;
             const bool row_inside = ih >= 0 && ih < l.IH;
-            const T* row = row_inside ? mem.x + n * mem.x_image + (ih - mem.x_row0) * l.IW * l.C : zero;
+            const T* row = row_inside ? mem.x + o.n * mem.x_image + (ih - mem.x_row0) * l.IW * l.C : zero;
             for (int q = 0; q < l.alpha; ++q) {
-                const int64_t iw = tw * l.m - l.left + q;
+                const int64_t iw = o.ow - l.left + l.dw * q;
                 d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
             }
         }
@@ -286,14 +303,16 @@ void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, in
 template <typename T>
 void output_tile(const TileLoop<T>& l, int64_t first, int64_t i, const T* mm, int64_t m_stride,
                  const BlockMemory<T>& mem) {
-    const int64_t tile = first + i, n = tile / l.per_image;
-    const int64_t th = tile % l.per_image / l.tiles_w, tw = tile % l.tiles_w;
-    const int64_t oh = th * l.m, ow = tw * l.m;
-    const int64_t rows = std::min<int64_t>(l.m, l.OH - oh), cols = std::min<int64_t>(l.m, l.OW - ow);
-    T* y = mem.y + n * mem.y_image + ((oh - mem.y_row0) * l.OW + ow) * l.K;
+    const auto o = l.origin(first + i);
+    // Pixels of the tile inside the output, counted along its phase's sub-grid.
+    const int64_t rows = std::min<int64_t>(l.m, (l.OH - o.oh + l.dh - 1) / l.dh);
+    const int64_t cols = std::min<int64_t>(l.m, (l.OW - o.ow + l.dw - 1) / l.dw);
+    if (rows <= 0 || cols <= 0) return;
+    T* y = mem.y + o.n * mem.y_image + ((o.oh - mem.y_row0) * l.OW + o.ow) * l.K;
     for (int64_t g = 0; g < l.p.groups; ++g)
         l.ukernel.output(l.Kg, mm + i * l.padded_k + g * l.slivers * l.nr, m_stride,
-                         l.bias ? l.bias + g * l.Kg : nullptr, y + g * l.Kg, l.OW * l.K, l.K, rows, cols);
+                         l.bias ? l.bias + g * l.Kg : nullptr, y + g * l.Kg, l.dh * l.OW * l.K, l.dw * l.K, rows,
+                         cols);
 }
 
 // V and M for a block of `block` tiles, in this thread's scratch: V, then a row of zeros that
@@ -437,14 +456,18 @@ void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T
                         T* y) {
     const TileLoop<T> l(ukernel, p, u, bias);
     const int64_t target = tiles_per_block<T>(p, l.m, l.padded_k, p.batch * l.per_image);
-    // Few tiles and small tensors (resnet_3x3_14 and _28, not _56, whose 1.6 MB of whole-tensor
-    // layout changes cost more than the bands' in-cache ones save): phases over the pool.
-    if (runs_phased(p.batch * l.per_image, target) && p.x_elements() + p.y_elements() <= (int64_t(1) << 18)) {
+    // Whole-tensor layout changes instead of bands: for few tiles and small tensors (resnet_3x3_14
+    // and _28, not _56, whose 1.6 MB of whole-tensor layout changes cost more than the bands'
+    // in-cache ones save), whose phases then run over the pool; and for dilated layers, whose
+    // phases interleave their tile rows, so no band of tile rows is a band of memory rows.
+    const bool dilated = l.dh > 1 || l.dw > 1;
+    if (dilated ||
+        (runs_phased(p.batch * l.per_image, target) && p.x_elements() + p.y_elements() <= (int64_t(1) << 18))) {
         T* x_last = scratch<T>(ScratchSlot::layout_src, p.batch * l.IH * l.IW * l.C);
         T* y_last = scratch<T>(ScratchSlot::layout_dst, p.batch * l.OH * l.OW * l.K);
         transpose_images(x, x_last, p.batch, l.C, l.IH * l.IW);
-        run_phased(l, p.batch * l.per_image, BlockMemory<T>{x_last, l.IH * l.IW * l.C, 0, y_last, l.OH * l.OW * l.K, 0});
-        transpose_images(y_last, y, p.batch, l.OH * l.OW, l.K);
+        run_channels_last(ukernel, p, u, x_last, bias, y_last);
+        transpose_images(y_last, y, p.batch, l.OH * l.OW, l.K, true);
         return;
     }
     const int64_t band_rows = std::max<int64_t>(1, std::min(target / l.tiles_w,

@@ -4,7 +4,9 @@
 // transformed tiles are independent GEMMs M[xi] = V[xi] (tiles x C) * U[xi] (C x K) run on the packed
 // GEMM's microkernels (gemm/gemm.hpp) with operands the transforms write already packed, and
 // Y = A^T M A brings each tile back. F(2x2, 3x3) needs 16 products per 4 outputs, F(4x4, 3x3) 36
-// per 16, against 36 and 144 for direct summation (2.25x and 4x fewer).
+// per 16, against 36 and 144 for direct summation (2.25x and 4x fewer). A dilated problem is
+// dh x dw undilated ones, one per phase of outputs congruent modulo the dilation, each tiled on
+// its own with taps and tiles stepping by the dilation in memory.
 //
 // The transforms are per-ISA kernels (kernels/winograd_<isa>.cpp) vectorised over channels: the
 // input and output tiles over the channels of one pixel, which channels-last memory keeps adjacent,
@@ -91,7 +93,8 @@ template <typename T>
 void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias,
                         T* y);
 
-// Tiles per image of F(m x m, 3x3) for p's output, and the GEMM rows F(m x m) runs per pair of
+// Tiles per image of F(m x m, 3x3) for p's output (every dilation phase tiled as the largest),
+// and the GEMM rows F(m x m) runs per pair of
 // channels: the batch's tiles rounded up to whole row tiles of the active GEMM microkernel (which
 // computes the padding rows too), times alpha^2.
 int64_t tiles_per_image(const ConvProblem& p, int m);
