@@ -57,6 +57,13 @@ const std::vector<Shape>& shapes() {
         // 7 and 6, 11 columns at 3: 4, 4 and 3), asymmetric padding.
         {"dilated", {2, 5, 13, 11}, {6, 5, 3, 3}, {2, 1}, {1, 3}, 1, {2, 3}},
         {"dilated_grouped_deep", {1, 96, 5, 6}, {74, 48, 3, 3}, {2, 2}, {2, 2}, 2, {2, 2}},
+        // 3-D: (KD, 3, 3) kernels as KD depth taps of 3x3 Winograd, depth padding (whole slices
+        // of zeros), asymmetric padding, dilation in every dimension, groups, fused filter
+        // transforms over one and two 256-channel depth blocks.
+        {"conv3d", {2, 6, 4, 7, 9}, {5, 6, 3, 3, 3}, {1, 1, 1}, {1, 0, 1}, 1, {1, 1, 1}},
+        {"conv3d_dilated_grouped", {1, 8, 5, 6, 7}, {6, 4, 2, 3, 3}, {2, 1, 2}, {0, 1, 2}, 2, {2, 1, 2}},
+        {"conv3d_fused", {1, 40, 2, 3, 4}, {24, 40, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1, {1, 1, 1}},
+        {"conv3d_deep", {1, 260, 2, 3, 3}, {24, 260, 2, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1, {1, 1, 1}},
         // Several blocks of tiles (several tasks), the last block partial.
         {"many_tiles", {3, 8, 30, 34}, {16, 8, 3, 3}, {1, 1}, {1, 1}, 1},
     };
@@ -65,7 +72,7 @@ const std::vector<Shape>& shapes() {
 
 ConvProblem build(const Shape& s, DType dtype) {
     ConvParams params;
-    params.stride = {1, 1};
+    params.stride = std::vector<int64_t>(s.x.size() - 2, 1);
     params.dilation = s.dilation;
     params.pad_before = s.pad_before;
     params.pad_after = s.pad_after;
@@ -139,11 +146,11 @@ double tolerance() {
 
 // Each element's error scale replaced by the largest over its m x m output tile: tiles start at
 // output row and column 0 of each dilation phase (the outputs congruent modulo the dilation) and
-// step through the phase's rows and columns.
+// step through the phase's rows and columns, in each output plane (each depth of a 3-D output).
 std::vector<double> tile_scale(const ConvProblem& p, const std::vector<double>& scale, int m) {
     const int64_t OH = p.out_size[1], OW = p.out_size[2], dh = p.dilation[1], dw = p.dilation[2];
     std::vector<double> out(scale.size());
-    for (int64_t plane = 0; plane < p.batch * p.out_channels; ++plane)
+    for (int64_t plane = 0; plane < p.batch * p.out_channels * p.out_size[0]; ++plane)
         for (int64_t oh = 0; oh < OH; ++oh)
             for (int64_t ow = 0; ow < OW; ++ow) {
                 double largest = 0;
@@ -278,8 +285,10 @@ TEST(Winograd, ShapesCoverTheFusedFilterTransform) {
         const auto has = [](const std::vector<std::string>& names, const char* name) {
             return std::find(names.begin(), names.end(), name) != names.end();
         };
-        EXPECT_TRUE(has(fused, "deep") && has(fused, "grouped_deep") && has(fused, "dilated_grouped_deep")) << "F" << m;
-        EXPECT_TRUE(has(whole, "many_tiles")) << "F" << m;
+        EXPECT_TRUE(has(fused, "deep") && has(fused, "grouped_deep") && has(fused, "dilated_grouped_deep") &&
+                    has(fused, "conv3d_fused") && has(fused, "conv3d_deep"))
+            << "F" << m;
+        EXPECT_TRUE(has(whole, "many_tiles") && has(whole, "conv3d")) << "F" << m;
     }
 }
 
@@ -288,8 +297,9 @@ TEST(Winograd, ShapesCoverTheFusedFilterTransform) {
 // in both layouts.
 TEST(Winograd, DeterministicAcrossThreadCounts) {
     const int saved = get_num_threads();
-    // many_tiles, odd_channels, deep, grouped_deep, dilated
-    for (const Shape& shape : {shapes().back(), shapes()[6], shapes()[9], shapes()[10], shapes()[11]}) {
+    // many_tiles, odd_channels, deep, grouped_deep, dilated, conv3d, conv3d_deep
+    for (const Shape& shape :
+         {shapes().back(), shapes()[6], shapes()[9], shapes()[10], shapes()[11], shapes()[13], shapes()[16]}) {
         for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
             ConvProblem p = build(shape, DType::f32);
             p.layout = layout;
@@ -341,6 +351,19 @@ TEST(Winograd, DeclinesWithReasons) {
     one_d.pad_before = {1};
     one_d.pad_after = {1};
     EXPECT_NE(winograd_4x4_impl.declines(make_conv_problem(DType::f32, {1, 2, 9}, {2, 2, 3}, one_d)).find("2-D"),
+              std::string::npos);
+    ConvParams three_d;
+    three_d.stride = {1, 1, 1};
+    three_d.dilation = {1, 1, 1};
+    three_d.pad_before = {1, 1, 1};
+    three_d.pad_after = {1, 1, 1};
+    EXPECT_EQ(winograd_4x4_impl.declines(make_conv_problem(DType::f32, {1, 2, 5, 32, 32}, {2, 2, 2, 3, 3}, three_d)), "");
+    EXPECT_NE(winograd_4x4_impl.declines(make_conv_problem(DType::f32, {1, 2, 5, 9, 9}, {2, 2, 3, 3, 5}, three_d))
+                  .find("3x3"),
+              std::string::npos);
+    three_d.stride = {2, 1, 1};
+    EXPECT_NE(winograd_4x4_impl.declines(make_conv_problem(DType::f32, {1, 2, 5, 9, 9}, {2, 2, 3, 3, 3}, three_d))
+                  .find("stride"),
               std::string::npos);
     const ConvProblem transposed = make_conv_transpose_problem(DType::f32, {1, 4, 6, 6}, {4, 4, 3, 3}, params);
     EXPECT_NE(winograd_4x4_impl.declines(transposed).find("forward"), std::string::npos);

@@ -136,6 +136,40 @@ def test_random_layers_match_reference(data):
     check(x, w, b, before, after, groups, dtype, data.draw(st.sampled_from(["NCHW", "NHWC"])), dilation)
 
 
+# 3-D (KD, 3, 3) kernels: KD depth taps of 3x3 Winograd summed by the GEMM.
+CONV3D_CASES = [
+    # name, x shape, w shape, padding, dilation, groups
+    ("video_like", (1, 16, 6, 12, 13), (16, 16, 3, 3, 3), (1, 1, 1), (1, 1, 1), 1),
+    ("depth_tap_2_dilated", (2, 6, 5, 9, 8), (7, 6, 2, 3, 3), (1, 2, 0), (2, 1, 2), 1),
+    ("grouped_depth_1", (1, 8, 3, 7, 7), (12, 4, 1, 3, 3), (0, 1, 1), (1, 1, 1), 2),
+    ("deep_fused", (1, 260, 2, 3, 3), (24, 260, 2, 3, 3), (1, 1, 1), (1, 1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("name, x_shape, w_shape, padding, dilation, groups", CONV3D_CASES,
+                         ids=[c[0] for c in CONV3D_CASES])
+@pytest.mark.parametrize("memory", ["NCDHW", "NDHWC"])
+def test_conv3d_matches_torch(torch, name, x_shape, w_shape, padding, dilation, groups, memory):
+    rng = np.random.default_rng(len(name))
+    x, w = rng.uniform(-1, 1, x_shape).astype(np.float32), rng.uniform(-1, 1, w_shape).astype(np.float32)
+    b = rng.uniform(-1, 1, w_shape[0]).astype(np.float32)
+    xm = channels_last(x) if memory == "NDHWC" else x
+    kwargs = dict(padding=padding, dilation=dilation, groups=groups)
+    y = fastconv.conv3d(xm, w, b, algo="winograd", **kwargs)
+    args = [torch.from_numpy(a).double() for a in (x, w, b)]
+    expected = torch.nn.functional.conv3d(*args, **kwargs).numpy()
+    magnitude = torch.nn.functional.conv3d(*[a.abs() for a in args], **kwargs).numpy()
+    impl = fastconv.algorithms("conv3d", x_shape, w_shape, algo="winograd", **kwargs)["selected"]
+    m = 4 if impl == "winograd_4x4_3x3" else 2
+    n, k, od, oh, ow = magnitude.shape
+    scale = tile_max(magnitude.reshape(n, k * od, oh, ow), m, dilation[1:]).reshape(magnitude.shape)
+    assert_close(y, expected, scale, np.float32, (x_shape[1] // groups) * w_shape[2] * 9)
+    if memory == "NDHWC":
+        assert np.moveaxis(y, 1, -1).flags.c_contiguous, "the result keeps the input's memory format"
+    plan = fastconv.Conv3d(w, b, algo="winograd", **kwargs)
+    np.testing.assert_array_equal(plan(xm), y)
+
+
 def test_unbatched_input():
     rng = np.random.default_rng(1)
     x, w = rng.uniform(-1, 1, (4, 9, 9)).astype(np.float32), rng.uniform(-1, 1, (5, 4, 3, 3)).astype(np.float32)
@@ -247,15 +281,15 @@ def test_auto_rule():
 def test_algorithms_explains_declines():
     rows = fastconv.algorithms("conv2d", (1, 8, 9, 9), (8, 8, 5, 5), padding=2)["candidates"]
     reasons = {row["name"]: row["reason"] for row in rows}
-    assert reasons["winograd_4x4_3x3"] == "needs a 3x3 kernel"
+    assert reasons["winograd_4x4_3x3"] == "needs a 3x3 kernel (in 3-D: any depth x 3 x 3)"
     assert fastconv.algorithms("conv2d", (1, 8, 4, 4), (8, 8, 3, 3), algo="winograd")["selected"] == "winograd_2x2_3x3"
 
 
 @pytest.mark.parametrize("call, reason", [
     (lambda x, w: fastconv.conv2d(x, w, stride=2, algo="winograd"), "needs stride 1"),
     (lambda x, w: fastconv.conv2d(x, np.ones((3, 4, 5, 5)), algo="winograd"), "needs a 3x3 kernel"),
-    (lambda x, w: fastconv.conv1d(x[..., 0], w[..., 0], algo="winograd"), "2-D convolutions only"),
-    (lambda x, w: fastconv.conv3d(x[..., None], w[..., None], algo="winograd"), "2-D convolutions only"),
+    (lambda x, w: fastconv.conv1d(x[..., 0], w[..., 0], algo="winograd"), "2-D and 3-D convolutions only"),
+    (lambda x, w: fastconv.conv3d(x[..., None], w[..., None], algo="winograd"), "needs a 3x3 kernel"),
     (lambda x, w: fastconv.conv_transpose2d(x, np.ones((4, 3, 3, 3)), algo="winograd"), "forward convolutions only"),
 ])
 def test_layers_it_cannot_run_raise(call, reason):

@@ -1,9 +1,11 @@
 // Registry entries of the "winograd" family (algorithm in winograd/winograd.hpp): F(4x4, 3x3)
 // first, F(2x2, 3x3) for layers with so few tiles that it needs hardly more GEMM products (the 4x4
 // tiles' padding rows outweigh their fewer multiplies) and its smaller filter transform wins
-// (winograd::prefers_2x2). Forward 2-D 3x3 convolutions with unit stride, any dilation (phase by
-// phase) and padding, groups as one GEMM per group, float32 and float64. Channels-last memory is
-// read in place; channels-first memory band by band through per-thread channels-last copies.
+// (winograd::prefers_2x2). Forward 2-D 3x3 convolutions, and 3-D (KD, 3, 3) ones as KD depth taps
+// of 3x3 Winograd summed by the GEMM, with unit stride, any dilation (phase by phase) and padding,
+// groups as one GEMM per group, float32 and float64. Channels-last memory is read in place;
+// channels-first memory band by band through per-thread channels-last copies (2-D undilated) or
+// through whole-tensor ones.
 //
 // pack transforms the filters once (U = G g G^T), so a prepacked plan's runs start at the input
 // transform, except where the filters outweigh the activations: there plans and functional calls
@@ -20,9 +22,9 @@ namespace {
 
 std::string declines_3x3_unit_stride(const ConvProblem& p) {
     if (p.kind != ConvKind::forward) return "handles forward convolutions only";
-    if (p.ndim != 2) return "2-D convolutions only";
-    if (p.kernel[1] != 3 || p.kernel[2] != 3) return "needs a 3x3 kernel";
-    if (p.stride[1] != 1 || p.stride[2] != 1) return "needs stride 1";
+    if (p.ndim < 2) return "2-D and 3-D convolutions only";
+    if (p.kernel[1] != 3 || p.kernel[2] != 3) return "needs a 3x3 kernel (in 3-D: any depth x 3 x 3)";
+    if (p.stride[0] != 1 || p.stride[1] != 1 || p.stride[2] != 1) return "needs stride 1";
     return {};
 }
 

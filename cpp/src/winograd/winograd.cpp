@@ -91,10 +91,11 @@ std::vector<Ukernel<double>> make_ukernel_list<double>() {
 template <typename T>
 int64_t tiles_per_block(const ConvProblem& p, int m, int64_t padded_k, int64_t total_tiles) {
     const int64_t alpha2 = (m + 2) * (m + 2);
-    const int64_t bytes_per_tile = alpha2 * (p.in_channels + padded_k) * static_cast<int64_t>(sizeof(T));
+    const int64_t reduction = p.kernel[0] * p.in_channels;  // V's columns per tile: every depth tap
+    const int64_t bytes_per_tile = alpha2 * (reduction + padded_k) * static_cast<int64_t>(sizeof(T));
     const int64_t mr = gemm::active_ukernel<T>().mr;
     const int64_t cache_tiles = (int64_t(2) << 20) / bytes_per_tile;
-    const int64_t filter_tiles = p.in_channels * padded_k / p.groups / (p.in_channels + padded_k);
+    const int64_t filter_tiles = reduction * padded_k / p.groups / (reduction + padded_k);
     int64_t tiles = std::clamp<int64_t>(std::max(cache_tiles, filter_tiles), 4 * mr, 512);
     tiles = std::max<int64_t>(1, std::min(tiles, (total_tiles + get_num_threads() - 1) / get_num_threads()));
     const int64_t blocks = (total_tiles + tiles - 1) / tiles;
@@ -140,7 +141,7 @@ const Ukernel<T>& active_ukernel(int m) {
 int64_t tiles_per_image(const ConvProblem& p, int m) {
     const int64_t dh = p.dilation[1], dw = p.dilation[2];
     const int64_t phase_rows = (p.out_size[1] + dh - 1) / dh, phase_cols = (p.out_size[2] + dw - 1) / dw;
-    return dh * dw * ((phase_rows + m - 1) / m) * ((phase_cols + m - 1) / m);
+    return p.out_size[0] * dh * dw * ((phase_rows + m - 1) / m) * ((phase_cols + m - 1) / m);
 }
 
 int64_t gemm_products(const ConvProblem& p, int m) {
@@ -153,38 +154,44 @@ bool prefers_2x2(const ConvProblem& p) { return gemm_products(p, 2) * 4 <= gemm_
 template <typename T>
 int64_t filter_elements(const ConvProblem& p, int m) {
     return p.groups * (m + 2) * (m + 2) *
-           position_stride<T>(p.in_channels_per_group() * slivers_per_group<T>(p) * gemm::active_ukernel<T>().nr);
+           position_stride<T>(p.kernel[0] * p.in_channels_per_group() * slivers_per_group<T>(p) *
+                              gemm::active_ukernel<T>().nr);
 }
 
 namespace {
 
 // The filters of group g's output-channel sliver j (NR wide) for input channels [c_begin, c_end),
-// transformed and packed as the GEMM's right-hand operand: channel c's NR columns of position xi
-// go to out + xi * xi_stride + (c - c_begin) * NR; columns past K/groups are zero. The kernel reads
-// each tap's output channels as a contiguous vector, so the sliver's filters are first transposed
-// from their (K, C/groups, 3, 3) rows into a tile laid out [channel][tap][column], up to 64 KB of
-// channels at a time: each filter's taps for those channels are one contiguous run, read in long
-// pieces (8 channels at a time, element by element, the reads waited on memory: 45% of
-// resnet_3x3_7's Winograd call on Zen 3). (Transposing all the weights first, through memory, took
-// as long as the transform itself on resnet_3x3_14.)
+// every depth tap kd (3-D: (KD, 3, 3) kernels; 2-D: KD = 1), transformed and packed as the GEMM's
+// right-hand operand: channel c's NR columns of depth tap kd and position xi go to
+// out + xi * xi_stride + kd * kd_stride + (c - c_begin) * NR; columns past K/groups are zero. The
+// kernel reads each tap's output channels as a contiguous vector, so the sliver's filters are
+// first transposed from their (K, C/groups, KD, 3, 3) rows into a tile laid out
+// [channel][depth tap][tap][column], up to 64 KB of channels at a time: each filter's taps for
+// those channels are one contiguous run, read in long pieces (8 channels at a time, element by
+// element, the reads waited on memory: 45% of resnet_3x3_7's Winograd call on Zen 3).
+// (Transposing all the weights first, through memory, took as long as the transform itself on
+// resnet_3x3_14.)
 template <typename T>
 void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, int64_t g, int64_t j,
-                      int64_t c_begin, int64_t c_end, T* out, int64_t xi_stride) {
+                      int64_t c_begin, int64_t c_end, T* out, int64_t xi_stride, int64_t kd_stride) {
     const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
-    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
+    const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group(), KD = p.kernel[0];
     const int64_t nr = gemm::active_ukernel<T>().nr, count = std::min(nr, Kg - j * nr);
-    const T* filters = weight + (g * Kg + j * nr) * Cg * 9;
-    const int64_t chunk = std::max<int64_t>(1, (int64_t{64} << 10) / (9 * nr * static_cast<int64_t>(sizeof(T))));
-    T* tile = scratch<T>(ScratchSlot::pack_tile, std::min(chunk, c_end - c_begin) * 9 * nr);
+    const int64_t per_channel = KD * 9;  // a filter's values per input channel
+    const T* filters = weight + (g * Kg + j * nr) * Cg * per_channel;
+    const int64_t chunk =
+        std::max<int64_t>(1, (int64_t{64} << 10) / (per_channel * nr * static_cast<int64_t>(sizeof(T))));
+    T* tile = scratch<T>(ScratchSlot::pack_tile, std::min(chunk, c_end - c_begin) * per_channel * nr);
     for (int64_t c0 = c_begin; c0 < c_end; c0 += chunk) {
         const int64_t channels = std::min(c_end, c0 + chunk) - c0;
-        transpose_panel(filters + c0 * 9, Cg * 9, tile, nr, count, channels * 9);
-        for (int64_t c = c0; c < c0 + channels; ++c) {
-            T* to = out + (c - c_begin) * nr;
-            ukernel.filter(count, tile + (c - c0) * 9 * nr, nr, to, xi_stride);
-            if (count < nr)
-                for (int64_t xi = 0; xi < alpha2; ++xi) std::fill_n(to + xi * xi_stride + count, nr - count, T(0));
-        }
+        transpose_panel(filters + c0 * per_channel, Cg * per_channel, tile, nr, count, channels * per_channel);
+        for (int64_t c = c0; c < c0 + channels; ++c)
+            for (int64_t kd = 0; kd < KD; ++kd) {
+                T* to = out + kd * kd_stride + (c - c_begin) * nr;
+                ukernel.filter(count, tile + ((c - c0) * KD + kd) * 9 * nr, nr, to, xi_stride);
+                if (count < nr)
+                    for (int64_t xi = 0; xi < alpha2; ++xi) std::fill_n(to + xi * xi_stride + count, nr - count, T(0));
+            }
     }
 }
 
@@ -194,12 +201,13 @@ void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
 template <typename T>
 void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u) {
     const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
-    const int64_t Cg = p.in_channels_per_group(), nr = gemm::active_ukernel<T>().nr;
+    const int64_t Cg = p.in_channels_per_group(), nr = gemm::active_ukernel<T>().nr, KD = p.kernel[0];
     const int64_t slivers = slivers_per_group<T>(p);
-    const int64_t xi_stride = position_stride<T>(slivers * Cg * nr);
+    const int64_t xi_stride = position_stride<T>(slivers * KD * Cg * nr);
     parallel_for(p.groups * slivers, [&](int64_t task) {
         const int64_t g = task / slivers, j = task % slivers;
-        transform_sliver(ukernel, p, weight, g, j, 0, Cg, u + g * alpha2 * xi_stride + j * Cg * nr, xi_stride);
+        transform_sliver(ukernel, p, weight, g, j, 0, Cg, u + g * alpha2 * xi_stride + j * KD * Cg * nr, xi_stride,
+                         Cg * nr);
     });
 }
 
@@ -223,6 +231,13 @@ struct TileLoop {
     const int64_t slivers = slivers_per_group<T>(p), padded_k = p.groups * slivers * nr;
     const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
     const int64_t top = p.pad_before[1], left = p.pad_before[2];
+    // 3-D: the (KD, 3, 3) kernel is KD depth taps of 3x3 Winograd, summed by the GEMM, whose
+    // reduction runs over (depth tap, channel): V holds a tile's transformed input for every
+    // depth tap side by side (KD C columns), U the filters' depth taps in the same order.
+    // 2-D problems have ID = OD = KD = 1.
+    const int64_t ID = p.in_size[0], OD = p.out_size[0], KD = p.kernel[0];
+    const int64_t front = p.pad_before[0], dd = p.dilation[0];
+    const int64_t reduction = KD * C;
     // Dilation: the output rows (columns) of one residue modulo the dilation read only input rows
     // (columns) of one residue, dh (dw) apart, so each of the dh x dw phases is an undilated
     // convolution of its own sub-grids, tiled on its own. Tiles and taps step by the dilation in
@@ -230,22 +245,25 @@ struct TileLoop {
     // phase's end write nothing.
     const int64_t dh = p.dilation[1], dw = p.dilation[2];
     const int64_t tiles_w = ((OW + dw - 1) / dw + m - 1) / m, tiles_h = ((OH + dh - 1) / dh + m - 1) / m;
-    const int64_t per_phase = tiles_w * tiles_h, per_image = dh * dw * per_phase;
-    const int64_t u_stride = position_stride<T>(slivers * Cg * nr);
+    const int64_t per_phase = tiles_w * tiles_h, per_slice = dh * dw * per_phase, per_image = OD * per_slice;
+    const int64_t u_stride = position_stride<T>(slivers * KD * Cg * nr);
 
-    // Image and first output pixel of a tile numbered over (image, phase, tile row, tile column).
+    // Image, output depth and first output pixel of a tile numbered over (image, output depth,
+    // phase, tile row, tile column).
     struct Origin {
-        int64_t n, oh, ow;
+        int64_t n, od, oh, ow;
     };
     Origin origin(int64_t tile) const {
-        const int64_t n = tile / per_image, phase = tile % per_image / per_phase, t = tile % per_phase;
-        return {n, phase / dw + dh * (t / tiles_w * m), phase % dw + dw * (t % tiles_w * m)};
+        const int64_t n = tile / per_image, od = tile % per_image / per_slice;
+        const int64_t phase = tile % per_slice / per_phase, t = tile % per_phase;
+        return {n, od, phase / dw + dh * (t / tiles_w * m), phase % dw + dw * (t % tiles_w * m)};
     }
 };
 
-// Where a block's pixels are, channels-last: input pixel (n, ih, iw) at
-// x + n * x_image + ((ih - x_row0) * IW + iw) * C, output pixel (n, oh, ow) at
-// y + n * y_image + ((oh - y_row0) * OW + ow) * K (the whole tensors, or one band's copies).
+// Where a block's pixels are, channels-last: input pixel (n, id, ih, iw) at
+// x + n * x_image + ((id * IH + ih - x_row0) * IW + iw) * C, output pixel (n, od, oh, ow) at
+// y + n * y_image + ((od * OH + oh - y_row0) * OW + ow) * K (the whole tensors, or one band's
+// copies: 2-D only, id = od = 0).
 template <typename T>
 struct BlockMemory {
     const T* x;
@@ -254,36 +272,43 @@ struct BlockMemory {
     int64_t y_image, y_row0;
 };
 
-// The three phases over tiles [first, first + count) (numbered over images, tile rows, tile
-// columns). The input transform writes V in packed-A order, [xi][row sliver][C][MR]; each GEMM
+// The three phases over tiles [first, first + count) (numbered over images, depths, phases, tile
+// rows, tile columns). The input transform writes V in packed-A order, [xi][row sliver][KD C][MR]
+// (depth tap major); each GEMM
 // product M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
 // repacking: U was packed by transform_filter, V by the input transform), depth blocked like
 // gemm.cpp so a B sliver stays in L1; M is [xi][tile][groups * slivers * NR] and the output
 // transform reads each group's K/groups columns of it.
 
-// Input transform of row sliver s (MR tiles).
+// Input transform of row sliver s (MR tiles), every depth tap.
 template <typename T>
 void input_sliver(const TileLoop<T>& l, int64_t first, int64_t count, int64_t s, T* v, int64_t v_stride,
                   const T* zero, const BlockMemory<T>& mem) {
     const T* d[kMaxGemmRows * 36];
     const int64_t tiles = std::min(l.mr, count - s * l.mr);
-    for (int64_t i = 0; i < tiles; ++i) {
-        const auto o = l.origin(first + s * l.mr + i);
-        for (int r = 0; r < l.alpha; ++r) {
-            const int64_t ih = o.oh - l.top + l.dh * r;
-            const bool row_inside = ih >= 0 && ih < l.IH;
-            const T* row = row_inside ? mem.x + o.n * mem.x_image + (ih - mem.x_row0) * l.IW * l.C : zero;
-            for (int q = 0; q < l.alpha; ++q) {
-                const int64_t iw = o.ow - l.left + l.dw * q;
-                d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
+    for (int64_t kd = 0; kd < l.KD; ++kd) {
+        for (int64_t i = 0; i < tiles; ++i) {
+            const auto o = l.origin(first + s * l.mr + i);
+            const int64_t id = o.od - l.front + l.dd * kd;
+            const bool slice_inside = id >= 0 && id < l.ID;
+            for (int r = 0; r < l.alpha; ++r) {
+                const int64_t ih = o.oh - l.top + l.dh * r;
+                const bool row_inside = slice_inside && ih >= 0 && ih < l.IH;
+                const T* row =
+                    row_inside ? mem.x + o.n * mem.x_image + ((id * l.IH + ih) - mem.x_row0) * l.IW * l.C : zero;
+                for (int q = 0; q < l.alpha; ++q) {
+                    const int64_t iw = o.ow - l.left + l.dw * q;
+                    d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
+                }
             }
         }
+        l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v + (s * l.KD + kd) * l.C * l.mr, v_stride);
     }
-    l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v + s * l.C * l.mr, v_stride);
 }
 
 // The products of group g, position xi and output-channel slivers [j0, j1) for every row sliver.
-// Each element gets its depth blocks in order, each one microkernel call, however the work is cut.
+// Each element gets its channel blocks in order and, within each, its depth taps in order, each
+// (block, tap) one microkernel call, however the work is cut (run_fused_filter keeps this order).
 template <typename T>
 void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, int64_t j0, int64_t j1, const T* v,
                int64_t v_stride, T* mm, int64_t m_stride) {
@@ -292,10 +317,11 @@ void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, in
     T* c = mm + xi * m_stride + g * l.slivers * l.nr;
     for (int64_t pc = 0; pc < l.Cg; pc += l.kc_max) {
         const int64_t kc = std::min(l.kc_max, l.Cg - pc);
-        for (int64_t j = j0; j < j1; ++j)
-            for (int64_t s = 0; s < used_slivers; ++s)
-                l.gk.fn(kc, a + (s * l.C + pc) * l.mr, b + (j * l.Cg + pc) * l.nr, c + s * l.mr * l.padded_k + j * l.nr,
-                        l.padded_k, pc > 0);
+        for (int64_t kd = 0; kd < l.KD; ++kd)
+            for (int64_t j = j0; j < j1; ++j)
+                for (int64_t s = 0; s < used_slivers; ++s)
+                    l.gk.fn(kc, a + ((s * l.KD + kd) * l.C + pc) * l.mr, b + ((j * l.KD + kd) * l.Cg + pc) * l.nr,
+                            c + s * l.mr * l.padded_k + j * l.nr, l.padded_k, pc > 0 || kd > 0);
     }
 }
 
@@ -308,7 +334,7 @@ void output_tile(const TileLoop<T>& l, int64_t first, int64_t i, const T* mm, in
     const int64_t rows = std::min<int64_t>(l.m, (l.OH - o.oh + l.dh - 1) / l.dh);
     const int64_t cols = std::min<int64_t>(l.m, (l.OW - o.ow + l.dw - 1) / l.dw);
     if (rows <= 0 || cols <= 0) return;
-    T* y = mem.y + o.n * mem.y_image + ((o.oh - mem.y_row0) * l.OW + o.ow) * l.K;
+    T* y = mem.y + o.n * mem.y_image + ((o.od * l.OH + o.oh - mem.y_row0) * l.OW + o.ow) * l.K;
     for (int64_t g = 0; g < l.p.groups; ++g)
         l.ukernel.output(l.Kg, mm + i * l.padded_k + g * l.slivers * l.nr, m_stride,
                          l.bias ? l.bias + g * l.Kg : nullptr, y + g * l.Kg, l.dh * l.OW * l.K, l.dw * l.K, rows,
@@ -320,7 +346,7 @@ void output_tile(const TileLoop<T>& l, int64_t first, int64_t i, const T* mm, in
 template <typename T>
 struct BlockScratch {
     BlockScratch(const TileLoop<T>& l, int64_t block)
-        : v_stride(position_stride<T>(block * l.C)), m_stride(position_stride<T>(block * l.padded_k)),
+        : v_stride(position_stride<T>(block * l.reduction)), m_stride(position_stride<T>(block * l.padded_k)),
           v(scratch<T>(ScratchSlot::columns, l.alpha2 * v_stride + l.C)), zero(v + l.alpha2 * v_stride),
           mm(scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride)) {
         std::fill_n(zero, l.C, T(0));
@@ -375,7 +401,7 @@ template <typename T>
 void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y) {
     const TileLoop<T> l(ukernel, p, u, bias);
     const int64_t total = p.batch * l.per_image, block = tiles_per_block<T>(p, l.m, l.padded_k, total);
-    const BlockMemory<T> mem{x, l.IH * l.IW * l.C, 0, y, l.OH * l.OW * l.K, 0};
+    const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, l.OD * l.OH * l.OW * l.K, 0};
     if (runs_phased(total, block)) {
         run_phased(l, total, mem);
         return;
@@ -398,24 +424,26 @@ template <typename T>
 void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, const T* x,
                                     const T* bias, T* y) {
     const TileLoop<T> l(ukernel, p, nullptr, bias);
-    const BlockMemory<T> mem{x, l.IH * l.IW * l.C, 0, y, l.OH * l.OW * l.K, 0};
+    const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, l.OD * l.OH * l.OW * l.K, 0};
     const int64_t count = p.batch * l.per_image, used_slivers = (count + l.mr - 1) / l.mr;
     const BlockScratch<T> b(l, used_slivers * l.mr);
     parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, b.v, b.v_stride, b.zero, mem); });
     // Chunks as deep as gemm_part's depth blocks: shallower ones ran slower (more passes over M).
     const int64_t chunk = l.kc_max;
-    const int64_t chunk_stride = position_stride<T>(chunk * l.nr);
+    const int64_t chunk_stride = position_stride<T>(l.KD * chunk * l.nr);  // [xi][depth tap][channel][NR]
     parallel_for(p.groups * l.slivers, [&](int64_t task) {
         const int64_t g = task / l.slivers, j = task % l.slivers;
         T* u = scratch<T>(ScratchSlot::packed_weights, l.alpha2 * chunk_stride);
         for (int64_t pc = 0; pc < l.Cg; pc += chunk) {
             const int64_t kc = std::min(chunk, l.Cg - pc);
-            transform_sliver(ukernel, p, weight, g, j, pc, pc + kc, u, chunk_stride);
-            for (int xi = 0; xi < l.alpha2; ++xi)
-                for (int64_t s = 0; s < used_slivers; ++s)
-                    l.gk.fn(kc, b.v + xi * b.v_stride + (s * l.C + g * l.Cg + pc) * l.mr, u + xi * chunk_stride,
-                            b.mm + xi * b.m_stride + s * l.mr * l.padded_k + (g * l.slivers + j) * l.nr, l.padded_k,
-                            pc > 0);
+            transform_sliver(ukernel, p, weight, g, j, pc, pc + kc, u, chunk_stride, chunk * l.nr);
+            for (int64_t kd = 0; kd < l.KD; ++kd)
+                for (int xi = 0; xi < l.alpha2; ++xi)
+                    for (int64_t s = 0; s < used_slivers; ++s)
+                        l.gk.fn(kc, b.v + xi * b.v_stride + ((s * l.KD + kd) * l.C + g * l.Cg + pc) * l.mr,
+                                u + xi * chunk_stride + kd * chunk * l.nr,
+                                b.mm + xi * b.m_stride + s * l.mr * l.padded_k + (g * l.slivers + j) * l.nr,
+                                l.padded_k, pc > 0 || kd > 0);
         }
     });
     parallel_for(count, [&](int64_t i) { output_tile(l, 0, i, b.mm, b.m_stride, mem); });
@@ -428,7 +456,7 @@ bool fuses_filter_transform(const ConvProblem& p, int m) {
     const int64_t alpha2 = (m + 2) * (m + 2), mr = gemm::active_ukernel<T>().mr;
     const int64_t rows = (p.batch * tiles_per_image(p, m) + mr - 1) / mr * mr;
     const int64_t padded_k = p.groups * slivers_per_group<T>(p) * gemm::active_ukernel<T>().nr;
-    const int64_t block = alpha2 * rows * (p.in_channels + padded_k);  // V and M
+    const int64_t block = alpha2 * rows * (p.kernel[0] * p.in_channels + padded_k);  // V and M
     return filter_elements<T>(p, m) >= block && block * static_cast<int64_t>(sizeof(T)) <= (int64_t(8) << 20);
 }
 
@@ -440,7 +468,7 @@ void run_fused_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
         return;
     }
     const int64_t C = p.in_channels, K = p.out_channels;
-    const int64_t in_pixels = p.in_size[1] * p.in_size[2], out_pixels = p.out_size[1] * p.out_size[2];
+    const int64_t in_pixels = p.in_spatial(), out_pixels = p.out_spatial();
     T* x_last = scratch<T>(ScratchSlot::layout_src, p.batch * in_pixels * C);
     T* y_last = scratch<T>(ScratchSlot::layout_dst, p.batch * out_pixels * K);
     transpose_images(x, x_last, p.batch, C, in_pixels);
@@ -458,16 +486,17 @@ void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T
     const int64_t target = tiles_per_block<T>(p, l.m, l.padded_k, p.batch * l.per_image);
     // Whole-tensor layout changes instead of bands: for few tiles and small tensors (resnet_3x3_14
     // and _28, not _56, whose 1.6 MB of whole-tensor layout changes cost more than the bands'
-    // in-cache ones save), whose phases then run over the pool; and for dilated layers, whose
-    // phases interleave their tile rows, so no band of tile rows is a band of memory rows.
-    const bool dilated = l.dh > 1 || l.dw > 1;
-    if (dilated ||
+    // in-cache ones save), whose phases then run over the pool; and for dilated and 3-D layers,
+    // whose tile rows interleave (dilation phases) or span depth slices, so no band of tile rows
+    // is a band of memory rows.
+    const bool interleaved = l.dh > 1 || l.dw > 1 || l.ID > 1 || l.OD > 1;
+    if (interleaved ||
         (runs_phased(p.batch * l.per_image, target) && p.x_elements() + p.y_elements() <= (int64_t(1) << 18))) {
-        T* x_last = scratch<T>(ScratchSlot::layout_src, p.batch * l.IH * l.IW * l.C);
-        T* y_last = scratch<T>(ScratchSlot::layout_dst, p.batch * l.OH * l.OW * l.K);
-        transpose_images(x, x_last, p.batch, l.C, l.IH * l.IW);
+        T* x_last = scratch<T>(ScratchSlot::layout_src, p.x_elements());
+        T* y_last = scratch<T>(ScratchSlot::layout_dst, p.y_elements());
+        transpose_images(x, x_last, p.batch, l.C, p.in_spatial());
         run_channels_last(ukernel, p, u, x_last, bias, y_last);
-        transpose_images(y_last, y, p.batch, l.OH * l.OW, l.K, true);
+        transpose_images(y_last, y, p.batch, p.out_spatial(), l.K, true);
         return;
     }
     const int64_t band_rows = std::max<int64_t>(1, std::min(target / l.tiles_w,
