@@ -28,7 +28,8 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
     const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
     if (p.dtype != DType::f32 || !accepted) return false;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
-    if (Cg < 16 || Kg < 16 || Cg > 512) return false;
+    // 3-D: KD depth taps sum KD Winograd products, a reduction as long as KD Cg channels'.
+    if (Cg < 16 || Kg < 16 || p.kernel[0] * Cg > 512) return false;
     // A plan transforms its filters once, so the tiles need not amortise that: 16 tiles suffice
     // (resnet_3x3_14 as a plan: 1.3-1.4x faster than igemm's).
     const int64_t tiles = p.batch * winograd::tiles_per_image(p, 4);

@@ -10,6 +10,7 @@
 #include "winograd/winograd.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "gemm/gemm.hpp"
 #include "kernels/gemm_ukernels.hpp"
@@ -91,11 +92,10 @@ std::vector<Ukernel<double>> make_ukernel_list<double>() {
 template <typename T>
 int64_t tiles_per_block(const ConvProblem& p, int m, int64_t padded_k, int64_t total_tiles) {
     const int64_t alpha2 = (m + 2) * (m + 2);
-    const int64_t reduction = p.kernel[0] * p.in_channels;  // V's columns per tile: every depth tap
-    const int64_t bytes_per_tile = alpha2 * (reduction + padded_k) * static_cast<int64_t>(sizeof(T));
+    const int64_t bytes_per_tile = alpha2 * (p.in_channels + padded_k) * static_cast<int64_t>(sizeof(T));
     const int64_t mr = gemm::active_ukernel<T>().mr;
     const int64_t cache_tiles = (int64_t(2) << 20) / bytes_per_tile;
-    const int64_t filter_tiles = reduction * padded_k / p.groups / (reduction + padded_k);
+    const int64_t filter_tiles = p.in_channels * padded_k / p.groups / (p.in_channels + padded_k);
     int64_t tiles = std::clamp<int64_t>(std::max(cache_tiles, filter_tiles), 4 * mr, 512);
     tiles = std::max<int64_t>(1, std::min(tiles, (total_tiles + get_num_threads() - 1) / get_num_threads()));
     const int64_t blocks = (total_tiles + tiles - 1) / tiles;
@@ -231,13 +231,10 @@ struct TileLoop {
     const int64_t slivers = slivers_per_group<T>(p), padded_k = p.groups * slivers * nr;
     const int64_t IH = p.in_size[1], IW = p.in_size[2], OH = p.out_size[1], OW = p.out_size[2];
     const int64_t top = p.pad_before[1], left = p.pad_before[2];
-    // 3-D: the (KD, 3, 3) kernel is KD depth taps of 3x3 Winograd, summed by the GEMM, whose
-    // reduction runs over (depth tap, channel): V holds a tile's transformed input for every
-    // depth tap side by side (KD C columns), U the filters' depth taps in the same order.
-    // 2-D problems have ID = OD = KD = 1.
+    // 3-D: the (KD, 3, 3) kernel is KD depth taps of 3x3 Winograd (run_depth_sweep). 2-D problems
+    // have ID = OD = KD = 1.
     const int64_t ID = p.in_size[0], OD = p.out_size[0], KD = p.kernel[0];
     const int64_t front = p.pad_before[0], dd = p.dilation[0];
-    const int64_t reduction = KD * C;
     // Dilation: the output rows (columns) of one residue modulo the dilation read only input rows
     // (columns) of one residue, dh (dw) apart, so each of the dh x dw phases is an undilated
     // convolution of its own sub-grids, tiled on its own. Tiles and taps step by the dilation in
@@ -272,43 +269,44 @@ struct BlockMemory {
     int64_t y_image, y_row0;
 };
 
-// The three phases over tiles [first, first + count) (numbered over images, depths, phases, tile
-// rows, tile columns). The input transform writes V in packed-A order, [xi][row sliver][KD C][MR]
-// (depth tap major); each GEMM
+// The three phases over tiles [first, first + count) (numbered over images, phases, tile rows,
+// tile columns) of a 2-D problem. The input transform writes V in packed-A order,
+// [xi][row sliver][C][MR]; each GEMM
 // product M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
 // repacking: U was packed by transform_filter, V by the input transform), depth blocked like
 // gemm.cpp so a B sliver stays in L1; M is [xi][tile][groups * slivers * NR] and the output
 // transform reads each group's K/groups columns of it.
 
-// Input transform of row sliver s (MR tiles), every depth tap.
+// Input transform of the tiles [first, first + tiles) (tiles <= MR) read from input depth slice id
+// (0 in 2-D) into one packed MR-row sliver at v.
+template <typename T>
+void input_tiles(const TileLoop<T>& l, int64_t first, int64_t tiles, int64_t id, T* v, int64_t v_stride,
+                 const T* zero, const BlockMemory<T>& mem) {
+    const T* d[kMaxGemmRows * 36];
+    for (int64_t i = 0; i < tiles; ++i) {
+        const auto o = l.origin(first + i);
+        for (int r = 0; r < l.alpha; ++r) {
+            const int64_t ih = o.oh - l.top + l.dh * r;
+            const bool row_inside = ih >= 0 && ih < l.IH;
+            const T* row = row_inside ? mem.x + o.n * mem.x_image + (id * l.IH + ih - mem.x_row0) * l.IW * l.C : zero;
+            for (int q = 0; q < l.alpha; ++q) {
+                const int64_t iw = o.ow - l.left + l.dw * q;
+                d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
+            }
+        }
+    }
+    l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v, v_stride);
+}
+
+// Input transform of row sliver s (MR tiles) of a 2-D block.
 template <typename T>
 void input_sliver(const TileLoop<T>& l, int64_t first, int64_t count, int64_t s, T* v, int64_t v_stride,
                   const T* zero, const BlockMemory<T>& mem) {
-    const T* d[kMaxGemmRows * 36];
-    const int64_t tiles = std::min(l.mr, count - s * l.mr);
-    for (int64_t kd = 0; kd < l.KD; ++kd) {
-        for (int64_t i = 0; i < tiles; ++i) {
-            const auto o = l.origin(first + s * l.mr + i);
-            const int64_t id = o.od - l.front + l.dd * kd;
-            const bool slice_inside = id >= 0 && id < l.ID;
-            for (int r = 0; r < l.alpha; ++r) {
-                const int64_t ih = o.oh - l.top + l.dh * r;
-                const bool row_inside = slice_inside && ih >= 0 && ih < l.IH;
-                const T* row =
-                    row_inside ? mem.x + o.n * mem.x_image + ((id * l.IH + ih) - mem.x_row0) * l.IW * l.C : zero;
-                for (int q = 0; q < l.alpha; ++q) {
-                    const int64_t iw = o.ow - l.left + l.dw * q;
-                    d[(i * l.alpha + r) * l.alpha + q] = row_inside && iw >= 0 && iw < l.IW ? row + iw * l.C : zero;
-                }
-            }
-        }
-        l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v + (s * l.KD + kd) * l.C * l.mr, v_stride);
-    }
+    input_tiles(l, first + s * l.mr, std::min(l.mr, count - s * l.mr), 0, v + s * l.C * l.mr, v_stride, zero, mem);
 }
 
 // The products of group g, position xi and output-channel slivers [j0, j1) for every row sliver.
-// Each element gets its channel blocks in order and, within each, its depth taps in order, each
-// (block, tap) one microkernel call, however the work is cut (run_fused_filter keeps this order).
+// Each element gets its depth blocks in order, each one microkernel call, however the work is cut.
 template <typename T>
 void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, int64_t j0, int64_t j1, const T* v,
                int64_t v_stride, T* mm, int64_t m_stride) {
@@ -317,11 +315,10 @@ void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, in
     T* c = mm + xi * m_stride + g * l.slivers * l.nr;
     for (int64_t pc = 0; pc < l.Cg; pc += l.kc_max) {
         const int64_t kc = std::min(l.kc_max, l.Cg - pc);
-        for (int64_t kd = 0; kd < l.KD; ++kd)
-            for (int64_t j = j0; j < j1; ++j)
-                for (int64_t s = 0; s < used_slivers; ++s)
-                    l.gk.fn(kc, a + ((s * l.KD + kd) * l.C + pc) * l.mr, b + ((j * l.KD + kd) * l.Cg + pc) * l.nr,
-                            c + s * l.mr * l.padded_k + j * l.nr, l.padded_k, pc > 0 || kd > 0);
+        for (int64_t j = j0; j < j1; ++j)
+            for (int64_t s = 0; s < used_slivers; ++s)
+                l.gk.fn(kc, a + (s * l.C + pc) * l.mr, b + (j * l.Cg + pc) * l.nr, c + s * l.mr * l.padded_k + j * l.nr,
+                        l.padded_k, pc > 0);
     }
 }
 
@@ -346,7 +343,7 @@ void output_tile(const TileLoop<T>& l, int64_t first, int64_t i, const T* mm, in
 template <typename T>
 struct BlockScratch {
     BlockScratch(const TileLoop<T>& l, int64_t block)
-        : v_stride(position_stride<T>(block * l.reduction)), m_stride(position_stride<T>(block * l.padded_k)),
+        : v_stride(position_stride<T>(block * l.C)), m_stride(position_stride<T>(block * l.padded_k)),
           v(scratch<T>(ScratchSlot::columns, l.alpha2 * v_stride + l.C)), zero(v + l.alpha2 * v_stride),
           mm(scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride)) {
         std::fill_n(zero, l.C, T(0));
@@ -389,6 +386,79 @@ void run_phased(const TileLoop<T>& l, int64_t count, const BlockMemory<T>& mem) 
     parallel_for(count, [&](int64_t i) { output_tile(l, 0, i, b.mm, b.m_stride, mem); });
 }
 
+// 3-D problems, (KD, 3, 3) kernels: output depth od sums KD 2-D Winograd products, depth tap kd
+// reading input slice od - front + dd kd. Each task takes one image and a range of row slivers of
+// the 2-D tiles (the same range in every slice) and sweeps the output depth: the input transform
+// of a slice is made once and kept in a ring while the KD output depths that read it pass (made
+// per output depth and tap, the input transforms took 38% of conv3d_video's time on Zen 3, 1.5x
+// its GEMMs), and each output slice's M gets, per element, its channel blocks in order and within
+// each its depth taps in order, skipping taps that read depth padding. The range keeps the ring
+// and M within about 1 MiB.
+template <typename T>
+void run_depth_sweep(const TileLoop<T>& l, const BlockMemory<T>& mem) {
+    const ConvProblem& p = l.p;
+    const int64_t slice_slivers = (l.per_slice + l.mr - 1) / l.mr;
+    // The ring holds every slice one output depth's taps span, unless a large depth dilation makes
+    // that span many slices: then one slot per tap, remade for each output depth.
+    const int64_t span = (l.KD - 1) * l.dd + 1;
+    const bool reuse = span <= 4 * l.KD;
+    const int64_t slots = reuse ? span : l.KD;
+    const int64_t row_bytes = l.alpha2 * (slots * l.C + l.padded_k) * static_cast<int64_t>(sizeof(T));
+    int64_t range = std::max<int64_t>(1, (int64_t(1) << 20) / (row_bytes * l.mr));
+    range = std::min(range, std::max<int64_t>(1, p.batch * slice_slivers / (2 * get_num_threads())));
+    const int64_t ranges = (slice_slivers + range - 1) / range;
+    parallel_for(p.batch * ranges, [&](int64_t task) {
+        const int64_t n = task / ranges, s0 = task % ranges * range, s1 = std::min(slice_slivers, s0 + range);
+        const int64_t rows = (s1 - s0) * l.mr, tiles = std::min(rows, l.per_slice - s0 * l.mr);
+        const int64_t v_stride = position_stride<T>(rows * l.C), m_stride = position_stride<T>(rows * l.padded_k);
+        T* ring = scratch<T>(ScratchSlot::columns, slots * l.alpha2 * v_stride + l.C);
+        T* zero = ring + slots * l.alpha2 * v_stride;
+        std::fill_n(zero, l.C, T(0));
+        T* mm = scratch<T>(ScratchSlot::accumulators, l.alpha2 * m_stride);
+        std::vector<int64_t> held(static_cast<size_t>(slots), -1);  // the input slice each slot holds
+        std::vector<int64_t> slot_of(static_cast<size_t>(l.KD));  // each tap's slot, -1: depth padding
+        for (int64_t od = 0; od < l.OD; ++od) {
+            const int64_t first = (n * l.OD + od) * l.per_slice + s0 * l.mr;  // this range's first tile
+            int64_t first_tap = -1;
+            for (int64_t kd = 0; kd < l.KD; ++kd) {
+                const int64_t id = od - l.front + l.dd * kd;
+                slot_of[static_cast<size_t>(kd)] = -1;
+                if (id < 0 || id >= l.ID) continue;
+                if (first_tap < 0) first_tap = kd;
+                const int64_t slot = reuse ? id % span : kd;
+                slot_of[static_cast<size_t>(kd)] = slot;
+                if (held[static_cast<size_t>(slot)] == id) continue;
+                T* v = ring + slot * l.alpha2 * v_stride;
+                for (int64_t s = 0; s < s1 - s0; ++s)
+                    input_tiles(l, first + s * l.mr, std::min(l.mr, tiles - s * l.mr), id, v + s * l.C * l.mr,
+                                v_stride, zero, mem);
+                held[static_cast<size_t>(slot)] = id;
+            }
+            if (first_tap < 0) {  // every tap reads depth padding: the output is the bias
+                for (int xi = 0; xi < l.alpha2; ++xi) std::fill_n(mm + xi * m_stride, rows * l.padded_k, T(0));
+            }
+            for (int64_t g = 0; g < p.groups && first_tap >= 0; ++g)
+                for (int xi = 0; xi < l.alpha2; ++xi)
+                    for (int64_t pc = 0; pc < l.Cg; pc += l.kc_max) {
+                        const int64_t kc = std::min(l.kc_max, l.Cg - pc);
+                        for (int64_t kd = first_tap; kd < l.KD; ++kd) {
+                            const int64_t slot = slot_of[static_cast<size_t>(kd)];
+                            if (slot < 0) continue;
+                            const T* a = ring + (slot * l.alpha2 + xi) * v_stride + (g * l.Cg + pc) * l.mr;
+                            const T* b = l.u + (g * l.alpha2 + xi) * l.u_stride + (kd * l.Cg + pc) * l.nr;
+                            T* c = mm + xi * m_stride + g * l.slivers * l.nr;
+                            for (int64_t j = 0; j < l.slivers; ++j)
+                                for (int64_t s = 0; s < s1 - s0; ++s)
+                                    l.gk.fn(kc, a + s * l.C * l.mr, b + j * l.KD * l.Cg * l.nr,
+                                            c + s * l.mr * l.padded_k + j * l.nr, l.padded_k, pc > 0 || kd > first_tap);
+                        }
+                    }
+            for (int64_t i = 0; i < tiles; ++i) output_tile(l, first, i, mm, m_stride, mem);
+            if (!reuse) std::fill(held.begin(), held.end(), -1);
+        }
+    });
+}
+
 // Whether the tiles split into too few blocks to keep the pool evenly busy (see run_phased).
 inline bool runs_phased(int64_t total, int64_t block) {
     const int64_t threads = get_num_threads();
@@ -402,6 +472,10 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
     const TileLoop<T> l(ukernel, p, u, bias);
     const int64_t total = p.batch * l.per_image, block = tiles_per_block<T>(p, l.m, l.padded_k, total);
     const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, l.OD * l.OH * l.OW * l.K, 0};
+    if (l.KD > 1 || l.ID > 1 || l.OD > 1) {
+        run_depth_sweep(l, mem);
+        return;
+    }
     if (runs_phased(total, block)) {
         run_phased(l, total, mem);
         return;
@@ -430,20 +504,18 @@ void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem
     parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, b.v, b.v_stride, b.zero, mem); });
     // Chunks as deep as gemm_part's depth blocks: shallower ones ran slower (more passes over M).
     const int64_t chunk = l.kc_max;
-    const int64_t chunk_stride = position_stride<T>(l.KD * chunk * l.nr);  // [xi][depth tap][channel][NR]
+    const int64_t chunk_stride = position_stride<T>(chunk * l.nr);
     parallel_for(p.groups * l.slivers, [&](int64_t task) {
         const int64_t g = task / l.slivers, j = task % l.slivers;
         T* u = scratch<T>(ScratchSlot::packed_weights, l.alpha2 * chunk_stride);
         for (int64_t pc = 0; pc < l.Cg; pc += chunk) {
             const int64_t kc = std::min(chunk, l.Cg - pc);
-            transform_sliver(ukernel, p, weight, g, j, pc, pc + kc, u, chunk_stride, chunk * l.nr);
-            for (int64_t kd = 0; kd < l.KD; ++kd)
-                for (int xi = 0; xi < l.alpha2; ++xi)
-                    for (int64_t s = 0; s < used_slivers; ++s)
-                        l.gk.fn(kc, b.v + xi * b.v_stride + ((s * l.KD + kd) * l.C + g * l.Cg + pc) * l.mr,
-                                u + xi * chunk_stride + kd * chunk * l.nr,
-                                b.mm + xi * b.m_stride + s * l.mr * l.padded_k + (g * l.slivers + j) * l.nr,
-                                l.padded_k, pc > 0 || kd > 0);
+            transform_sliver(ukernel, p, weight, g, j, pc, pc + kc, u, chunk_stride, 0);
+            for (int xi = 0; xi < l.alpha2; ++xi)
+                for (int64_t s = 0; s < used_slivers; ++s)
+                    l.gk.fn(kc, b.v + xi * b.v_stride + (s * l.C + g * l.Cg + pc) * l.mr, u + xi * chunk_stride,
+                            b.mm + xi * b.m_stride + s * l.mr * l.padded_k + (g * l.slivers + j) * l.nr, l.padded_k,
+                            pc > 0);
         }
     });
     parallel_for(count, [&](int64_t i) { output_tile(l, 0, i, b.mm, b.m_stride, mem); });
@@ -456,8 +528,10 @@ bool fuses_filter_transform(const ConvProblem& p, int m) {
     const int64_t alpha2 = (m + 2) * (m + 2), mr = gemm::active_ukernel<T>().mr;
     const int64_t rows = (p.batch * tiles_per_image(p, m) + mr - 1) / mr * mr;
     const int64_t padded_k = p.groups * slivers_per_group<T>(p) * gemm::active_ukernel<T>().nr;
-    const int64_t block = alpha2 * rows * (p.kernel[0] * p.in_channels + padded_k);  // V and M
-    return filter_elements<T>(p, m) >= block && block * static_cast<int64_t>(sizeof(T)) <= (int64_t(8) << 20);
+    const int64_t block = alpha2 * rows * (p.in_channels + padded_k);  // V and M
+    // 3-D problems sweep the depth with a whole U (run_depth_sweep).
+    const bool flat = p.kernel[0] == 1 && p.in_size[0] == 1 && p.out_size[0] == 1;
+    return flat && filter_elements<T>(p, m) >= block && block * static_cast<int64_t>(sizeof(T)) <= (int64_t(8) << 20);
 }
 
 template <typename T>
