@@ -64,15 +64,17 @@ const std::vector<Ukernel<T>>& ukernels();
 template <typename T>
 const Ukernel<T>& active_ukernel(int m);
 
-// The transformed filters of a problem with tile size m, U[g][xi] (C/groups x K/groups), packed as
-// the right-hand operand of the active GEMM microkernel: filter_elements<T>(p, m) values.
+// The transformed filters of a problem with tile size m, U[g][xi] (KD C/groups x K/groups, KD the
+// kernel's depth, 1 in 2-D), packed as the right-hand operand of the active GEMM microkernel: per
+// NR-wide column sliver, depth tap by depth tap; filter_elements<T>(p, m) values.
 template <typename T>
 int64_t filter_elements(const ConvProblem& p, int m);
 template <typename T>
 void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u);
 
-// Whether a functional call runs p with run_fused_filter: when the transformed filters weigh at
-// least as much as all tiles' transformed inputs and products, which then fit in one block.
+// Whether a call (functional or a plan's run) runs p with run_fused_filter: a 2-D problem whose
+// transformed filters weigh at least as much as all tiles' transformed inputs and products, which
+// then fit in one block. 3-D problems never do: they sweep the depth with a whole U.
 template <typename T>
 bool fuses_filter_transform(const ConvProblem& p, int m);
 
