@@ -269,8 +269,8 @@ struct BlockMemory {
     int64_t y_image, y_row0;
 };
 
-// The three phases over tiles [first, first + count) (numbered over images, phases, tile rows,
-// tile columns) of a 2-D problem. The input transform writes V in packed-A order,
+// The three phases over tiles [first, first + count) (numbered over images, dilation phases, tile
+// rows, tile columns) of a 2-D problem. The input transform writes V in packed-A order,
 // [xi][row sliver][C][MR]; each GEMM
 // product M[xi] = V[xi] U[xi] of a group runs the microkernel directly on the packed operands (no
 // repacking: U was packed by transform_filter, V by the input transform), depth blocked like
