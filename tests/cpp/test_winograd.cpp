@@ -397,6 +397,7 @@ TEST(Winograd, DISABLED_AccuracyTable) {
         const char* name;
         std::vector<int64_t> x, w;
         int64_t groups;
+        int64_t dilation = 1;
     };
     const std::vector<Layer> layers{
         {"resnet_3x3_56", {1, 64, 56, 56}, {64, 64, 3, 3}, 1},
@@ -406,10 +407,16 @@ TEST(Winograd, DISABLED_AccuracyTable) {
         {"vgg_3x3_224", {1, 64, 224, 224}, {64, 64, 3, 3}, 1},
         {"batch8_3x3_28", {8, 128, 28, 28}, {128, 128, 3, 3}, 1},
         {"grouped_3x3", {1, 256, 28, 28}, {256, 8, 3, 3}, 32},
+        {"dilated_3x3", {1, 256, 32, 32}, {256, 256, 3, 3}, 1, 2},
+        {"conv3d_video", {1, 32, 16, 56, 56}, {32, 32, 3, 3, 3}, 1},
     };
     printf("%-14s %-12s %10s %10s\n", "layer", "path", "max", "median");
     for (const Layer& layer : layers) {
-        const ConvParams params{{1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, layer.groups};
+        const size_t dims = layer.x.size() - 2;
+        const std::vector<int64_t> ones(dims, 1), pad(dims, layer.dilation);  // "same" size outputs
+        std::vector<int64_t> dilation(dims, 1);
+        dilation[dims - 1] = dilation[dims - 2] = layer.dilation;
+        const ConvParams params{ones, dilation, pad, pad, {}, layer.groups};
         const ConvProblem p = make_conv_problem(DType::f32, layer.x, layer.w, params);
         const auto x = uniform(p.x_elements(), 11), w = uniform(p.weight_elements(), 12);
         const auto b = uniform(p.out_channels, 13);
