@@ -1,34 +1,41 @@
-"""Speed of Winograd against the direct (igemm) path and torch on the suite's 3x3 stride-1 layers.
+"""Speed of Winograd against the direct (igemm) path and torch on the suite's layers it runs.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/winograd.py [--rounds 9] [--threads 1]
 
-One thread for everyone. Each round times every variant once, in turn, so that load from other
-processes hits all of them alike; the table shows medians over rounds, as GFLOP/s of the direct
-algorithm (2 N K P Q C/groups 9 / time) so the paths compare on the same scale. "plan" is
-fastconv.Conv2d (filters transformed once); the functional call transforms them on every call.
-docs/winograd.md keeps a copy of the output.
+The layers are those of the shared suite that algo="winograd" accepts: 3x3 stride-1 2-D layers,
+dilated ones and 3-D ones with 3x3 height x width kernels. One thread for everyone by default.
+Each round times every variant once, in turn, so that load from other processes hits all of them
+alike; the table shows medians over rounds, as GFLOP/s of the direct algorithm (the suite's FLOP
+count) so the paths compare on the same scale. "plan" is the prepacked op (fastconv.Conv2d,
+Conv3d); the functional call transforms the filters on every call. docs/winograd.md keeps a copy
+of the output.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
-
-import numpy as np
 
 import fastconv
-from fastconv import _core
+from fastconv import _api, _core, bench
+
+PLANS = {"conv2d": fastconv.Conv2d, "conv3d": fastconv.Conv3d}
 
 
 def layers():
-    data = json.loads((Path(fastconv.__file__).parent / "data" / "layers.json").read_text())
-    for layer in data["layers"]:
-        w = layer["weight"]
-        if (layer["op"] == "conv2d" and w[2:] == [3, 3] and layer["stride"] == 1 and layer["dilation"] == 1
-                and w[1] > 1):
+    for layer in bench.load_suite():
+        if layer.op in PLANS and layer.weight[1] > 1 and bench.accepts(layer, "winograd"):  # not depthwise
             yield layer
+
+
+def auto_choice(layer, x_shape, w_shape, channels_last: bool) -> str:
+    """What algo="auto" runs for a functional call on this memory layout."""
+    kwargs = layer.conv_kwargs()
+    g = _api._conv_geometry("winograd.py", len(x_shape) - 2, False, tuple(x_shape), tuple(w_shape),
+                            kwargs["stride"], kwargs["padding"], kwargs["dilation"], kwargs["groups"], 0)
+    chosen, _ = _core.explain_selection(False, "float32", list(x_shape), list(w_shape), g["stride"], g["dilation"],
+                                        g["pad_before"], g["pad_after"], [], g["groups"], "auto", channels_last)
+    return chosen
 
 
 def timed(fn) -> float:
@@ -46,26 +53,23 @@ def main() -> None:
 
     fastconv.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    print(f"{'layer':15} {'memory':6} {'direct':>7} {'winograd':>8} {'plan':>7} {'torch':>7}  auto")
+    print(f"{'layer':15} {'memory':13} {'direct':>7} {'winograd':>8} {'plan':>7} {'torch':>7}  auto")
     for layer in layers():
-        x = rng.uniform(-1, 1, layer["input"]).astype(np.float32)
-        w = rng.uniform(-1, 1, layer["weight"]).astype(np.float32)
-        n, c, h, wd = layer["input"]
-        k, groups, pad = layer["weight"][0], layer["groups"], layer["padding"]
-        flops = 2.0 * n * k * h * wd * (c // groups) * 9  # padding 1 keeps the size
-        for memory in ("NCHW", "NHWC"):
-            xm = x if memory == "NCHW" else x.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+        x, w = bench.make_inputs(layer, "float32")
+        kwargs = layer.conv_kwargs()
+        op, torch_op = getattr(fastconv, layer.op), getattr(torch.nn.functional, layer.op)
+        for memory in ("nchw", "channels_last"):
+            xm = bench.to_layout(x, memory)
             tx = torch.from_numpy(x)
-            if memory == "NHWC":
-                tx = tx.contiguous(memory_format=torch.channels_last)
+            if memory == "channels_last":
+                tx = tx.contiguous(memory_format=torch.channels_last if x.ndim == 4 else torch.channels_last_3d)
             tw = torch.from_numpy(w)
-            plan = fastconv.Conv2d(w, padding=pad, groups=groups, algo="winograd")
+            plan = PLANS[layer.op](w, **kwargs, algo="winograd")
             variants = {
-                "direct": lambda: fastconv.conv2d(xm, w, padding=pad, groups=groups, algo="direct"),
-                "winograd": lambda: fastconv.conv2d(xm, w, padding=pad, groups=groups, algo="winograd"),
+                "direct": lambda: op(xm, w, **kwargs, algo="direct"),
+                "winograd": lambda: op(xm, w, **kwargs, algo="winograd"),
                 "plan": lambda: plan(xm),
-                "torch": lambda: torch.nn.functional.conv2d(tx, tw, padding=pad, groups=groups),
+                "torch": lambda: torch_op(tx, tw, **kwargs),
             }
             for fn in variants.values():
                 fn()
@@ -73,10 +77,9 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, fn in variants.items():
                     times[name].append(timed(fn))
-            gflops = {name: flops / statistics.median(t) / 1e9 for name, t in times.items()}
-            chosen, _ = _core.explain_selection(False, "float32", list(x.shape), list(w.shape), [1, 1], [1, 1],
-                                                [pad, pad], [pad, pad], [], groups, "auto", memory == "NHWC")
-            print(f"{layer['name']:15} {memory:6} {gflops['direct']:7.1f} {gflops['winograd']:8.1f} "
+            gflops = {name: layer.flops() / statistics.median(t) / 1e9 for name, t in times.items()}
+            chosen = auto_choice(layer, x.shape, w.shape, memory == "channels_last")
+            print(f"{layer.name:15} {memory:13} {gflops['direct']:7.1f} {gflops['winograd']:8.1f} "
                   f"{gflops['plan']:7.1f} {gflops['torch']:7.1f}  {chosen}", flush=True)
 
 
