@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "winograd/winograd.hpp"
 
@@ -160,11 +161,18 @@ inline void input_step(const typename Ops::T* const* d, int64_t c, typename Ops:
     }
 }
 
+// Whether Ops has transpose_tiles(src, tiles, mr, dst) -> bool: a register transpose of one
+// position's staged block (see input_packed_step) for the cases it handles (false: it did not).
+template <class Ops, class = void>
+struct HasTransposeTiles : std::false_type {};
+template <class Ops>
+struct HasTransposeTiles<Ops, std::void_t<decltype(&Ops::transpose_tiles)>> : std::true_type {};
+
 // One vector of channels of up to kMaxGemmRows (winograd.hpp) tiles: each tile transformed,
 // vectorised over channels, into `staged` ([xi][tile][lane], L1-resident), then written in the
 // GEMM's packed-A order
 // v[xi * v_stride + c * mr + tile], tiles past `tiles` zero. The transposition is the generic
-// element loop; an ISA file may stage through registers instead.
+// element loop unless Ops transposes whole vectors of lanes in registers (transpose_tiles).
 template <class Ops, int M, bool Full>
 inline void input_packed_step(const typename Ops::T* const* d, int64_t tiles, int mr, int64_t c, int64_t lanes,
                               typename Ops::T* v, int64_t v_stride) {
@@ -178,6 +186,9 @@ inline void input_packed_step(const typename Ops::T* const* d, int64_t tiles, in
     for (int xi = 0; xi < A * A; ++xi) {
         T* dst = v + xi * v_stride + c * mr;
         const T* src = staged + xi * mr * L;
+        if constexpr (HasTransposeTiles<Ops>::value && Full) {
+            if (Ops::transpose_tiles(src, tiles, mr, dst)) continue;
+        }
         for (int64_t l = 0; l < lanes; ++l) {
             for (int64_t i = 0; i < tiles; ++i) dst[l * mr + i] = src[i * L + l];
             for (int64_t i = tiles; i < mr; ++i) dst[l * mr + i] = T(0);
