@@ -57,11 +57,10 @@ void run_converted(const ConvProblem& problem, const ConvArgs& args, Run&& run) 
     const int64_t dst_channels = problem.dst_channels();
     const int64_t src_spatial = forward ? problem.in_spatial() : problem.out_spatial();
     const int64_t dst_spatial = forward ? problem.out_spatial() : problem.in_spatial();
-    T* src = scratch<T>(ScratchSlot::layout_src, problem.src_elements());
-    T* dst = scratch<T>(ScratchSlot::layout_dst, problem.dst_elements());
-    transpose_images(static_cast<const T*>(args.src), src, problem.batch, src_spatial, src_channels);
-    run(first, ConvArgs{src, args.weight, args.bias, dst});
-    transpose_images(dst, static_cast<T*>(args.dst), problem.batch, dst_channels, dst_spatial, true);
+    through_transposed_copies(static_cast<const T*>(args.src), static_cast<T*>(args.dst), problem.batch, src_spatial,
+                              src_channels, dst_channels, dst_spatial, [&](const T* src, T* dst) {
+                                  run(first, ConvArgs{src, args.weight, args.bias, dst});
+                              });
 }
 
 // The CPU kernels compute in float32 or float64; half-precision problems exist only on the GPU.

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "runtime/thread_pool.hpp"
+#include "runtime/workspace.hpp"
 
 #if defined(__SSE2__)
 #include <xmmintrin.h>
@@ -163,6 +164,21 @@ void transpose_images(const T* src, T* dst, int64_t batch, int64_t rows, int64_t
         transpose_blocks(src + n * rows * cols + r0 * cols, cols, dst + n * rows * cols + r0, rows,
                          std::min(kBlock, rows - r0), cols);
     });
+}
+
+// Runs run(src_copy, dst_copy) for an implementation that computes in the other layout: src_copy
+// is src with each image's (src_rows x src_cols) matrix transposed, dst_copy is transposed the
+// same way, (dst_rows x dst_cols) per image, into dst, the call's output (streamed where
+// transpose_images finds that pays). Both copies live in this thread's layout scratch slots,
+// reused across calls; `run` must leave those two slots alone.
+template <typename T, typename Run>
+void through_transposed_copies(const T* src, T* dst, int64_t batch, int64_t src_rows, int64_t src_cols,
+                               int64_t dst_rows, int64_t dst_cols, Run&& run) {
+    T* src_copy = scratch<T>(ScratchSlot::layout_src, batch * src_rows * src_cols);
+    T* dst_copy = scratch<T>(ScratchSlot::layout_dst, batch * dst_rows * dst_cols);
+    transpose_images(src, src_copy, batch, src_rows, src_cols);
+    run(static_cast<const T*>(src_copy), dst_copy);
+    transpose_images(dst_copy, dst, batch, dst_rows, dst_cols, true);
 }
 
 }  // namespace fastconv

@@ -150,11 +150,10 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
         run_planes(p, pw, pw.raw_weights.data(), x, bias, y);
         return;
     }
-    float* x_last = scratch<float>(ScratchSlot::layout_src, p.x_elements());
-    float* y_last = scratch<float>(ScratchSlot::layout_dst, p.y_elements());
-    transpose_images(x, x_last, p.batch, p.in_channels, p.in_spatial());
-    run_channels_last(p, pw, x_last, bias, y_last);
-    transpose_images(y_last, y, p.batch, p.out_spatial(), p.out_channels, true);
+    through_transposed_copies(x, y, p.batch, p.in_channels, p.in_spatial(), p.out_spatial(), p.out_channels,
+                              [&](const float* x_last, float* y_last) {
+                                  run_channels_last(p, pw, x_last, bias, y_last);
+                              });
 }
 
 std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) {

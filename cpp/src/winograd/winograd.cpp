@@ -541,13 +541,10 @@ void run_fused_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
         run_fused_filter_channels_last(ukernel, p, weight, x, bias, y);
         return;
     }
-    const int64_t C = p.in_channels, K = p.out_channels;
-    const int64_t in_pixels = p.in_spatial(), out_pixels = p.out_spatial();
-    T* x_last = scratch<T>(ScratchSlot::layout_src, p.batch * in_pixels * C);
-    T* y_last = scratch<T>(ScratchSlot::layout_dst, p.batch * out_pixels * K);
-    transpose_images(x, x_last, p.batch, C, in_pixels);
-    run_fused_filter_channels_last(ukernel, p, weight, x_last, bias, y_last);
-    transpose_images(y_last, y, p.batch, out_pixels, K, true);
+    through_transposed_copies(x, y, p.batch, p.in_channels, p.in_spatial(), p.out_spatial(), p.out_channels,
+                              [&](const T* x_last, T* y_last) {
+                                  run_fused_filter_channels_last(ukernel, p, weight, x_last, bias, y_last);
+                              });
 }
 
 // Channels-first memory, one band of whole tile rows of one image per task: the band's input rows
@@ -566,11 +563,10 @@ void run_channels_first(const Ukernel<T>& ukernel, const ConvProblem& p, const T
     const bool interleaved = l.dh > 1 || l.dw > 1 || l.ID > 1 || l.OD > 1;
     if (interleaved ||
         (runs_phased(p.batch * l.per_image, target) && p.x_elements() + p.y_elements() <= (int64_t(1) << 18))) {
-        T* x_last = scratch<T>(ScratchSlot::layout_src, p.x_elements());
-        T* y_last = scratch<T>(ScratchSlot::layout_dst, p.y_elements());
-        transpose_images(x, x_last, p.batch, l.C, p.in_spatial());
-        run_channels_last(ukernel, p, u, x_last, bias, y_last);
-        transpose_images(y_last, y, p.batch, p.out_spatial(), l.K, true);
+        through_transposed_copies(x, y, p.batch, l.C, p.in_spatial(), p.out_spatial(), l.K,
+                                  [&](const T* x_last, T* y_last) {
+                                      run_channels_last(ukernel, p, u, x_last, bias, y_last);
+                                  });
         return;
     }
     const int64_t band_rows = std::max<int64_t>(1, std::min(target / l.tiles_w,
