@@ -399,7 +399,8 @@ void run_depth_sweep(const TileLoop<T>& l, const BlockMemory<T>& mem) {
     const ConvProblem& p = l.p;
     const int64_t slice_slivers = (l.per_slice + l.mr - 1) / l.mr;
     // The ring holds every slice one output depth's taps span, unless a large depth dilation makes
-    // that span many slices: then one slot per tap, remade for each output depth.
+    // that span many slices: then one slot per tap, remade for each output depth (a tap's slice
+    // moves on with the depth, so the slot never holds the next one).
     const int64_t span = (l.KD - 1) * l.dd + 1;
     const bool reuse = span <= 4 * l.KD;
     const int64_t slots = reuse ? span : l.KD;
@@ -454,7 +455,6 @@ void run_depth_sweep(const TileLoop<T>& l, const BlockMemory<T>& mem) {
                         }
                     }
             for (int64_t i = 0; i < tiles; ++i) output_tile(l, first, i, mm, m_stride, mem);
-            if (!reuse) std::fill(held.begin(), held.end(), -1);
         }
     });
 }
