@@ -35,24 +35,49 @@ inline void transpose_8x4(const float* s, int64_t s_stride, float* d, int64_t d_
     store(d + 2 * d_stride, a2), store(d + 2 * d_stride + 4, b2);
     store(d + 3 * d_stride, a3), store(d + 3 * d_stride + 4, b3);
 }
+
+// The 4 x 4 block at s transposed into d.
+inline void transpose_4x4(const float* s, int64_t s_stride, float* d, int64_t d_stride) {
+    __m128 a0 = _mm_loadu_ps(s), a1 = _mm_loadu_ps(s + s_stride), a2 = _mm_loadu_ps(s + 2 * s_stride),
+           a3 = _mm_loadu_ps(s + 3 * s_stride);
+    _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+    _mm_storeu_ps(d, a0), _mm_storeu_ps(d + d_stride, a1), _mm_storeu_ps(d + 2 * d_stride, a2),
+        _mm_storeu_ps(d + 3 * d_stride, a3);
+}
+
+// The 2 x 4 block at s transposed into the 4 x 2 block at d: pairs of 8 bytes.
+inline void transpose_2x4(const float* s, int64_t s_stride, float* d, int64_t d_stride) {
+    const __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + s_stride);
+    const __m128 low = _mm_unpacklo_ps(a, b), high = _mm_unpackhi_ps(a, b);
+    _mm_storel_pi(reinterpret_cast<__m64*>(d), low), _mm_storeh_pi(reinterpret_cast<__m64*>(d + d_stride), low);
+    _mm_storel_pi(reinterpret_cast<__m64*>(d + 2 * d_stride), high);
+    _mm_storeh_pi(reinterpret_cast<__m64*>(d + 3 * d_stride), high);
+}
 #endif
 
 // d[c * d_stride + r] = s[r * s_stride + c] for r < rows, c < cols, on this thread. 8-row strips
 // are read together so each destination line gets 8 contiguous values per visit, instead of one
 // store per line. float goes through SSE registers (x86-64's baseline, so no ISA file), 8 x 4
 // tiles as two 4 x 4 transposes: the compiler turns the portable strip into one scalar load per
-// element, and the RGB stem's 3.2 MB output took a quarter of the layer's time to transpose.
+// element, and the RGB stem's 3.2 MB output took a quarter of the layer's time to transpose. The
+// last rows go in strips of 4 and 2 the same way: the GEMM packs weights into 6- and 14-row
+// slivers, where one scalar store per element took 80% of its packing time.
 template <typename T>
 void transpose_panel(const T* s, int64_t s_stride, T* d, int64_t d_stride, int64_t rows, int64_t cols) {
     int64_t r = 0;
 #if defined(__SSE2__)
     if constexpr (std::is_same_v<T, float>) {
-        for (; r + 8 <= rows; r += 8) {
-            int64_t c = 0;
-            for (; c + 4 <= cols; c += 4) transpose_8x4<false>(s + r * s_stride + c, s_stride, d + c * d_stride + r, d_stride);
-            for (; c < cols; ++c)
-                for (int64_t i = 0; i < 8; ++i) d[c * d_stride + r + i] = s[(r + i) * s_stride + c];
-        }
+        const int64_t quads = cols / 4 * 4;
+        const auto strips = [&](int64_t height, auto transpose_block) {
+            for (; r + height <= rows; r += height) {
+                for (int64_t c = 0; c < quads; c += 4) transpose_block(s + r * s_stride + c, s_stride, d + c * d_stride + r, d_stride);
+                for (int64_t c = quads; c < cols; ++c)
+                    for (int64_t i = 0; i < height; ++i) d[c * d_stride + r + i] = s[(r + i) * s_stride + c];
+            }
+        };
+        strips(8, transpose_8x4<false>);
+        strips(4, transpose_4x4);
+        strips(2, transpose_2x4);
     }
 #endif
     for (; r + 8 <= rows; r += 8)

@@ -343,6 +343,29 @@ TEST(Layout, TransposeImagesMatchesItsIndexFormula) {
     }
 }
 
+// One panel transpose between padded strides, for every row count through the 8-, 4-, 2- and
+// 1-row strips and every column tail of the 4-wide blocks; the padding between rows of d stays
+// untouched.
+template <typename T>
+void expect_panel_transposes(int64_t rows, int64_t cols) {
+    const int64_t s_stride = cols + 3, d_stride = rows + 5;
+    const auto src = random_values<T>(rows * s_stride, 37);
+    std::vector<T> dst(cols * d_stride, T(-7));
+    transpose_panel(src.data(), s_stride, dst.data(), d_stride, rows, cols);
+    for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < d_stride; ++r)
+            ASSERT_EQ(dst[c * d_stride + r], r < rows ? src[r * s_stride + c] : T(-7))
+                << rows << "x" << cols << " at " << r << "," << c;
+}
+
+TEST(Layout, TransposePanelMatchesItsIndexFormula) {
+    for (int64_t rows = 1; rows <= 17; ++rows)
+        for (int64_t cols = 1; cols <= 9; ++cols) {
+            expect_panel_transposes<float>(rows, cols);
+            expect_panel_transposes<double>(rows, cols);
+        }
+}
+
 // The channels-first direct kernel with every compiled microkernel this CPU can run, on every
 // shape within its hard limits (forward, unit width stride), whether or not its efficiency rule
 // would pick it.

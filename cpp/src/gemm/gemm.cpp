@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/gemm_ukernels.hpp"
+#include "layout.hpp"
 #include "runtime/prefetch.hpp"
 #include "runtime/workspace.hpp"
 
@@ -66,6 +67,14 @@ void pack_a(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
     for (int64_t s = 0; s < slivers; ++s, packed += mr * depth) {
         const int64_t valid = std::min<int64_t>(mr, rows - s * mr);
         const T* src = a.data + s * mr * a.row_stride;
+        if (a.col_stride == 1) {
+            // Row-major A (weights as they lie): a panel transpose writes whole runs of each
+            // k step's column instead of one strided store per element.
+            transpose_panel(src, a.row_stride, packed, mr, valid, depth);
+            if (valid < mr)
+                for (int64_t p = 0; p < depth; ++p) std::fill(packed + p * mr + valid, packed + (p + 1) * mr, T(0));
+            continue;
+        }
         for (int64_t i = 0; i < valid; ++i) {
             const T* row = src + i * a.row_stride;
             for (int64_t p = 0; p < depth; ++p) packed[p * mr + i] = row[p * a.col_stride];
