@@ -453,8 +453,10 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
             deferred_block = block;
         }
 
-        float* zero = scratch<float>(ScratchSlot::accumulators, pw.reduction);
-        std::fill_n(zero, pw.reduction, 0.0f);
+        // Padding rows point here for every group's offset (see igemm.hpp).
+        const int64_t zeros = std::max<int64_t>(1, p.groups * pw.reduction);
+        float* zero = scratch<float>(ScratchSlot::accumulators, zeros);
+        std::fill_n(zero, zeros, 0.0f);
         // A task over several column blocks whose weights together outgrow half an L2 builds its
         // chunk's tables first and then runs block by block, so one block's weights stay in L2
         // across the chunk's tiles: tile by tile, resnet_3x3_28 streamed all 590 KB of its
@@ -498,7 +500,7 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                     // the stage holds no more.
                     for (int64_t i = MR; tile + 1 < chunk[2] && i < 2 * MR && tile * MR + i < pixels; ++i)
                         prefetch_lines_for_write(dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR, nr);
-                    uk.fn(mr, nr, pw.reduction, ks, rows, g * pw.reduction, zero, w_block, bias_block, c_rows);
+                    uk.fn(mr, nr, pw.reduction, ks, rows, g * pw.reduction, w_block, bias_block, c_rows);
                 }
             };
             if (blocks_outer) {

@@ -78,7 +78,7 @@ void run_with_ukernel(const igemm::Ukernel& ukernel, const ConvProblem& p, const
                     float* y_rows = y + (n * p.out_channels + k0) * P;
                     for (int64_t s = 0; s < slivers; ++s) {
                         for (int64_t i = 0; i < mr; ++i) c[i] = y_rows + i * P + s * NR;
-                        ukernel.fn(mr, std::min(NR, P - s * NR), depth, 1, a, 0, zero, columns + s * depth * NR,
+                        ukernel.fn(mr, std::min(NR, P - s * NR), depth, 1, a, 0, columns + s * depth * NR,
                                    nullptr, c);
                     }
                     if (bias)

@@ -14,15 +14,16 @@
 namespace fastconv::igemm {
 
 // c[i][j] = bias[j] (or 0) + sum over t < ks, p < kc of A(t, i)[p] * w[(t * kc + p) * NR + j]
-// for i < mr, j < nr, where A(t, i) = a[t * MR + i] + a_offset, or `zero` itself when
-// a[t * MR + i] == zero (a padding read). The offset lets one table of row pointers serve every
-// group of a grouped convolution: building the table costs as much as a small group's product.
+// for i < mr, j < nr, where A(t, i) = a[t * MR + i] + a_offset. The offset lets one table of row
+// pointers serve every group of a grouped convolution: building the table costs as much as a small
+// group's product. A padding read points at a zero buffer long enough for every offset the table
+// serves, so the kernel adds the offset blindly: telling the zero row apart (a compare and a
+// conditional move per row and tap) took a seventh of a grouped layer's 8-channel taps.
 // w is packed: NR values per (tap, channel), zero beyond nr, 64-byte aligned. Rows i >= mr must
-// still point at readable memory (the zero row): the kernel computes all MR. Each element is one
-// FMA chain in (t, p) order, so results do not depend on the tiling.
+// still point at readable memory (the zero buffer): the kernel computes all MR. Each element is
+// one FMA chain in (t, p) order, so results do not depend on the tiling.
 using UkernelFn = void (*)(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-                           int64_t a_offset, const float* zero, const float* w, const float* bias,
-                           float* const* c);
+                           int64_t a_offset, const float* w, const float* bias, float* const* c);
 
 struct Ukernel {
     const char* name;  // e.g. "f32_igemm_ukernel_6x64__avx512f"
@@ -38,16 +39,16 @@ const std::vector<Ukernel>& ukernels();
 const Ukernel& active_ukernel();
 
 void f32_igemm_ukernel_4x8__scalar(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
-    const float* zero, const float* w, const float* bias, float* const* c);
+    const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
-    const float* zero, const float* w, const float* bias, float* const* c);
+    const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_12x8__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
-    const float* zero, const float* w, const float* bias, float* const* c);
+    const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_6x64__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
-    const float* zero, const float* w, const float* bias, float* const* c);
+    const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_8x32__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
-    const float* zero, const float* w, const float* bias, float* const* c);
+    const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_12x16__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
-    const float* zero, const float* w, const float* bias, float* const* c);
+    const float* w, const float* bias, float* const* c);
 
 }  // namespace fastconv::igemm

@@ -19,7 +19,7 @@ namespace {
 // (grouped_3x3 on Zen 3: ~20% faster unrolled, channels-first and channels-last).
 template <int MR, int NV, int KC = 0>
 inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
-                 const float* zero, const float* w, const float* bias, float* const* c) {
+                 const float* w, const float* bias, float* const* c) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i mask[NV];
     for (int v = 0; v < NV; ++v) mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr - 8 * v)), lane);
@@ -32,7 +32,7 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
     for (int64_t t = 0; t < ks; ++t) {
         const float* rows[MR];
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] == zero ? zero : a[t * MR + i] + a_offset;
+        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] + a_offset;
         const auto step = [&](int64_t p) {
             __m256 wv[NV];
 #pragma GCC unroll 4
@@ -67,16 +67,16 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
 }  // namespace
 
 void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
-    tile<6, 2>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+    tile<6, 2>(mr, nr, kc, ks, a, a_offset, w, bias, c);
 }
 
 void f32_igemm_ukernel_12x8__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
     switch (kc) {
-        case 4: return tile<12, 1, 4>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
-        case 8: return tile<12, 1, 8>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
-        default: return tile<12, 1>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+        case 4: return tile<12, 1, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        case 8: return tile<12, 1, 8>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        default: return tile<12, 1>(mr, nr, kc, ks, a, a_offset, w, bias, c);
     }
 }
 

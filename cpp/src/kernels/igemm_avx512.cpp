@@ -17,7 +17,7 @@ namespace {
 // file: a grouped layer's taps reach only 4 to 16 channels each.
 template <int MR, int NV, int KC = 0>
 inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
-                 const float* zero, const float* w, const float* bias, float* const* c) {
+                 const float* w, const float* bias, float* const* c) {
     __mmask16 mask[NV];
     for (int v = 0; v < NV; ++v) {
         const int64_t lanes = nr - 16 * v;
@@ -33,7 +33,7 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
     for (int64_t t = 0; t < ks; ++t) {
         const float* rows[MR];
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] == zero ? zero : a[t * MR + i] + a_offset;
+        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] + a_offset;
         const auto step = [&](int64_t p) {
             __m512 wv[NV];
 #pragma GCC unroll 16
@@ -65,22 +65,22 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
 }  // namespace
 
 void f32_igemm_ukernel_6x64__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
-    tile<6, 4>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+    tile<6, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
 }
 
 void f32_igemm_ukernel_8x32__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
-    tile<8, 2>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+    tile<8, 2>(mr, nr, kc, ks, a, a_offset, w, bias, c);
 }
 
 void f32_igemm_ukernel_12x16__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
     switch (kc) {
-        case 4: return tile<12, 1, 4>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
-        case 8: return tile<12, 1, 8>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
-        case 16: return tile<12, 1, 16>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
-        default: return tile<12, 1>(mr, nr, kc, ks, a, a_offset, zero, w, bias, c);
+        case 4: return tile<12, 1, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        case 8: return tile<12, 1, 8>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        case 16: return tile<12, 1, 16>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        default: return tile<12, 1>(mr, nr, kc, ks, a, a_offset, w, bias, c);
     }
 }
 

@@ -5,14 +5,14 @@
 namespace fastconv::igemm {
 
 void f32_igemm_ukernel_4x8__scalar(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-    int64_t a_offset, const float* zero, const float* w, const float* bias, float* const* c) {
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
     constexpr int MR = 4, NR = 8;
     float acc[MR][NR];
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR; ++j) acc[i][j] = bias && j < nr ? bias[j] : 0.0f;
     for (int64_t t = 0; t < ks; ++t) {
         const float* rows[MR];
-        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] == zero ? zero : a[t * MR + i] + a_offset;
+        for (int i = 0; i < MR; ++i) rows[i] = a[t * MR + i] + a_offset;
         for (int64_t p = 0; p < kc; ++p, w += NR)
             for (int i = 0; i < MR; ++i)
                 for (int j = 0; j < NR; ++j) acc[i][j] += rows[i][p] * w[j];
