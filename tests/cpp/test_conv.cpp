@@ -343,6 +343,33 @@ TEST(Layout, TransposeImagesMatchesItsIndexFormula) {
     }
 }
 
+// The channels-first row kernel's pair of output rows against two single-row calls of the same
+// ISA's kernel, bit for bit, over widths that leave every vector tail (and none) and several
+// kernel shapes and dilations; rows are padded as the contract asks.
+TEST(Depthwise, RowPairGivesTwoSingleRowsBits) {
+    struct RowShape {
+        int64_t kh, kw, dw;
+    };
+    for (const dwconv::Ukernel& ukernel : dwconv::ukernels()) {
+        if (ukernel.isa > detected_isa()) continue;
+        for (const RowShape k : {RowShape{3, 3, 1}, RowShape{1, 1, 1}, RowShape{5, 2, 3}, RowShape{2, 7, 1}})
+            for (int64_t width : {1, 7, 8, 9, 16, 24, 31, 32, 33, 56, 63, 64, 65, 100}) {
+                const int64_t span = width + (k.kw - 1) * k.dw + 32;
+                const auto input = random_values<float>((k.kh + 1) * span, 44);
+                const auto weights = random_values<float>(k.kh * k.kw, 45);
+                const float* rows[8];
+                for (int64_t r = 0; r <= k.kh; ++r) rows[r] = input.data() + r * span;
+                std::vector<float> pair(2 * width, std::numeric_limits<float>::quiet_NaN());
+                std::vector<float> single(2 * width, std::numeric_limits<float>::quiet_NaN());
+                ukernel.row_fn(width, k.kh, k.kw, k.dw, rows, weights.data(), 0.25f, pair.data(), pair.data() + width);
+                ukernel.row_fn(width, k.kh, k.kw, k.dw, rows, weights.data(), 0.25f, single.data(), nullptr);
+                ukernel.row_fn(width, k.kh, k.kw, k.dw, rows + 1, weights.data(), 0.25f, single.data() + width, nullptr);
+                ASSERT_EQ(std::memcmp(pair.data(), single.data(), pair.size() * sizeof(float)), 0)
+                    << ukernel.name << " width " << width << " kernel " << k.kh << "x" << k.kw << " dilation " << k.dw;
+            }
+    }
+}
+
 // One panel transpose between padded strides, for every row count through the 8-, 4-, 2- and
 // 1-row strips and every column tail of the 4-wide blocks; the padding between rows of d stays
 // untouched.

@@ -94,6 +94,9 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
     });
 }
 
+// The tallest kernel run_planes takes (its row pointers live on the stack).
+constexpr int64_t kMaxPlaneKernelRows = 64;
+
 // Channels-first 2-D (and 1-D) with unit stride along the width: each task pads one channel's
 // plane into an L1-sized scratch copy and runs the row kernel, vectorised along the width, so
 // the data is read once and written once (no layout transposes of a memory-bound layer).
@@ -129,15 +132,19 @@ void run_planes(const ConvProblem& p, const PackedDepthwise& pw, const float* w,
             std::fill(row + left + IW, row + PW, 0.0f);
         }
         std::fill(plane + (top + IH) * PW, plane + PH * PW, 0.0f);
-        const float* rows[64];
+        // Output rows in pairs where consecutive rows read overlapping input rows (see dwconv.hpp).
+        const bool pairs = p.stride[1] == 1 && p.dilation[1] == 1;
+        const float* rows[kMaxPlaneKernelRows + 1];
         for (int64_t nc = task * per_task; nc < std::min(planes, (task + 1) * per_task); ++nc) {
             const int64_t c = nc % p.out_channels;
             const float* x_plane = x + nc * p.in_spatial();
             for (int64_t ih = 0; ih < IH; ++ih) std::copy_n(x_plane + ih * IW, IW, plane + (top + ih) * PW + left);
             float* y_plane = y + nc * p.out_spatial();
-            for (int64_t oh = 0; oh < OH; ++oh) {
-                for (int64_t r = 0; r < KH; ++r) rows[r] = plane + (oh * p.stride[1] + r * p.dilation[1]) * PW;
-                pw.ukernel->row_fn(OW, KH, KW, p.dilation[2], rows, w + c * taps, bias ? bias[c] : 0.0f, y_plane + oh * OW);
+            for (int64_t oh = 0; oh < OH; oh += pairs ? 2 : 1) {
+                const bool pair = pairs && oh + 1 < OH;
+                for (int64_t r = 0; r < KH + pair; ++r) rows[r] = plane + (oh * p.stride[1] + r * p.dilation[1]) * PW;
+                pw.ukernel->row_fn(OW, KH, KW, p.dilation[2], rows, w + c * taps, bias ? bias[c] : 0.0f, y_plane + oh * OW,
+                                   pair ? y_plane + (oh + 1) * OW : nullptr);
             }
         }
     });
@@ -152,7 +159,7 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
         run_channels_last(p, pw, x, bias, y);
         return;
     }
-    if (runs_planes(p) && p.kernel[1] <= 64) {
+    if (runs_planes(p) && p.kernel[1] <= kMaxPlaneKernelRows) {
         run_planes(p, pw, pw.raw_weights.data(), x, bias, y);
         return;
     }

@@ -21,8 +21,12 @@ using UkernelFn = void (*)(int64_t channels, int64_t ks, const float* const* a, 
 // y[ow] = bias + sum over (r, s) < (kh, kw) of rows[r][ow + s * dw] * w[r * kw + s], ow < width,
 // where rows[r] is the padded input row that kernel row r reads, readable for 32 floats past the
 // last one the outputs need (width + (kw - 1) * dw), so vector loads past the row's end need no mask.
+// With y_next, also the next output row of a layer with unit stride and dilation along the height,
+// which reads rows[1 .. kh] (rows then has kh + 1 entries): each input vector is loaded once for
+// both rows, and the two rows' accumulators are twice the independent FMA chains. Each element is
+// one FMA chain in (r, s) order either way, so a pair gives two single rows' bits.
 using RowUkernelFn = void (*)(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
-                              const float* w, float bias, float* y);
+                              const float* w, float bias, float* y, float* y_next);
 
 // Channels-last kernel for 3x3 windows with unit stride and dilation along the width: four
 // consecutive output pixels of one row, every channel. The four pixels read six input columns per
@@ -51,11 +55,11 @@ void f32_dwconv_ukernel_c64__avx512f(int64_t channels, int64_t ks, const float* 
 void f32_dwconv_ukernel_c32__avx2_fma(int64_t channels, int64_t ks, const float* const* a, const float* w,
                                       const float* bias, float* y);
 void f32_dwconv_chw_row_ukernel__avx512f(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
-                                         const float* w, float bias, float* y);
+                                         const float* w, float bias, float* y, float* y_next);
 void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
-                                          const float* w, float bias, float* y);
+                                          const float* w, float bias, float* y, float* y_next);
 void f32_dwconv_chw_row_ukernel__scalar(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
-                                        const float* w, float bias, float* y);
+                                        const float* w, float bias, float* y, float* y_next);
 void f32_dwconv_3x3_rows4_ukernel__avx512f(int64_t channels, const float* const* cols, const float* w,
                                            const float* bias, float* y);
 void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const* cols, const float* w,

@@ -101,24 +101,11 @@ void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const
 
 namespace {
 
-// NV vectors of outputs at once, each its own FMA chain over the kh x kw taps: one chain per row
-// would wait out the FMA latency on every tap (9 dependent FMAs per 8 outputs ran at 9% of peak
-// on resnet-sized rows). Loads are never masked: the caller's rows are padded past the row's end.
-// Only the last vector's store is masked where the row ends inside it, since a masked store costs
-// Zen 3 about a dozen cycles (four of them per 56-wide row cost depthwise_3x3 a fifth of its time).
+// Outputs [ow, min(width, ow + 8 NV)) of one row. Only the last vector's store is masked, where the
+// row ends inside it, since a masked store costs Zen 3 about a dozen cycles (four of them per
+// 56-wide row cost depthwise_3x3 a fifth of its time).
 template <int NV>
-inline void row_block(int64_t ow, int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
-                      const float* w, __m256 b, float* y) {
-    __m256 acc[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[v] = b;
-    for (int64_t r = 0; r < kh; ++r)
-        for (int64_t s = 0; s < kw; ++s) {
-            const __m256 weight = _mm256_set1_ps(w[r * kw + s]);
-            const float* x = rows[r] + ow + s * dw;
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * v), weight, acc[v]);
-        }
+inline void store_row(int64_t ow, int64_t width, const __m256* acc, float* y) {
 #pragma GCC unroll 4
     for (int v = 0; v + 1 < NV; ++v) _mm256_storeu_ps(y + ow + 8 * v, acc[v]);
     float* last = y + ow + 8 * (NV - 1);
@@ -131,22 +118,64 @@ inline void row_block(int64_t ow, int64_t width, int64_t kh, int64_t kw, int64_t
     }
 }
 
-}  // namespace
+// NV vectors of outputs at once, each its own FMA chain over the kh x kw taps: one chain per row
+// would wait out the FMA latency on every tap (9 dependent FMAs per 8 outputs ran at 9% of peak
+// on resnet-sized rows). kPair: the next output row too, from the same loads (input row r serves
+// kernel row r of the first output row and r - 1 of the second). Loads are never masked: the
+// caller's rows are padded past the row's end.
+// Always inlined: called out of line, with its vector argument and eight accumulators, GCC's
+// copy ran 2.5x slower than the whole layer had before (Zen 3).
+template <int NV, bool kPair>
+[[gnu::always_inline]] inline void row_block(int64_t ow, int64_t width, int64_t kh, int64_t kw, int64_t dw,
+                                             const float* const* rows, const float* w, __m256 b, float* y,
+                                             float* y_next) {
+    __m256 acc[NV], next[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[v] = next[v] = b;
+    for (int64_t r = 0; r < kh + kPair; ++r)
+        for (int64_t s = 0; s < kw; ++s) {
+            const float* x = rows[r] + ow + s * dw;
+            __m256 xv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) xv[v] = _mm256_loadu_ps(x + 8 * v);
+            if (r < kh) {
+                const __m256 weight = _mm256_set1_ps(w[r * kw + s]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[v] = _mm256_fmadd_ps(xv[v], weight, acc[v]);
+            }
+            if (kPair && r > 0) {
+                const __m256 weight = _mm256_set1_ps(w[(r - 1) * kw + s]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) next[v] = _mm256_fmadd_ps(xv[v], weight, next[v]);
+            }
+        }
+    store_row<NV>(ow, width, acc, y);
+    if (kPair) store_row<NV>(ow, width, next, y_next);
+}
 
 // Four vectors (32 outputs) per step; the last up-to-31 outputs in one step of as many vectors as
 // they need (56 = 32 + 24 needs no mask at all).
-void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
-                                          const float* w, float bias, float* y) {
+template <bool kPair>
+void row_pass(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows, const float* w, float bias,
+              float* y, float* y_next) {
     const __m256 b = _mm256_set1_ps(bias);
     int64_t ow = 0;
-    for (; ow + 32 <= width; ow += 32) row_block<4>(ow, width, kh, kw, dw, rows, w, b, y);
+    for (; ow + 32 <= width; ow += 32) row_block<4, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next);
     switch ((width - ow + 7) / 8) {
-        case 4: row_block<4>(ow, width, kh, kw, dw, rows, w, b, y); break;
-        case 3: row_block<3>(ow, width, kh, kw, dw, rows, w, b, y); break;
-        case 2: row_block<2>(ow, width, kh, kw, dw, rows, w, b, y); break;
-        case 1: row_block<1>(ow, width, kh, kw, dw, rows, w, b, y); break;
+        case 4: row_block<4, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
+        case 3: row_block<3, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
+        case 2: row_block<2, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
+        case 1: row_block<1, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
         default: break;
     }
+}
+
+}  // namespace
+
+void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
+                                          const float* w, float bias, float* y, float* y_next) {
+    if (y_next) row_pass<true>(width, kh, kw, dw, rows, w, bias, y, y_next);
+    else row_pass<false>(width, kh, kw, dw, rows, w, bias, y, nullptr);
 }
 
 }  // namespace fastconv::dwconv

@@ -24,12 +24,15 @@ void f32_dwconv_3x3_rows4_ukernel__scalar(int64_t channels, const float* const* 
 }
 
 void f32_dwconv_chw_row_ukernel__scalar(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
-                                        const float* w, float bias, float* y) {
-    for (int64_t ow = 0; ow < width; ++ow) {
-        float acc = bias;
-        for (int64_t r = 0; r < kh; ++r)
-            for (int64_t s = 0; s < kw; ++s) acc += rows[r][ow + s * dw] * w[r * kw + s];
-        y[ow] = acc;
+                                        const float* w, float bias, float* y, float* y_next) {
+    for (int64_t pair = 0; pair < (y_next ? 2 : 1); ++pair) {
+        float* out = pair ? y_next : y;
+        for (int64_t ow = 0; ow < width; ++ow) {
+            float acc = bias;
+            for (int64_t r = 0; r < kh; ++r)
+                for (int64_t s = 0; s < kw; ++s) acc += rows[pair + r][ow + s * dw] * w[r * kw + s];
+            out[ow] = acc;
+        }
     }
 }
 
