@@ -2,8 +2,9 @@
 # Runs every test of fastconv on this machine, from a clean checkout: installs what the tests need
 # (GoogleTest from Debian, PyTorch 2.13 CPU as the reference, pytest, hypothesis), builds and installs
 # the package, builds the C++ tests, then runs ctest and pytest once per instruction set this CPU
-# supports (FASTCONV_MAX_ISA), so every compiled ISA path is exercised, then the sanitizer and fuzzing
-# run (scripts/sanitize.sh). Fails on any failure.
+# supports (FASTCONV_MAX_ISA), so every compiled ISA path is exercised, then the aarch64 build's C++
+# tests under qemu-user (scripts/cross_aarch64.sh) and the sanitizer and fuzzing run
+# (scripts/sanitize.sh). Fails on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -49,6 +50,11 @@ cmake --install build/cpp --prefix build/prefix >/dev/null
 cmake -S tests/cpp/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/prefix" >/dev/null
 cmake --build build/consumer -j "$JOBS" >/dev/null
 build/consumer/consumer
+# The aarch64 build, cross-compiled and its C++ tests run under qemu-user (scripts/cross_aarch64.sh);
+# AARCH64=0 skips.
+if [ "${AARCH64:-1}" != 0 ] && [ "$(uname -m)" = x86_64 ]; then
+    JOBS="$JOBS" bash scripts/cross_aarch64.sh
+fi
 # ASan + UBSan + LSan ctest per ISA and a bounded libFuzzer run (docs/reliability.md); SANITIZE=0 skips.
 if [ "${SANITIZE:-1}" != 0 ]; then
     ISAS="$ISAS" PYTHON="$PYTHON" JOBS="$JOBS" bash scripts/sanitize.sh

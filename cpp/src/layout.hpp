@@ -97,7 +97,7 @@ void transpose_panel(const T* s, int64_t s_stride, T* d, int64_t d_stride, int64
 // where lines 3-75 KB apart streamed 2-3x faster; such strides, and lines that are not 16-byte
 // aligned, take transpose_panel (can_stream says which). The caller calls fence_streaming_stores
 // once it is done.
-inline bool can_stream(const float* d, int64_t d_stride) {
+inline bool can_stream([[maybe_unused]] const float* d, [[maybe_unused]] int64_t d_stride) {
 #if defined(__SSE2__)
     constexpr int64_t kMaxStreamedStride = (64 << 10) / sizeof(float);
     return reinterpret_cast<uintptr_t>(d) % 16 == 0 && d_stride % 4 == 0 && d_stride < kMaxStreamedStride;
