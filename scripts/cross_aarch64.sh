@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The aarch64 build: cross-compiles fastconv's C++ library and its C++ tests for 64-bit Arm Linux
-# (Debian's g++-aarch64-linux-gnu; the build picks the portable kernels, no x86 ISA file is
-# compiled) and runs the whole gtest suite under qemu-user with FASTCONV_MAX_ISA=scalar.
+# (Debian's g++-aarch64-linux-gnu; the build takes the portable kernels and the NEON GEMM
+# microkernels, no x86 ISA file) and runs the whole gtest suite under qemu-user once per ISA
+# (FASTCONV_MAX_ISA=scalar, neon).
 # The death tests that re-execute the test binary with a new FASTCONV_MAX_ISA cannot run under
 # qemu-user without binfmt_misc (execv of an Arm binary fails), so the same checks run from
 # outside instead: Isa.* once per value of the variable. Installs the tools when missing.
@@ -35,9 +36,11 @@ cmake -S . -B "$OUT/cpp" -DCMAKE_TOOLCHAIN_FILE="$PWD/scripts/aarch64-linux-gnu.
 cmake --build "$OUT/cpp" -j "$JOBS"
 
 run() { qemu-aarch64 -L /usr/aarch64-linux-gnu "$OUT/cpp/fastconv_tests" --gtest_brief=1 "$@"; }
-echo "== aarch64 gtest suite under qemu-user, FASTCONV_MAX_ISA=scalar"
-FASTCONV_MAX_ISA=scalar run --gtest_filter='-IsaDeathTest.*'
-for value in "" scalar avx2 avx512 avx1024; do
+for isa in scalar neon; do
+    echo "== aarch64 gtest suite under qemu-user, FASTCONV_MAX_ISA=$isa"
+    FASTCONV_MAX_ISA=$isa run --gtest_filter='-IsaDeathTest.*'
+done
+for value in "" scalar neon avx2 avx512 avx1024; do
     echo "== aarch64 Isa.* with FASTCONV_MAX_ISA='$value'"
     FASTCONV_MAX_ISA=$value run --gtest_filter='Isa.*'
 done

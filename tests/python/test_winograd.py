@@ -303,7 +303,7 @@ def test_info_lists_the_transform_kernels():
     rows = info["winograd_ukernels"]
     assert {row["name"] for row in info["implementations"] if row["prepacks"]} >= {"winograd_4x4_3x3",
                                                                                     "winograd_2x2_3x3"}
-    order = ["scalar", "avx2", "avx512"]
+    order = ["scalar", "neon", "avx2", "avx512"]
     for dtype in ("float32", "float64"):
         for m in (2, 4):
             family = [row for row in rows if row["dtype"] == dtype and row["m"] == m]

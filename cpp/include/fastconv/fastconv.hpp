@@ -62,8 +62,9 @@ void unfold(const ConvProblem& problem, const void* x, void* columns);
 void fold(const ConvProblem& problem, const void* columns, void* x);
 
 // Instruction sets with compiled kernels, best last. The active one is the best the CPU and OS
-// support, capped by the environment variable FASTCONV_MAX_ISA=scalar|avx2|avx512 read once.
-enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
+// support, capped by the environment variable FASTCONV_MAX_ISA=scalar|avx2|avx512 (scalar|neon on
+// aarch64, where NEON is baseline) read once. A kernel runs when its ISA is <= the active one.
+enum class Isa { scalar = 0, neon = 1, avx2 = 2, avx512 = 3 };
 const char* isa_name(Isa isa);
 Isa detected_isa();
 Isa active_isa();

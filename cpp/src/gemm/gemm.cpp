@@ -54,12 +54,14 @@ void pack_a_columns(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* pa
 template <typename T>
 void pack_a(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
     if (a.row_stride == 1) {
-        static_assert(kF64ScalarMr == kF32ScalarMr && kF64Avx2Mr == kF32Avx2Mr && kF64Avx512Mr == kF32Avx512Mr,
+        static_assert(kF64ScalarMr == kF32ScalarMr && kF64Avx2Mr == kF32Avx2Mr && kF64Avx512Mr == kF32Avx512Mr &&
+                          kF64NeonMr == kF32NeonMr,
                       "one tile height per ISA for both dtypes, or list the float64 ones here too");
         switch (mr) {
             case kF32ScalarMr: return pack_a_columns<kF32ScalarMr>(a, rows, depth, mr, packed);
             case kF32Avx2Mr: return pack_a_columns<kF32Avx2Mr>(a, rows, depth, mr, packed);
             case kF32Avx512Mr: return pack_a_columns<kF32Avx512Mr>(a, rows, depth, mr, packed);
+            case kF32NeonMr: return pack_a_columns<kF32NeonMr>(a, rows, depth, mr, packed);
             default: return pack_a_columns<0>(a, rows, depth, mr, packed);
         }
     }
@@ -151,6 +153,9 @@ std::vector<Ukernel<float>> make_ukernel_list<float>() {
          f32_gemm_ukernel_14x32__avx512f},
         {"f32_gemm_ukernel_6x16__avx2_fma", Isa::avx2, kF32Avx2Mr, kF32Avx2Nr, f32_gemm_ukernel_6x16__avx2_fma},
 #endif
+#if defined(FASTCONV_NEON_KERNELS)
+        {"f32_gemm_ukernel_8x8__neon", Isa::neon, kF32NeonMr, kF32NeonNr, f32_gemm_ukernel_8x8__neon},
+#endif
         {"f32_gemm_ukernel_4x8__scalar", Isa::scalar, kF32ScalarMr, kF32ScalarNr, f32_gemm_ukernel_4x8__scalar},
     };
 }
@@ -162,6 +167,9 @@ std::vector<Ukernel<double>> make_ukernel_list<double>() {
         {"f64_gemm_ukernel_14x16__avx512f", Isa::avx512, kF64Avx512Mr, kF64Avx512Nr,
          f64_gemm_ukernel_14x16__avx512f},
         {"f64_gemm_ukernel_6x8__avx2_fma", Isa::avx2, kF64Avx2Mr, kF64Avx2Nr, f64_gemm_ukernel_6x8__avx2_fma},
+#endif
+#if defined(FASTCONV_NEON_KERNELS)
+        {"f64_gemm_ukernel_8x4__neon", Isa::neon, kF64NeonMr, kF64NeonNr, f64_gemm_ukernel_8x4__neon},
 #endif
         {"f64_gemm_ukernel_4x4__scalar", Isa::scalar, kF64ScalarMr, kF64ScalarNr, f64_gemm_ukernel_4x4__scalar},
     };

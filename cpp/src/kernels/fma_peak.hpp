@@ -11,5 +11,6 @@ namespace fastconv {
 double f32_fma_peak__scalar(int64_t iterations);
 double f32_fma_peak__avx2_fma(int64_t iterations);
 double f32_fma_peak__avx512f(int64_t iterations);
+double f32_fma_peak__neon(int64_t iterations);
 
 }  // namespace fastconv

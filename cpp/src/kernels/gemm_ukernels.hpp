@@ -18,6 +18,9 @@ constexpr int kF32Avx2Mr = 6, kF32Avx2Nr = 16;
 constexpr int kF64Avx2Mr = 6, kF64Avx2Nr = 8;
 constexpr int kF32Avx512Mr = 14, kF32Avx512Nr = 32;
 constexpr int kF64Avx512Mr = 14, kF64Avx512Nr = 16;
+// AArch64 NEON has 32 q registers: 8 rows x 2 vectors of accumulators, two of B, one broadcast.
+constexpr int kF32NeonMr = 8, kF32NeonNr = 8;
+constexpr int kF64NeonMr = 8, kF64NeonNr = 4;
 
 // The largest MR x NR of any kernel: the framework computes edge tiles into a local tile this big.
 constexpr int kMaxTileElements = 14 * 32;
@@ -26,6 +29,8 @@ constexpr int kMaxTileElements = 14 * 32;
 constexpr int kNrGranule = 4;
 static_assert(kF32ScalarNr % kNrGranule == 0 && kF64ScalarNr % kNrGranule == 0 && kF32Avx2Nr % kNrGranule == 0 &&
               kF64Avx2Nr % kNrGranule == 0 && kF32Avx512Nr % kNrGranule == 0 && kF64Avx512Nr % kNrGranule == 0);
+static_assert(kF32NeonNr % kNrGranule == 0 && kF64NeonNr % kNrGranule == 0 &&
+              kF32NeonMr * kF32NeonNr <= kMaxTileElements && kF64NeonMr * kF64NeonNr <= kMaxTileElements);
 static_assert(kF32Avx512Mr * kF32Avx512Nr <= kMaxTileElements && kF64Avx512Mr * kF64Avx512Nr <= kMaxTileElements &&
               kF32Avx2Mr * kF32Avx2Nr <= kMaxTileElements && kF64Avx2Mr * kF64Avx2Nr <= kMaxTileElements &&
               kF32ScalarMr * kF32ScalarNr <= kMaxTileElements && kF64ScalarMr * kF64ScalarNr <= kMaxTileElements);
@@ -39,6 +44,10 @@ void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, const float* b,
                                      bool accumulate);
 void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
                                     bool accumulate);
+
+void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+void f64_gemm_ukernel_8x4__neon(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+                                bool accumulate);
 
 void f32_gemm_ukernel_14x32__avx512f(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                      bool accumulate);

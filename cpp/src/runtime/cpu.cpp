@@ -1,6 +1,7 @@
 // Runtime instruction-set detection and the FASTCONV_MAX_ISA cap (see fastconv.hpp). The CPU must
 // report the ISA's instructions and the OS must save the matching register state on context
 // switches (XCR0), or the kernels would fault or see their registers clobbered.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -44,13 +45,18 @@ Isa detect() {
     return Isa::avx512;
 }
 
+#elif defined(FASTCONV_NEON_KERNELS)
+
+// Advanced SIMD (with FMA) is part of every ARMv8-A core and of the AArch64 Linux ABI.
+Isa detect() { return Isa::neon; }
+
 #else
 
 Isa detect() { return Isa::scalar; }
 
 #endif
 
-const Isa kAllIsas[] = {Isa::scalar, Isa::avx2, Isa::avx512};
+const Isa kAllIsas[] = {Isa::scalar, Isa::neon, Isa::avx2, Isa::avx512};
 
 struct IsaSettings {
     Isa detected;
@@ -65,7 +71,10 @@ IsaSettings read_settings() {
     if (env == nullptr || *env == '\0') return settings;
     for (Isa isa : kAllIsas) {
         if (std::string(env) == isa_name(isa)) {
-            if (isa < settings.active) settings.active = isa;
+            // The best compiled ISA within the cap: another architecture's name (neon on x86-64,
+            // avx2 on aarch64) caps at what this build has below it.
+            for (Isa compiled : compiled_isas())
+                if (compiled <= std::min(isa, detected)) settings.active = compiled;
             return settings;
         }
     }
@@ -87,6 +96,8 @@ const char* isa_name(Isa isa) {
     switch (isa) {
         case Isa::scalar:
             return "scalar";
+        case Isa::neon:
+            return "neon";
         case Isa::avx2:
             return "avx2";
         case Isa::avx512:
@@ -102,6 +113,8 @@ Isa active_isa() { return settings().active; }
 std::vector<Isa> compiled_isas() {
 #if defined(FASTCONV_X86_KERNELS)
     return {Isa::scalar, Isa::avx2, Isa::avx512};
+#elif defined(FASTCONV_NEON_KERNELS)
+    return {Isa::scalar, Isa::neon};
 #else
     return {Isa::scalar};
 #endif

@@ -22,6 +22,9 @@ double measure_fma_peak(Isa isa, double seconds, int threads) {
     if (isa == Isa::avx2) loop = f32_fma_peak__avx2_fma;
     if (isa == Isa::avx512) loop = f32_fma_peak__avx512f;
 #endif
+#if defined(FASTCONV_NEON_KERNELS)
+    if (isa == Isa::neon) loop = f32_fma_peak__neon;
+#endif
     using Clock = std::chrono::steady_clock;
     loop(100000);  // wake the core up to its sustained clock before timing
     std::atomic<double> total_gflops{0.0};
