@@ -20,7 +20,9 @@ void copy_even(const T* src, int64_t count, T* dst) {
     int64_t j = 0;
 #if defined(__SSE2__)
     if constexpr (std::is_same_v<T, float>)
-        for (; j + 4 < count; j += 4)  // < count: the second load reads src[2 j + 7], past the last even value
+        // j + 4 < count, not <=: the second load reads up to src[2 j + 7], which must not pass the
+        // last value read, src[2 (count - 1)].
+        for (; j + 4 < count; j += 4)
             _mm_storeu_ps(dst + j, _mm_shuffle_ps(_mm_loadu_ps(src + 2 * j), _mm_loadu_ps(src + 2 * j + 4),
                                                   _MM_SHUFFLE(2, 0, 2, 0)));
 #endif

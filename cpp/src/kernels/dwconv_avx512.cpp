@@ -53,7 +53,7 @@ namespace {
 template <int NV, bool kMasked>
 inline void rows4_block(int64_t c, int64_t channels, const float* const* cols, const float* w, const float* bias,
                         float* y, __mmask16 mask) {
-    const auto load = [mask](const float* p) {
+    const auto load = [=](const float* p) {
         if constexpr (kMasked) {
             return _mm512_maskz_loadu_ps(mask, p);
         } else {
