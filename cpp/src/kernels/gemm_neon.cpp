@@ -6,6 +6,7 @@
 // chain over k in order, starting from C or zero, independent of its place in the tile.
 #include <arm_neon.h>
 
+#include "kernels/gemm_two_vector_tile.hpp"
 #include "kernels/gemm_ukernels.hpp"
 
 namespace fastconv::gemm {
@@ -32,36 +33,6 @@ struct F64Q {
     static Vec broadcast(const double* p) { return vld1q_dup_f64(p); }
     static Vec fma(Vec a, Vec b, Vec c) { return vfmaq_f64(c, a, b); }
 };
-
-// MR rows x two vectors per row.
-template <typename V, int MR>
-void two_vector_tile(int64_t kc, const typename V::Scalar* a, const typename V::Scalar* b,
-                     typename V::Scalar* c, int64_t ldc, bool accumulate) {
-    constexpr int NR = 2 * V::lanes;
-    typename V::Vec acc[MR][2];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-        acc[i][0] = accumulate ? V::load(c + i * ldc) : V::zero();
-        acc[i][1] = accumulate ? V::load(c + i * ldc + V::lanes) : V::zero();
-    }
-    for (int64_t p = 0; p < kc; ++p) {
-        const typename V::Vec b0 = V::load(b);
-        const typename V::Vec b1 = V::load(b + V::lanes);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-            const typename V::Vec a_ip = V::broadcast(a + i);
-            acc[i][0] = V::fma(a_ip, b0, acc[i][0]);
-            acc[i][1] = V::fma(a_ip, b1, acc[i][1]);
-        }
-        a += MR;
-        b += NR;
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-        V::store(c + i * ldc, acc[i][0]);
-        V::store(c + i * ldc + V::lanes, acc[i][1]);
-    }
-}
 
 static_assert(kF32NeonNr == 2 * F32Q::lanes && kF64NeonNr == 2 * F64Q::lanes);
 
