@@ -277,14 +277,15 @@ struct BlockMemory {
 // gemm.cpp so a B sliver stays in L1; M is [xi][tile][groups * slivers * NR] and the output
 // transform reads each group's K/groups columns of it.
 
-// Input transform of the tiles [first, first + tiles) (tiles <= MR) read from input depth slice id
-// (0 in 2-D) into one packed MR-row sliver at v.
+// Input transform of row sliver s (MR tiles) of the tiles [first, first + count), read from input
+// depth slice id (0 in 2-D), into packed MR-row sliver s of v.
 template <typename T>
-void input_tiles(const TileLoop<T>& l, int64_t first, int64_t tiles, int64_t id, T* v, int64_t v_stride,
-                 const T* zero, const BlockMemory<T>& mem) {
+void input_sliver(const TileLoop<T>& l, int64_t first, int64_t count, int64_t s, int64_t id, T* v, int64_t v_stride,
+                  const T* zero, const BlockMemory<T>& mem) {
     const T* d[kMaxGemmRows * 36];
+    const int64_t tiles = std::min(l.mr, count - s * l.mr);
     for (int64_t i = 0; i < tiles; ++i) {
-        const auto o = l.origin(first + i);
+        const auto o = l.origin(first + s * l.mr + i);
         for (int r = 0; r < l.alpha; ++r) {
             const int64_t ih = o.oh - l.top + l.dh * r;
             const bool row_inside = ih >= 0 && ih < l.IH;
@@ -295,14 +296,7 @@ void input_tiles(const TileLoop<T>& l, int64_t first, int64_t tiles, int64_t id,
             }
         }
     }
-    l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v, v_stride);
-}
-
-// Input transform of row sliver s (MR tiles) of a 2-D block.
-template <typename T>
-void input_sliver(const TileLoop<T>& l, int64_t first, int64_t count, int64_t s, T* v, int64_t v_stride,
-                  const T* zero, const BlockMemory<T>& mem) {
-    input_tiles(l, first + s * l.mr, std::min(l.mr, count - s * l.mr), 0, v + s * l.C * l.mr, v_stride, zero, mem);
+    l.ukernel.input(l.C, tiles, static_cast<int>(l.mr), d, v + s * l.C * l.mr, v_stride);
 }
 
 // The products of group g, position xi and output-channel slivers [j0, j1) for every row sliver.
@@ -359,7 +353,7 @@ template <typename T>
 void run_block(const TileLoop<T>& l, int64_t block, int64_t first, int64_t count, const BlockMemory<T>& mem) {
     const BlockScratch<T> b(l, block);
     const int64_t used_slivers = (count + l.mr - 1) / l.mr;
-    for (int64_t s = 0; s < used_slivers; ++s) input_sliver(l, first, count, s, b.v, b.v_stride, b.zero, mem);
+    for (int64_t s = 0; s < used_slivers; ++s) input_sliver(l, first, count, s, 0, b.v, b.v_stride, b.zero, mem);
     for (int64_t g = 0; g < l.p.groups; ++g)
         for (int xi = 0; xi < l.alpha2; ++xi)
             gemm_part(l, used_slivers, g, xi, 0, l.slivers, b.v, b.v_stride, b.mm, b.m_stride);
@@ -375,7 +369,7 @@ template <typename T>
 void run_phased(const TileLoop<T>& l, int64_t count, const BlockMemory<T>& mem) {
     const int64_t used_slivers = (count + l.mr - 1) / l.mr;
     const BlockScratch<T> b(l, used_slivers * l.mr);
-    parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, b.v, b.v_stride, b.zero, mem); });
+    parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, 0, b.v, b.v_stride, b.zero, mem); });
     constexpr int64_t kSliversPerTask = 2;
     const int64_t parts = (l.slivers + kSliversPerTask - 1) / kSliversPerTask;
     parallel_for(l.p.groups * l.alpha2 * parts, [&](int64_t task) {
@@ -430,9 +424,7 @@ void run_depth_sweep(const TileLoop<T>& l, const BlockMemory<T>& mem) {
                 slot_of[static_cast<size_t>(kd)] = slot;
                 if (held[static_cast<size_t>(slot)] == id) continue;
                 T* v = ring + slot * l.alpha2 * v_stride;
-                for (int64_t s = 0; s < s1 - s0; ++s)
-                    input_tiles(l, first + s * l.mr, std::min(l.mr, tiles - s * l.mr), id, v + s * l.C * l.mr,
-                                v_stride, zero, mem);
+                for (int64_t s = 0; s < s1 - s0; ++s) input_sliver(l, first, tiles, s, id, v, v_stride, zero, mem);
                 held[static_cast<size_t>(slot)] = id;
             }
             if (first_tap < 0) {  // every tap reads depth padding: the output is the bias
@@ -501,7 +493,7 @@ void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem
     const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, l.OD * l.OH * l.OW * l.K, 0};
     const int64_t count = p.batch * l.per_image, used_slivers = (count + l.mr - 1) / l.mr;
     const BlockScratch<T> b(l, used_slivers * l.mr);
-    parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, b.v, b.v_stride, b.zero, mem); });
+    parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, 0, b.v, b.v_stride, b.zero, mem); });
     // Chunks as deep as gemm_part's depth blocks: shallower ones ran slower (more passes over M).
     const int64_t chunk = l.kc_max;
     const int64_t chunk_stride = position_stride<T>(chunk * l.nr);
