@@ -4,17 +4,25 @@
 // maskload/maskstore.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "dwconv/dwconv.hpp"
+#include "kernels/dwconv_chw_row.hpp"
 
 namespace fastconv::dwconv {
 namespace {
 
+// The lane mask of a vector's first `lanes` lanes (all of them from 8 on).
+__m256i first_lanes(int64_t lanes) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(lanes, 8))), lane);
+}
+
 // Channels [c, channels) of one pixel, one masked vector at a time (the tail of a channel row).
 void tail_channels(int64_t c, int64_t channels, int64_t ks, const float* const* a, const float* w, const float* bias,
                    float* y) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (; c < channels; c += 8) {
-        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(channels - c)), lane);
+        const __m256i mask = first_lanes(channels - c);
         __m256 acc = bias ? _mm256_maskload_ps(bias + c, mask) : _mm256_setzero_ps();
         for (int64_t t = 0; t < ks; ++t)
             acc = _mm256_fmadd_ps(_mm256_maskload_ps(a[t] + c, mask), _mm256_maskload_ps(w + t * channels + c, mask), acc);
@@ -101,81 +109,21 @@ void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const
 
 namespace {
 
-// Outputs [ow, min(width, ow + 8 NV)) of one row. Only the last vector's store is masked, where the
-// row ends inside it, since a masked store costs Zen 3 about a dozen cycles (four of them per
-// 56-wide row cost depthwise_3x3 a fifth of its time).
-template <int NV>
-inline void store_row(int64_t ow, int64_t width, const __m256* acc, float* y) {
-#pragma GCC unroll 4
-    for (int v = 0; v + 1 < NV; ++v) _mm256_storeu_ps(y + ow + 8 * v, acc[v]);
-    float* last = y + ow + 8 * (NV - 1);
-    const int64_t left = width - ow - 8 * (NV - 1);
-    if (left >= 8) {
-        _mm256_storeu_ps(last, acc[NV - 1]);
-    } else {
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        _mm256_maskstore_ps(last, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)), lane), acc[NV - 1]);
-    }
-}
-
-// NV vectors of outputs at once, each its own FMA chain over the kh x kw taps: one chain per row
-// would wait out the FMA latency on every tap (9 dependent FMAs per 8 outputs ran at 9% of peak
-// on resnet-sized rows). kPair: the next output row too, from the same loads (input row r serves
-// kernel row r of the first output row and r - 1 of the second). Loads are never masked: the
-// caller's rows are padded past the row's end.
-// Always inlined: called out of line, with its vector argument and eight accumulators, GCC's
-// copy ran 2.5x slower than the whole layer had before (Zen 3).
-template <int NV, bool kPair>
-[[gnu::always_inline]] inline void row_block(int64_t ow, int64_t width, int64_t kh, int64_t kw, int64_t dw,
-                                             const float* const* rows, const float* w, __m256 b, float* y,
-                                             float* y_next) {
-    __m256 acc[NV], next[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[v] = next[v] = b;
-    for (int64_t r = 0; r < kh + kPair; ++r)
-        for (int64_t s = 0; s < kw; ++s) {
-            const float* x = rows[r] + ow + s * dw;
-            __m256 xv[NV];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) xv[v] = _mm256_loadu_ps(x + 8 * v);
-            if (r < kh) {
-                const __m256 weight = _mm256_set1_ps(w[r * kw + s]);
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; ++v) acc[v] = _mm256_fmadd_ps(xv[v], weight, acc[v]);
-            }
-            if (kPair && r > 0) {
-                const __m256 weight = _mm256_set1_ps(w[(r - 1) * kw + s]);
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; ++v) next[v] = _mm256_fmadd_ps(xv[v], weight, next[v]);
-            }
-        }
-    store_row<NV>(ow, width, acc, y);
-    if (kPair) store_row<NV>(ow, width, next, y_next);
-}
-
-// Four vectors (32 outputs) per step; the last up-to-31 outputs in one step of as many vectors as
-// they need (56 = 32 + 24 needs no mask at all).
-template <bool kPair>
-void row_pass(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows, const float* w, float bias,
-              float* y, float* y_next) {
-    const __m256 b = _mm256_set1_ps(bias);
-    int64_t ow = 0;
-    for (; ow + 32 <= width; ow += 32) row_block<4, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next);
-    switch ((width - ow + 7) / 8) {
-        case 4: row_block<4, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
-        case 3: row_block<3, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
-        case 2: row_block<2, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
-        case 1: row_block<1, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
-        default: break;
-    }
-}
+struct F32Ymm {
+    using Vec = __m256;
+    static constexpr int lanes = 8;
+    static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+    static Vec set1(float v) { return _mm256_set1_ps(v); }
+    static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+    static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+    static void store_first(float* p, Vec v, int64_t count) { _mm256_maskstore_ps(p, first_lanes(count), v); }
+};
 
 }  // namespace
 
 void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                                           const float* w, float bias, float* y, float* y_next) {
-    if (y_next) row_pass<true>(width, kh, kw, dw, rows, w, bias, y, y_next);
-    else row_pass<false>(width, kh, kw, dw, rows, w, bias, y, nullptr);
+    chw_row<F32Ymm>(width, kh, kw, dw, rows, w, bias, y, y_next);
 }
 
 }  // namespace fastconv::dwconv

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "dwconv/dwconv.hpp"
+#include "kernels/dwconv_chw_row.hpp"
 
 namespace fastconv::dwconv {
 namespace {
@@ -111,69 +112,21 @@ void f32_dwconv_3x3_rows4_ukernel__avx512f(int64_t channels, const float* const*
 
 namespace {
 
-// Outputs [ow, min(width, ow + 16 NV)) of one row; only the last vector's store is masked.
-template <int NV>
-inline void store_row(int64_t ow, int64_t width, const __m512* acc, float* y) {
-#pragma GCC unroll 4
-    for (int v = 0; v + 1 < NV; ++v) _mm512_storeu_ps(y + ow + 16 * v, acc[v]);
-    _mm512_mask_storeu_ps(y + ow + 16 * (NV - 1), first_lanes(width - ow - 16 * (NV - 1)), acc[NV - 1]);
-}
-
-// NV vectors of outputs at once, each its own FMA chain over the kh x kw taps; kPair: the next
-// output row too, from the same loads (input row r serves kernel row r of the first output row
-// and r - 1 of the second). Loads are never masked (the caller's rows are readable 32 floats past
-// what the outputs need). Always inlined, as the AVX2 twin must be (see there).
-template <int NV, bool kPair>
-[[gnu::always_inline]] inline void row_block(int64_t ow, int64_t width, int64_t kh, int64_t kw, int64_t dw,
-                                             const float* const* rows, const float* w, __m512 b, float* y,
-                                             float* y_next) {
-    __m512 acc[NV], next[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[v] = next[v] = b;
-    for (int64_t r = 0; r < kh + kPair; ++r)
-        for (int64_t s = 0; s < kw; ++s) {
-            const float* x = rows[r] + ow + s * dw;
-            __m512 xv[NV];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) xv[v] = _mm512_loadu_ps(x + 16 * v);
-            if (r < kh) {
-                const __m512 weight = _mm512_set1_ps(w[r * kw + s]);
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(xv[v], weight, acc[v]);
-            }
-            if (kPair && r > 0) {
-                const __m512 weight = _mm512_set1_ps(w[(r - 1) * kw + s]);
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; ++v) next[v] = _mm512_fmadd_ps(xv[v], weight, next[v]);
-            }
-        }
-    store_row<NV>(ow, width, acc, y);
-    if (kPair) store_row<NV>(ow, width, next, y_next);
-}
-
-// Four vectors (64 outputs, four FMA chains per row) per step; the last up-to-63 outputs in one
-// step of as many vectors as they need.
-template <bool kPair>
-void row_pass(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows, const float* w, float bias,
-              float* y, float* y_next) {
-    const __m512 b = _mm512_set1_ps(bias);
-    int64_t ow = 0;
-    for (; ow + 64 <= width; ow += 64) row_block<4, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next);
-    switch ((width - ow + 15) / 16) {
-        case 4: row_block<4, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
-        case 3: row_block<3, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
-        case 2: row_block<2, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
-        case 1: row_block<1, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
-        default: break;
-    }
-}
+struct F32Zmm {
+    using Vec = __m512;
+    static constexpr int lanes = 16;
+    static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+    static Vec set1(float v) { return _mm512_set1_ps(v); }
+    static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+    static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+    static void store_first(float* p, Vec v, int64_t count) { _mm512_mask_storeu_ps(p, first_lanes(count), v); }
+};
 
 }  // namespace
 
 void f32_dwconv_chw_row_ukernel__avx512f(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                                          const float* w, float bias, float* y, float* y_next) {
-    if (y_next) row_pass<true>(width, kh, kw, dw, rows, w, bias, y, y_next);
-    else row_pass<false>(width, kh, kw, dw, rows, w, bias, y, nullptr);
+    chw_row<F32Zmm>(width, kh, kw, dw, rows, w, bias, y, y_next);
 }
 
 }  // namespace fastconv::dwconv

@@ -1,0 +1,85 @@
+// The channels-first depthwise row kernel (RowUkernelFn, contract in dwconv/dwconv.hpp) written
+// once for every SIMD ISA: each ISA file (dwconv_<isa>.cpp, compiled with its own flags) supplies
+// a vector traits type V (Vec, lanes, load, set1, fma, store, and store_first for a vector's first
+// `count` lanes) declared in its own anonymous namespace, so every instantiation is local to that
+// file and carries its instruction set.
+#pragma once
+
+#include <cstdint>
+
+namespace fastconv::dwconv {
+
+// Outputs [ow, min(width, ow + lanes NV)) of one row. Only the last vector's store is masked, where
+// the row ends inside it, since a masked store costs Zen 3 about a dozen cycles (four of them per
+// 56-wide row cost depthwise_3x3 a fifth of its time).
+template <class V, int NV>
+inline void store_chw_row(int64_t ow, int64_t width, const typename V::Vec* acc, float* y) {
+#pragma GCC unroll 4
+    for (int v = 0; v + 1 < NV; ++v) V::store(y + ow + V::lanes * v, acc[v]);
+    float* last = y + ow + V::lanes * (NV - 1);
+    const int64_t left = width - ow - V::lanes * (NV - 1);
+    if (left >= V::lanes) V::store(last, acc[NV - 1]);
+    else V::store_first(last, acc[NV - 1], left);
+}
+
+// NV vectors of outputs at once, each its own FMA chain over the kh x kw taps: one chain per row
+// would wait out the FMA latency on every tap (9 dependent FMAs per 8 outputs ran at 9% of peak
+// on resnet-sized rows). kPair: the next output row too, from the same loads (input row r serves
+// kernel row r of the first output row and r - 1 of the second). Loads are never masked: the
+// caller's rows are padded past the row's end. Always inlined: called out of line, with its
+// vector argument and eight accumulators, GCC's AVX2 copy ran 2.5x slower than the whole layer had
+// before (Zen 3).
+template <class V, int NV, bool kPair>
+[[gnu::always_inline]] inline void chw_row_block(int64_t ow, int64_t width, int64_t kh, int64_t kw, int64_t dw,
+                                                 const float* const* rows, const float* w, typename V::Vec b, float* y,
+                                                 float* y_next) {
+    typename V::Vec acc[NV], next[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[v] = next[v] = b;
+    for (int64_t r = 0; r < kh + kPair; ++r)
+        for (int64_t s = 0; s < kw; ++s) {
+            const float* x = rows[r] + ow + s * dw;
+            typename V::Vec xv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) xv[v] = V::load(x + V::lanes * v);
+            if (r < kh) {
+                const typename V::Vec weight = V::set1(w[r * kw + s]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[v] = V::fma(xv[v], weight, acc[v]);
+            }
+            if (kPair && r > 0) {
+                const typename V::Vec weight = V::set1(w[(r - 1) * kw + s]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) next[v] = V::fma(xv[v], weight, next[v]);
+            }
+        }
+    store_chw_row<V, NV>(ow, width, acc, y);
+    if (kPair) store_chw_row<V, NV>(ow, width, next, y_next);
+}
+
+// Four vectors per step; the last up-to-(4 lanes - 1) outputs in one step of as many vectors as
+// they need (AVX2: 56 = 32 + 24 needs no mask at all).
+template <class V, bool kPair>
+void chw_row_pass(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows, const float* w,
+                  float bias, float* y, float* y_next) {
+    const typename V::Vec b = V::set1(bias);
+    int64_t ow = 0;
+    for (; ow + 4 * V::lanes <= width; ow += 4 * V::lanes)
+        chw_row_block<V, 4, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next);
+    switch ((width - ow + V::lanes - 1) / V::lanes) {
+        case 4: chw_row_block<V, 4, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
+        case 3: chw_row_block<V, 3, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
+        case 2: chw_row_block<V, 2, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
+        case 1: chw_row_block<V, 1, kPair>(ow, width, kh, kw, dw, rows, w, b, y, y_next); break;
+        default: break;
+    }
+}
+
+template <class V>
+inline void chw_row(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows, const float* w,
+                    float bias, float* y, float* y_next) {
+    if (y_next) chw_row_pass<V, true>(width, kh, kw, dw, rows, w, bias, y, y_next);
+    else chw_row_pass<V, false>(width, kh, kw, dw, rows, w, bias, y, nullptr);
+}
+
+}  // namespace fastconv::dwconv
