@@ -3,33 +3,10 @@
 #include "im2col.hpp"
 
 #include <algorithm>
-#include <type_traits>
 
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
+#include "layout.hpp"
 
 namespace fastconv {
-namespace {
-
-// dst[j] = src[2 j], j < count: stride-2 layers' rows. Element by element the loop waited on a
-// load and a store per value (a strided 1x1 layer's im2col was a sixth of its time); float takes
-// two SSE loads and one shuffle per four values (x86-64's baseline, so no ISA file).
-template <typename T>
-void copy_even(const T* src, int64_t count, T* dst) {
-    int64_t j = 0;
-#if defined(__SSE2__)
-    if constexpr (std::is_same_v<T, float>)
-        // j + 4 < count, not <=: the second load reads up to src[2 j + 7], which must not pass the
-        // last value read, src[2 (count - 1)].
-        for (; j + 4 < count; j += 4)
-            _mm_storeu_ps(dst + j, _mm_shuffle_ps(_mm_loadu_ps(src + 2 * j), _mm_loadu_ps(src + 2 * j + 4),
-                                                  _MM_SHUFFLE(2, 0, 2, 0)));
-#endif
-    for (; j < count; ++j) dst[j] = src[2 * j];
-}
-
-}  // namespace
 
 template <typename T>
 void im2col(const ConvProblem& p, const T* x, int64_t channels, int64_t begin, int64_t end, T* columns,

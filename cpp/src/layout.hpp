@@ -134,6 +134,40 @@ inline void fence_streaming_stores() {
 // of a cached transpose would first read all of it from memory.
 inline bool writes_to_memory(int64_t bytes) { return bytes >= (int64_t{1} << 20); }
 
+// dst[j] = src[2 j], j < count: rows read at stride 2 (im2col, the polyphase copy). Element by element
+// the loop waited on a load and a store per value (a strided 1x1 layer's im2col was a sixth of its
+// time); float takes
+// two SSE loads and one shuffle per four values (x86-64's baseline, so no ISA file).
+template <typename T>
+void copy_even(const T* src, int64_t count, T* dst) {
+    int64_t j = 0;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>)
+        // j + 4 < count, not <=: the second load reads up to src[2 j + 7], which must not pass the
+        // last value read, src[2 (count - 1)].
+        for (; j + 4 < count; j += 4)
+            _mm_storeu_ps(dst + j, _mm_shuffle_ps(_mm_loadu_ps(src + 2 * j), _mm_loadu_ps(src + 2 * j + 4),
+                                                  _MM_SHUFFLE(2, 0, 2, 0)));
+#endif
+    for (; j < count; ++j) dst[j] = src[2 * j];
+}
+
+
+// to[j] = from[j] + add, j < count, non-temporal where `stream` and the SSE baseline allow it:
+// the rows of a fresh output megabytes large, which no cache holds (see writes_to_memory). The
+// caller calls fence_streaming_stores once it is done.
+inline void add_row(const float* from, float add, float* to, int64_t count, bool stream) {
+    int64_t j = 0;
+#if defined(__SSE2__)
+    if (stream) {
+        for (; j < count && reinterpret_cast<uintptr_t>(to + j) % 16 != 0; ++j) to[j] = from[j] + add;
+        const __m128 a = _mm_set1_ps(add);
+        for (; j + 4 <= count; j += 4) _mm_stream_ps(to + j, _mm_add_ps(_mm_loadu_ps(from + j), a));
+    }
+#endif
+    for (; j < count; ++j) to[j] = from[j] + add;
+}
+
 // transpose_panel over 32 x 32 blocks, so both sides' cache lines are used fully, column blocks
 // outermost: each destination line is finished before the next is started. Rows in blocks too:
 // all of them at once (256 filters of 256x3x3 weights, 9 KB apart) map onto a few L1 sets and

@@ -50,7 +50,9 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
 // - with fewer than 8 input channels per group igemm's per-tap pointer setup outweighs its few
 //   FMAs, unless it can merge the kernel row into the reduction (groups = 1, no dilation along
 //   the width: the RGB stem), so otherwise im2col's long GEMM rows win;
-// - depthwise and thin groups go to the direct family's specialised kernels;
+// - depthwise and thin groups go to the direct family's specialised kernels, and so does the RGB
+//   stem on channels-first memory (padded_chw: no transposes of its 3.2 MB output; Zen 3, 1 thread:
+//   3.1 against igemm's 3.3-3.4 ms, minima of alternated processes);
 // - in functional calls, images of at most 64 output pixels with at least 64 output channels per
 //   group go to small_image_gemm, which reads the weights in place instead of packing them
 //   (resnet_3x3_7 on Zen 3, before Winograd took it: 3.7 against igemm's 4.4 ms); a plan has
@@ -82,9 +84,9 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
 
 const std::vector<ConvImpl>& conv_registry() {
     static const std::vector<ConvImpl> registry{
-        gemm_1x1_impl,     gemm_1x1_nhwc_impl, small_image_gemm_impl, im2col_gemm_impl,  gemm_col2im_impl, depthwise_impl,
-        direct_chw_impl,   winograd_4x4_impl,  winograd_2x2_impl,   igemm_impl,             direct_forward_impl,
-        direct_transposed_impl, reference_impl,
+        gemm_1x1_impl,     gemm_1x1_nhwc_impl, small_image_gemm_impl, im2col_gemm_impl,       gemm_col2im_impl,
+        depthwise_impl,    padded_chw_impl,    direct_chw_impl,       winograd_4x4_impl,      winograd_2x2_impl,
+        igemm_impl,        direct_forward_impl, direct_transposed_impl, reference_impl,
     };
     return registry;
 }

@@ -64,6 +64,7 @@ extern const ConvImpl im2col_gemm_impl;
 extern const ConvImpl gemm_col2im_impl;
 extern const ConvImpl depthwise_impl;
 extern const ConvImpl direct_chw_impl;
+extern const ConvImpl padded_chw_impl;
 extern const ConvImpl winograd_4x4_impl;
 extern const ConvImpl winograd_2x2_impl;
 extern const ConvImpl igemm_impl;
@@ -85,8 +86,11 @@ void run_with(const igemm::Ukernel& ukernel, const ConvProblem& problem, const C
 
 namespace convchw {
 struct Ukernel;
-// direct_chw_impl with an explicit microkernel, so tests cover every compiled ISA variant.
+struct FlatUkernel;
+// direct_chw_impl and padded_chw_impl with an explicit microkernel, so tests cover every compiled
+// ISA variant.
 void run_with(const Ukernel& ukernel, const ConvProblem& problem, const ConvArgs& args);
+void run_with(const FlatUkernel& ukernel, const ConvProblem& problem, const ConvArgs& args);
 }  // namespace convchw
 namespace winograd {
 template <typename T>

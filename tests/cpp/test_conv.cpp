@@ -414,6 +414,68 @@ TEST(DirectChw, EveryMicrokernelMatchesReference) {
     }
 }
 
+// The padded polyphase kernel with every compiled flat microkernel this CPU can run, on every
+// forward shape (any stride, dilation, padding, groups; 1-, 2- and 3-D), whether or not its
+// rules would pick it.
+TEST(PaddedChw, EveryMicrokernelMatchesReference) {
+    for (const convchw::FlatUkernel& ukernel : convchw::flat_ukernels()) {
+        if (ukernel.isa > detected_isa()) continue;
+        for (const Shape& shape : shapes()) {
+            const ConvProblem p = build(shape, DType::f32);
+            if (p.kind != ConvKind::forward || p.dst_elements() == 0) continue;
+            const auto src = random_values<float>(p.src_elements(), 21);
+            const auto weight = random_values<float>(p.weight_elements(), 22);
+            const auto bias = random_values<float>(p.dst_channels(), 23);
+            std::vector<float> expected(p.dst_elements());
+            reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
+            std::vector<float> actual(p.dst_elements(), std::numeric_limits<float>::quiet_NaN());
+            convchw::run_with(ukernel, p, {src.data(), weight.data(), bias.data(), actual.data()});
+            expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
+        }
+    }
+}
+
+// Strides 2 and 3 with dilation and asymmetric padding split the input into residue planes of
+// different widths; a tile count that is not a multiple of the task's rows leaves a short last
+// chunk. Every thread count gives the same bits.
+TEST(PaddedChw, PolyphaseSplitsMatchReferenceAtAnyThreadCount) {
+    const ConvProblem p = make_conv_problem(DType::f32, {2, 6, 23, 37}, {10, 3, 5, 7},
+                                            ConvParams{{2, 3}, {1, 2}, {2, 4}, {3, 1}, {}, 2});
+    ASSERT_EQ(padded_chw_impl.declines(p), "");
+    const auto x = random_values<float>(p.src_elements(), 24), w = random_values<float>(p.weight_elements(), 25);
+    const auto bias = random_values<float>(p.dst_channels(), 26);
+    std::vector<float> expected(p.dst_elements()), first;
+    reference_impl.run(p, {x.data(), w.data(), bias.data(), expected.data()});
+    const int saved = get_num_threads();
+    for (int threads : {1, 2, 3, 5}) {
+        set_num_threads(threads);
+        std::vector<float> y(p.dst_elements(), std::numeric_limits<float>::quiet_NaN());
+        padded_chw_impl.run(p, {x.data(), w.data(), bias.data(), y.data()});
+        expect_matches(y, expected, p, "threads " + std::to_string(threads));
+        if (first.empty()) first = y;
+        EXPECT_EQ(y, first) << threads << " threads";
+    }
+    set_num_threads(saved);
+}
+
+TEST(PaddedChw, TakesThinGroupsAndFewInputChannelsOnChannelsFirstMemory) {
+    const auto conv = [](std::vector<int64_t> x, std::vector<int64_t> w, int64_t groups, DType dtype = DType::f32) {
+        return make_conv_problem(dtype, x, w, ConvParams{{1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, groups});
+    };
+    EXPECT_EQ(padded_chw_impl.declines(conv({1, 256, 28, 28}, {256, 8, 3, 3}, 32)), "");  // grouped_3x3
+    EXPECT_EQ(padded_chw_impl.declines(conv({1, 3, 224, 224}, {64, 3, 7, 7}, 1)), "");    // an RGB stem
+    EXPECT_NE(padded_chw_impl.declines(conv({1, 64, 56, 56}, {64, 64, 3, 3}, 1)).find("igemm"), std::string::npos);
+    EXPECT_NE(padded_chw_impl.declines(conv({1, 3, 224, 224}, {64, 3, 7, 7}, 1, DType::f64)).find("float32"),
+              std::string::npos);
+    ConvProblem last = conv({1, 256, 28, 28}, {256, 8, 3, 3}, 32);
+    last.layout = Layout::channels_last;
+    EXPECT_NE(padded_chw_impl.declines(last).find("channels-first"), std::string::npos);
+    // Thin groups on rows too wide for the copy: direct_chw reads them in place.
+    const ConvProblem wide = conv({1, 64, 1, 100000}, {64, 8, 1, 9}, 8);
+    EXPECT_NE(padded_chw_impl.declines(wide).find("256 KB"), std::string::npos);
+    EXPECT_EQ(selected_impl(wide, Algo::direct), "direct_chw");
+}
+
 TEST(DirectChw, TakesWideChannelsFirstRowsAndDeclinesWhatItCannotVectorise) {
     const auto find = [](const char* name) {
         for (const Shape& shape : shapes())

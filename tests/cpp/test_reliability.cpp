@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <optional>
+#include <utility>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -80,14 +81,18 @@ TEST(Edges, EmptyProblemWithAWidthNear2To63) {
 TEST(Edges, LeftPaddingWiderThanTheWidthMergedCopy) {
     // Input width 1, left padding 5, stride 10: igemm's width-padded copy is 2 wide, and once had
     // its 5-wide left padding written into it, past the row (found by fuzz_problem under ASan).
-    const ConvProblem p = make_conv_problem(DType::f32, {1, 3, 2, 1}, {8, 3, 1, 2},
-                                            ConvParams{{1, 10}, {1, 1}, {0, 5}, {0, 0}, {}, 1});
-    std::vector<float> x(p.x_elements(), 1.0f), w(p.weight_elements(), 1.0f), bias(8, 0.5f);
-    std::vector<float> y(p.y_elements(), -1.0f), expected(p.y_elements(), -2.0f);
-    ASSERT_EQ(selected_impl(p, Algo::direct), "igemm");
-    run_conv(p, Algo::direct, x.data(), w.data(), bias.data(), y.data());
-    run_conv(p, Algo::reference, x.data(), w.data(), bias.data(), expected.data());
-    EXPECT_EQ(y, expected);
+    // padded_chw, which takes the problem on channels-first memory, copies planes 1 wide.
+    ConvProblem p = make_conv_problem(DType::f32, {1, 3, 2, 1}, {8, 3, 1, 2},
+                                      ConvParams{{1, 10}, {1, 1}, {0, 5}, {0, 0}, {}, 1});
+    for (const auto& [layout, impl] : {std::pair{Layout::channels_last, "igemm"}, {Layout::channels_first, "padded_chw"}}) {
+        p.layout = layout;
+        std::vector<float> x(p.x_elements(), 1.0f), w(p.weight_elements(), 1.0f), bias(8, 0.5f);
+        std::vector<float> y(p.y_elements(), -1.0f), expected(p.y_elements(), -2.0f);
+        ASSERT_EQ(selected_impl(p, Algo::direct), impl);
+        run_conv(p, Algo::direct, x.data(), w.data(), bias.data(), y.data());
+        run_conv(p, Algo::reference, x.data(), w.data(), bias.data(), expected.data());
+        EXPECT_EQ(y, expected) << impl;
+    }
 }
 
 TEST(FloatMode, KernelsFlushDenormalsOnEveryThreadAndRestoreTheCallersMode) {

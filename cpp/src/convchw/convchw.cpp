@@ -24,6 +24,19 @@ const std::vector<Ukernel>& ukernels() {
     return list;
 }
 
+const std::vector<FlatUkernel>& flat_ukernels() {
+    static const std::vector<FlatUkernel> list{
+#if defined(FASTCONV_X86_KERNELS)
+        {"f32_conv_chw_flat_ukernel_8x48__avx512f", Isa::avx512, 8, 48, f32_conv_chw_flat_ukernel_8x48__avx512f},
+        {"f32_conv_chw_flat_ukernel_12x32__avx512f", Isa::avx512, 12, 32, f32_conv_chw_flat_ukernel_12x32__avx512f},
+        {"f32_conv_chw_flat_ukernel_4x24__avx2_fma", Isa::avx2, 4, 24, f32_conv_chw_flat_ukernel_4x24__avx2_fma},
+        {"f32_conv_chw_flat_ukernel_6x16__avx2_fma", Isa::avx2, 6, 16, f32_conv_chw_flat_ukernel_6x16__avx2_fma},
+#endif
+        {"f32_conv_chw_flat_ukernel_4x8__scalar", Isa::scalar, 4, 8, f32_conv_chw_flat_ukernel_4x8__scalar},
+    };
+    return list;
+}
+
 double efficiency(const Ukernel& kernel, int64_t channels, int64_t width) {
     const int64_t kb = kernel.kb, px = kernel.pixels;
     // ceil_div: an empty problem may have a width near 2^63 (fuzz_problem), where width + px - 1

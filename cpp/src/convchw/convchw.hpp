@@ -60,6 +60,44 @@ double efficiency(const Ukernel& kernel, int64_t channels, int64_t width);
 // Of the active ISA's kernels, the most efficient for this shape.
 const Ukernel& choose(int64_t channels, int64_t width);
 
+// The flat form (algos/padded_chw.cpp): the input is first copied, per task, into zero-padded
+// planes split by residue modulo the stride (polyphase), so that every output row reads its taps at
+// unit stride and consecutive output rows follow each other in one flat index with a few junk
+// pixels between them. A tile is KB output channels x P consecutive flat pixels; it reads only
+// inside the copy and writes whole tiles to the caller's staging rows, so it needs no masks.
+struct FlatTileArgs {
+    const float* x;              // the tile's first flat pixel in the copy's first channel
+    int64_t channel_stride;      // floats between the copy's channels
+    const int64_t* tap_offsets;  // per tap: floats from a channel's x to the value the tap reads
+    int64_t taps;
+    int64_t channels;
+    const float* w;  // packed: w[(c * taps + tap) * KB + k]
+    float* y;        // KB rows of P floats, y_stride apart
+    int64_t y_stride;
+};
+
+// y[k * y_stride + j] = sum over c < channels, tap < taps of
+//     x[c * channel_stride + tap_offsets[tap] + j] * w[(c * taps + tap) * KB + k]
+// for every k < KB and j < P, each element one FMA chain in (c, tap) order from zero.
+using FlatUkernelFn = void (*)(const FlatTileArgs& args);
+
+struct FlatUkernel {
+    const char* name;  // e.g. "f32_conv_chw_flat_ukernel_4x24__avx2_fma"
+    Isa isa;
+    int kb;      // output channels per tile
+    int pixels;  // flat pixels per tile
+    FlatUkernelFn fn;
+};
+
+// Every compiled flat kernel, best ISA first, ending with the portable one.
+const std::vector<FlatUkernel>& flat_ukernels();
+
+void f32_conv_chw_flat_ukernel_8x48__avx512f(const FlatTileArgs& args);
+void f32_conv_chw_flat_ukernel_12x32__avx512f(const FlatTileArgs& args);
+void f32_conv_chw_flat_ukernel_4x24__avx2_fma(const FlatTileArgs& args);
+void f32_conv_chw_flat_ukernel_6x16__avx2_fma(const FlatTileArgs& args);
+void f32_conv_chw_flat_ukernel_4x8__scalar(const FlatTileArgs& args);
+
 void f32_conv_chw_ukernel_6x64__avx512f(const TileArgs& args);
 void f32_conv_chw_ukernel_8x32__avx512f(const TileArgs& args);
 void f32_conv_chw_ukernel_12x32__avx512f(const TileArgs& args);

@@ -9,9 +9,21 @@
 #include <algorithm>
 
 #include "convchw/convchw.hpp"
+#include "kernels/conv_chw_flat_tile.hpp"
 
 namespace fastconv::convchw {
 namespace {
+
+struct F32Ymm {
+    using Vec = __m256;
+    static constexpr int lanes = 8;
+    static Vec zero() { return _mm256_setzero_ps(); }
+    static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+    static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+    static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+    static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+};
+
 
 __m256i lanes_between(int64_t begin, int64_t end) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -78,5 +90,10 @@ void tile(const TileArgs& t) {
 
 void f32_conv_chw_ukernel_6x16__avx2_fma(const TileArgs& args) { tile<6, 2>(args); }
 void f32_conv_chw_ukernel_12x8__avx2_fma(const TileArgs& args) { tile<12, 1>(args); }
+
+
+// Flat tiles: 12 accumulators, the input vectors and one broadcast in 16 ymm.
+void f32_conv_chw_flat_ukernel_4x24__avx2_fma(const FlatTileArgs& args) { flat_tile<F32Ymm, 4, 3>(args); }
+void f32_conv_chw_flat_ukernel_6x16__avx2_fma(const FlatTileArgs& args) { flat_tile<F32Ymm, 6, 2>(args); }
 
 }  // namespace fastconv::convchw

@@ -10,9 +10,21 @@
 #include <algorithm>
 
 #include "convchw/convchw.hpp"
+#include "kernels/conv_chw_flat_tile.hpp"
 
 namespace fastconv::convchw {
 namespace {
+
+struct F32Zmm {
+    using Vec = __m512;
+    static constexpr int lanes = 16;
+    static Vec zero() { return _mm512_setzero_ps(); }
+    static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+    static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+    static Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
+    static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+};
+
 
 __mmask16 lanes_between(int64_t begin, int64_t end) {
     begin = std::max<int64_t>(begin, 0);
@@ -77,5 +89,10 @@ void f32_conv_chw_ukernel_8x32__avx512f(const TileArgs& args) { tile<8, 2>(args)
 void f32_conv_chw_ukernel_12x32__avx512f(const TileArgs& args) { tile<12, 2>(args); }
 void f32_conv_chw_ukernel_8x16__avx512f(const TileArgs& args) { tile<8, 1>(args); }
 void f32_conv_chw_ukernel_24x16__avx512f(const TileArgs& args) { tile<24, 1>(args); }
+
+
+// Flat tiles: 24 accumulators, the input vectors and one broadcast in 32 zmm.
+void f32_conv_chw_flat_ukernel_8x48__avx512f(const FlatTileArgs& args) { flat_tile<F32Zmm, 8, 3>(args); }
+void f32_conv_chw_flat_ukernel_12x32__avx512f(const FlatTileArgs& args) { flat_tile<F32Zmm, 12, 2>(args); }
 
 }  // namespace fastconv::convchw

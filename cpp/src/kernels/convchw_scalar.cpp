@@ -3,8 +3,24 @@
 // live in registers; columns outside the input row are skipped, which is what the SIMD kernels'
 // masks do.
 #include "convchw/convchw.hpp"
+#include "kernels/conv_chw_flat_tile.hpp"
 
 namespace fastconv::convchw {
+namespace {
+
+struct F32Scalar {
+    using Vec = float;
+    static constexpr int lanes = 1;
+    static Vec zero() { return 0.0f; }
+    static Vec load(const float* p) { return *p; }
+    static void store(float* p, Vec v) { *p = v; }
+    static Vec broadcast(const float* p) { return *p; }
+    static Vec fma(Vec a, Vec b, Vec c) { return a * b + c; }  // std::fma is a libm call without FMA
+};
+
+}  // namespace
+
+void f32_conv_chw_flat_ukernel_4x8__scalar(const FlatTileArgs& args) { flat_tile<F32Scalar, 4, 8>(args); }
 
 void f32_conv_chw_ukernel_4x8__scalar(const TileArgs& t) {
     constexpr int KB = 4, P = 8;
