@@ -245,6 +245,20 @@ TEST(Igemm, EveryMicrokernelMatchesReference) {
     }
 }
 
+// Runs `run` (a kernel over ConvArgs) on p with random float32 operands from `seed` on and checks
+// it against the reference; the output starts as NaN, so an element it never writes fails.
+template <typename Run>
+void expect_matches_reference(const ConvProblem& p, unsigned seed, const std::string& what, Run&& run) {
+    const auto src = random_values<float>(p.src_elements(), seed);
+    const auto weight = random_values<float>(p.weight_elements(), seed + 1);
+    const auto bias = random_values<float>(p.dst_channels(), seed + 2);
+    std::vector<float> expected(p.dst_elements());
+    reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
+    std::vector<float> actual(p.dst_elements(), std::numeric_limits<float>::quiet_NaN());
+    run(ConvArgs{src.data(), weight.data(), bias.data(), actual.data()});
+    expect_matches(actual, expected, p, what);
+}
+
 // small_image_gemm with every compiled igemm microkernel this CPU can run, on every forward shape
 // (its efficiency rule aside: it computes any geometry), channels-first as it reads.
 TEST(SmallImageGemm, EveryMicrokernelMatchesReference) {
@@ -253,14 +267,8 @@ TEST(SmallImageGemm, EveryMicrokernelMatchesReference) {
         for (const Shape& shape : shapes()) {
             const ConvProblem p = build(shape, DType::f32);
             if (p.kind != ConvKind::forward) continue;
-            const auto src = random_values<float>(p.src_elements(), 21);
-            const auto weight = random_values<float>(p.weight_elements(), 22);
-            const auto bias = random_values<float>(p.dst_channels(), 23);
-            std::vector<float> expected(p.dst_elements());
-            reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
-            std::vector<float> actual(p.dst_elements(), std::numeric_limits<float>::quiet_NaN());
-            small_image::run_with(ukernel, p, {src.data(), weight.data(), bias.data(), actual.data()});
-            expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
+            expect_matches_reference(p, 21, std::string(ukernel.name) + " " + shape.name,
+                                     [&](const ConvArgs& args) { small_image::run_with(ukernel, p, args); });
         }
     }
 }
@@ -402,14 +410,8 @@ TEST(DirectChw, EveryMicrokernelMatchesReference) {
         for (const Shape& shape : shapes()) {
             const ConvProblem p = build(shape, DType::f32);
             if (p.kind != ConvKind::forward || p.stride[2] != 1 || p.dst_elements() == 0) continue;
-            const auto src = random_values<float>(p.src_elements(), 18);
-            const auto weight = random_values<float>(p.weight_elements(), 19);
-            const auto bias = random_values<float>(p.dst_channels(), 20);
-            std::vector<float> expected(p.dst_elements());
-            reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
-            std::vector<float> actual(p.dst_elements(), std::numeric_limits<float>::quiet_NaN());
-            convchw::run_with(ukernel, p, {src.data(), weight.data(), bias.data(), actual.data()});
-            expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
+            expect_matches_reference(p, 18, std::string(ukernel.name) + " " + shape.name,
+                                     [&](const ConvArgs& args) { convchw::run_with(ukernel, p, args); });
         }
     }
 }
@@ -423,14 +425,8 @@ TEST(PaddedChw, EveryMicrokernelMatchesReference) {
         for (const Shape& shape : shapes()) {
             const ConvProblem p = build(shape, DType::f32);
             if (p.kind != ConvKind::forward || p.dst_elements() == 0) continue;
-            const auto src = random_values<float>(p.src_elements(), 21);
-            const auto weight = random_values<float>(p.weight_elements(), 22);
-            const auto bias = random_values<float>(p.dst_channels(), 23);
-            std::vector<float> expected(p.dst_elements());
-            reference_impl.run(p, {src.data(), weight.data(), bias.data(), expected.data()});
-            std::vector<float> actual(p.dst_elements(), std::numeric_limits<float>::quiet_NaN());
-            convchw::run_with(ukernel, p, {src.data(), weight.data(), bias.data(), actual.data()});
-            expect_matches(actual, expected, p, std::string(ukernel.name) + " " + shape.name);
+            expect_matches_reference(p, 21, std::string(ukernel.name) + " " + shape.name,
+                                     [&](const ConvArgs& args) { convchw::run_with(ukernel, p, args); });
         }
     }
 }

@@ -25,50 +25,24 @@ namespace {
 constexpr double kMinEfficiency = 0.6;
 constexpr int64_t kMaxChannelsPerGroup = 16;
 
-struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-};
-
-// Weights as [group][channel block][c][kd * KH + kh][kw][KB], zero beyond the group's channels.
+// Weights packed by convchw::pack_channel_blocks.
 struct PackedChw {
     const convchw::Ukernel* ukernel;
     int64_t blocks;  // channel blocks per group
-    std::unique_ptr<void, FreeDeleter> owned;
+    OwnedBuffer owned;
     const float* weights;
 };
 
-int64_t block_size(const ConvProblem& p, const convchw::Ukernel& k) {
-    return p.in_channels_per_group() * p.kernel_spatial() * k.kb;
-}
-
-void pack_into(const ConvProblem& p, const convchw::Ukernel& k, const float* w, float* out) {
-    const int64_t Kg = p.out_channels_per_group(), Cg = p.in_channels_per_group(), taps = p.kernel_spatial();
-    const int64_t KB = k.kb, blocks = (Kg + KB - 1) / KB;
-    parallel_for(p.groups * blocks, [&](int64_t task) {
-        const int64_t g = task / blocks, b = task % blocks;
-        float* block = out + task * block_size(p, k);
-        for (int64_t kk = 0; kk < KB; ++kk) {
-            const int64_t channel = b * KB + kk;
-            const float* filter = channel < Kg ? w + (g * Kg + channel) * Cg * taps : nullptr;
-            for (int64_t e = 0; e < Cg * taps; ++e) block[e * KB + kk] = filter ? filter[e] : 0.0f;
-        }
-    });
-}
+int64_t block_size(const ConvProblem& p, const convchw::Ukernel& k) { return convchw::packed_block_floats(p, k.kb); }
 
 std::shared_ptr<PackedChw> pack_with(const convchw::Ukernel& k, const ConvProblem& p, const float* w, bool use_scratch) {
     auto packed = std::make_shared<PackedChw>();
     packed->ukernel = &k;
     packed->blocks = (p.out_channels_per_group() + k.kb - 1) / k.kb;
     const int64_t elements = p.groups * packed->blocks * block_size(p, k);
-    float* data;
-    if (use_scratch) {
-        data = scratch<float>(ScratchSlot::packed_weights, elements);
-    } else {
-        data = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>((elements * 4 + 63) / 64 * 64)));
-        if (!data) throw std::bad_alloc();
-        packed->owned.reset(data);
-    }
-    pack_into(p, k, w, data);
+    float* data = static_cast<float*>(
+        packed_buffer(static_cast<size_t>(elements) * sizeof(float), use_scratch, packed->owned));
+    convchw::pack_channel_blocks(p, k.kb, w, data);
     packed->weights = data;
     return packed;
 }

@@ -49,10 +49,6 @@ struct TapClass {
     int64_t pixels() const { return count[0] * count[1] * count[2]; }
 };
 
-struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-};
-
 // Everything about a problem that does not depend on the activations: the packed weights and the
 // indirection tables. The tables say, per class, tile, tap and row, which source pixel a row reads
 // (-1: padding, or a row past the tile's end) and, per tile and row, which destination pixel it
@@ -64,7 +60,7 @@ struct PackedConv {
     int64_t columns;        // destination channels per group
     int64_t column_blocks;  // ceil(columns / NR)
     std::vector<TapClass> classes;
-    std::unique_ptr<void, FreeDeleter> owned;  // plans own their buffers
+    OwnedBuffer owned;  // plans own their buffers
     const float* weights = nullptr;            // owned, or per-thread scratch for one call
     const float* raw_weights = nullptr;        // set instead when each task packs its own block
     std::shared_ptr<const std::vector<int64_t>> tables;  // src entries, then dst entries
@@ -355,15 +351,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
         dst_entries += tiles * MR;
     }
     const size_t bytes = static_cast<size_t>(defer_weights ? 0 : total) * sizeof(float) + 64;
-    void* buffer;
-    if (use_scratch) {
-        buffer = scratch_bytes(ScratchSlot::packed_weights, bytes);
-    } else {
-        buffer = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-        if (!buffer) throw std::bad_alloc();
-        packed->owned.reset(buffer);
-    }
-    float* data = static_cast<float*>(buffer);
+    float* data = static_cast<float*>(packed_buffer(bytes, use_scratch, packed->owned));
     packed->weights = data;
     packed->tables = index_tables(p, *packed, MR, src_entries, dst_entries);
     packed->src_index = packed->tables->data();

@@ -32,10 +32,6 @@ namespace {
 
 constexpr int64_t kMaxRowCopyFloats = (256 << 10) / sizeof(float);
 
-struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-};
-
 // floor(a / b) for b > 0 and any sign of a.
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -61,8 +57,7 @@ Phases phases(int64_t kernel, int64_t stride, int64_t dilation) {
 }
 
 // Everything that does not depend on the activations: the tile, the copy's shape, the taps'
-// offsets and the packed weights [group][channel block][channel][tap][KB], zero past the group's
-// output channels.
+// offsets and the weights packed by convchw::pack_channel_blocks.
 struct PackedFlat {
     const convchw::FlatUkernel* ukernel;
     Phases ph_h, ph_w;
@@ -73,13 +68,11 @@ struct PackedFlat {
     int64_t flat_pixels = 0;    // per task, rounded up to whole tiles
     std::vector<int64_t> tap_offsets;
     int64_t blocks = 0;  // channel blocks per group
-    std::unique_ptr<void, FreeDeleter> owned;
+    OwnedBuffer owned;
     const float* weights = nullptr;
 };
 
-int64_t block_size(const ConvProblem& p, const PackedFlat& pf) {
-    return p.in_channels_per_group() * p.kernel_spatial() * pf.ukernel->kb;
-}
+int64_t block_size(const ConvProblem& p, const PackedFlat& pf) { return convchw::packed_block_floats(p, pf.ukernel->kb); }
 
 // The tile with the best share of useful lanes (output channels per group over whole blocks,
 // output pixels over the flat pixels computed) times how close its loads let it come to the FMA
@@ -142,34 +135,14 @@ std::shared_ptr<PackedFlat> layout(const ConvProblem& p, const convchw::FlatUker
     return pf;
 }
 
-void pack_into(const ConvProblem& p, const PackedFlat& pf, const float* w, float* out) {
-    const int64_t Kg = p.out_channels_per_group(), Cg = p.in_channels_per_group(), taps = p.kernel_spatial();
-    const int64_t KB = pf.ukernel->kb;
-    parallel_for(p.groups * pf.blocks, [&](int64_t task) {
-        const int64_t g = task / pf.blocks, b = task % pf.blocks;
-        float* block = out + task * block_size(p, pf);
-        for (int64_t kk = 0; kk < KB; ++kk) {
-            const int64_t channel = b * KB + kk;
-            const float* filter = channel < Kg ? w + (g * Kg + channel) * Cg * taps : nullptr;
-            for (int64_t e = 0; e < Cg * taps; ++e) block[e * KB + kk] = filter ? filter[e] : 0.0f;
-        }
-    });
-}
-
 // ukernel: null for the best of the active ISA's tiles.
 std::shared_ptr<PackedFlat> pack_with(const ConvProblem& p, const float* w, bool use_scratch,
                                       const convchw::FlatUkernel* ukernel = nullptr) {
     std::shared_ptr<PackedFlat> pf = layout(p, ukernel);
     const int64_t elements = p.groups * pf->blocks * block_size(p, *pf);
-    float* data;
-    if (use_scratch) {
-        data = scratch<float>(ScratchSlot::packed_weights, elements);
-    } else {
-        data = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>((elements * 4 + 63) / 64 * 64)));
-        if (!data) throw std::bad_alloc();
-        pf->owned.reset(data);
-    }
-    pack_into(p, *pf, w, data);
+    float* data = static_cast<float*>(
+        packed_buffer(static_cast<size_t>(elements) * sizeof(float), use_scratch, pf->owned));
+    convchw::pack_channel_blocks(p, pf->ukernel->kb, w, data);
     pf->weights = data;
     return pf;
 }

@@ -5,8 +5,27 @@
 #include <algorithm>
 
 #include "fastconv/index_map.hpp"
+#include "runtime/thread_pool.hpp"
 
 namespace fastconv::convchw {
+
+int64_t packed_block_floats(const ConvProblem& p, int64_t kb) {
+    return p.in_channels_per_group() * p.kernel_spatial() * kb;
+}
+
+void pack_channel_blocks(const ConvProblem& p, int64_t kb, const float* w, float* out) {
+    const int64_t Kg = p.out_channels_per_group(), Cg = p.in_channels_per_group(), taps = p.kernel_spatial();
+    const int64_t blocks = ceil_div(Kg, kb);
+    parallel_for(p.groups * blocks, [&](int64_t task) {
+        const int64_t g = task / blocks, b = task % blocks;
+        float* block = out + task * packed_block_floats(p, kb);
+        for (int64_t k = 0; k < kb; ++k) {
+            const int64_t channel = b * kb + k;
+            const float* filter = channel < Kg ? w + (g * Kg + channel) * Cg * taps : nullptr;
+            for (int64_t e = 0; e < Cg * taps; ++e) block[e * kb + k] = filter ? filter[e] : 0.0f;
+        }
+    });
+}
 
 const std::vector<Ukernel>& ukernels() {
     static const std::vector<Ukernel> list{

@@ -13,6 +13,11 @@
 
 namespace fastconv::convchw {
 
+// The weights (K, C/groups, kernel...) as both kernel families read them:
+// [group][block of kb output channels][c][tap][kb], zero past each group's output channels.
+int64_t packed_block_floats(const ConvProblem& p, int64_t kb);  // one block
+void pack_channel_blocks(const ConvProblem& p, int64_t kb, const float* w, float* out);
+
 // The widest kernel row a tile accepts: lane masks per kernel column live on the stack.
 constexpr int64_t kMaxKernelWidth = 32;
 

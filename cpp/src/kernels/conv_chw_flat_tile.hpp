@@ -1,9 +1,10 @@
 // The channels-first direct tile on a padded polyphase copy (contract: convchw::FlatTileArgs in
 // convchw/convchw.hpp), written once over vector traits V (Vec, lanes, zero, load, store,
-// broadcast, fma) that each ISA file declares with its own flags. KB output channels x NV vectors
-// of consecutive flat pixels: per (channel, tap) step NV plain loads and KB weight broadcasts feed
-// KB * NV FMAs, with no masks and no row checks, since every tap of every lane reads inside the
-// copy (padding is in it as zeros; lanes past a row's end compute pixels the caller discards).
+// broadcast, fma: vec_<isa>.hpp's, or the scalar file's) in each ISA file's anonymous namespace.
+// KB output channels x NV vectors of consecutive flat pixels: per (channel, tap) step NV plain
+// loads and KB weight broadcasts feed KB * NV FMAs, with no masks and no row checks, since every
+// tap of every lane reads inside the copy (padding is in it as zeros; lanes past a row's end
+// compute pixels the caller discards).
 #pragma once
 
 #include <cstdint>

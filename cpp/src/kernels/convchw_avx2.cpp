@@ -10,19 +10,12 @@
 
 #include "convchw/convchw.hpp"
 #include "kernels/conv_chw_flat_tile.hpp"
+#include "kernels/vec_avx2.hpp"
 
 namespace fastconv::convchw {
 namespace {
 
-struct F32Ymm {
-    using Vec = __m256;
-    static constexpr int lanes = 8;
-    static Vec zero() { return _mm256_setzero_ps(); }
-    static Vec load(const float* p) { return _mm256_loadu_ps(p); }
-    static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-    static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-    static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-};
+using simd::F32Ymm;
 
 
 __m256i lanes_between(int64_t begin, int64_t end) {

@@ -11,19 +11,12 @@
 
 #include "convchw/convchw.hpp"
 #include "kernels/conv_chw_flat_tile.hpp"
+#include "kernels/vec_avx512.hpp"
 
 namespace fastconv::convchw {
 namespace {
 
-struct F32Zmm {
-    using Vec = __m512;
-    static constexpr int lanes = 16;
-    static Vec zero() { return _mm512_setzero_ps(); }
-    static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-    static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-    static Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
-    static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-};
+using simd::F32Zmm;
 
 
 __mmask16 lanes_between(int64_t begin, int64_t end) {

@@ -8,6 +8,7 @@
 
 #include "dwconv/dwconv.hpp"
 #include "kernels/dwconv_chw_row.hpp"
+#include "kernels/vec_avx2.hpp"
 
 namespace fastconv::dwconv {
 namespace {
@@ -109,13 +110,8 @@ void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const
 
 namespace {
 
-struct F32Ymm {
-    using Vec = __m256;
-    static constexpr int lanes = 8;
-    static Vec load(const float* p) { return _mm256_loadu_ps(p); }
-    static Vec set1(float v) { return _mm256_set1_ps(v); }
-    static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-    static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+// The shared traits with a store of a vector's first `count` lanes.
+struct F32YmmRow : simd::F32Ymm {
     static void store_first(float* p, Vec v, int64_t count) { _mm256_maskstore_ps(p, first_lanes(count), v); }
 };
 
@@ -123,7 +119,7 @@ struct F32Ymm {
 
 void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                                           const float* w, float bias, float* y, float* y_next) {
-    chw_row<F32Ymm>(width, kh, kw, dw, rows, w, bias, y, y_next);
+    chw_row<F32YmmRow>(width, kh, kw, dw, rows, w, bias, y, y_next);
 }
 
 }  // namespace fastconv::dwconv

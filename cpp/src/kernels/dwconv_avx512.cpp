@@ -7,6 +7,7 @@
 
 #include "dwconv/dwconv.hpp"
 #include "kernels/dwconv_chw_row.hpp"
+#include "kernels/vec_avx512.hpp"
 
 namespace fastconv::dwconv {
 namespace {
@@ -112,13 +113,8 @@ void f32_dwconv_3x3_rows4_ukernel__avx512f(int64_t channels, const float* const*
 
 namespace {
 
-struct F32Zmm {
-    using Vec = __m512;
-    static constexpr int lanes = 16;
-    static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-    static Vec set1(float v) { return _mm512_set1_ps(v); }
-    static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-    static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+// The shared traits with a store of a vector's first `count` lanes.
+struct F32ZmmRow : simd::F32Zmm {
     static void store_first(float* p, Vec v, int64_t count) { _mm512_mask_storeu_ps(p, first_lanes(count), v); }
 };
 
@@ -126,7 +122,7 @@ struct F32Zmm {
 
 void f32_dwconv_chw_row_ukernel__avx512f(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                                          const float* w, float bias, float* y, float* y_next) {
-    chw_row<F32Zmm>(width, kh, kw, dw, rows, w, bias, y, y_next);
+    chw_row<F32ZmmRow>(width, kh, kw, dw, rows, w, bias, y, y_next);
 }
 
 }  // namespace fastconv::dwconv

@@ -1,8 +1,8 @@
 // The channels-first depthwise row kernel (RowUkernelFn, contract in dwconv/dwconv.hpp) written
 // once for every SIMD ISA: each ISA file (dwconv_<isa>.cpp, compiled with its own flags) supplies
-// a vector traits type V (Vec, lanes, load, set1, fma, store, and store_first for a vector's first
-// `count` lanes) declared in its own anonymous namespace, so every instantiation is local to that
-// file and carries its instruction set.
+// a vector traits type V (Vec, lanes, load, set1, fma, store: vec_<isa>.hpp's, plus store_first
+// for a vector's first `count` lanes) in its own anonymous namespace, so every instantiation is
+// local to that file and carries its instruction set.
 #pragma once
 
 #include <cstdint>

@@ -8,31 +8,13 @@
 
 #include "kernels/gemm_two_vector_tile.hpp"
 #include "kernels/gemm_ukernels.hpp"
+#include "kernels/vec_avx2.hpp"
 
 namespace fastconv::gemm {
 namespace {
 
-struct F32Ymm {
-    using Scalar = float;
-    using Vec = __m256;
-    static constexpr int lanes = 8;
-    static Vec zero() { return _mm256_setzero_ps(); }
-    static Vec load(const float* p) { return _mm256_loadu_ps(p); }
-    static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-    static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-    static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-};
-
-struct F64Ymm {
-    using Scalar = double;
-    using Vec = __m256d;
-    static constexpr int lanes = 4;
-    static Vec zero() { return _mm256_setzero_pd(); }
-    static Vec load(const double* p) { return _mm256_loadu_pd(p); }
-    static void store(double* p, Vec v) { _mm256_storeu_pd(p, v); }
-    static Vec broadcast(const double* p) { return _mm256_broadcast_sd(p); }
-    static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a, b, c); }
-};
+using simd::F32Ymm;
+using simd::F64Ymm;
 
 static_assert(kF32Avx2Nr == 2 * F32Ymm::lanes && kF64Avx2Nr == 2 * F64Ymm::lanes);
 

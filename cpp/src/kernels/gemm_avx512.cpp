@@ -10,31 +10,13 @@
 
 #include "kernels/gemm_two_vector_tile.hpp"
 #include "kernels/gemm_ukernels.hpp"
+#include "kernels/vec_avx512.hpp"
 
 namespace fastconv::gemm {
 namespace {
 
-struct F32Zmm {
-    using Scalar = float;
-    using Vec = __m512;
-    static constexpr int lanes = 16;
-    static Vec zero() { return _mm512_setzero_ps(); }
-    static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-    static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-    static Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
-    static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-};
-
-struct F64Zmm {
-    using Scalar = double;
-    using Vec = __m512d;
-    static constexpr int lanes = 8;
-    static Vec zero() { return _mm512_setzero_pd(); }
-    static Vec load(const double* p) { return _mm512_loadu_pd(p); }
-    static void store(double* p, Vec v) { _mm512_storeu_pd(p, v); }
-    static Vec broadcast(const double* p) { return _mm512_set1_pd(*p); }
-    static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a, b, c); }
-};
+using simd::F32Zmm;
+using simd::F64Zmm;
 
 static_assert(kF32Avx512Nr == 2 * F32Zmm::lanes && kF64Avx512Nr == 2 * F64Zmm::lanes);
 

@@ -1,8 +1,8 @@
 // The GEMM microkernel body every SIMD ISA shares: an MR x 2-vector register tile over a k loop
 // that loads the B row's two vectors and broadcasts one A value per row. Each ISA file
-// (gemm_<isa>.cpp, compiled with its own flags) supplies a vector traits type V (Scalar, Vec,
-// lanes, zero, load, store, broadcast, fma) declared in its own anonymous namespace, so every
-// instantiation is local to that file and carries that file's instruction set. Every element is
+// (gemm_<isa>.cpp, compiled with its own flags) instantiates it over a vector traits type V
+// (Scalar, Vec, lanes, zero, load, store, broadcast, fma: vec_<isa>.hpp, or NEON's in its file)
+// in an anonymous namespace, so every instantiation is local to that file and its instruction set. Every element is
 // one FMA chain over k in order, starting from C or zero, independent of its place in the tile.
 #pragma once
 

@@ -79,4 +79,12 @@ void* scratch_bytes(ScratchSlot slot, size_t bytes) {
     return buffer.data;
 }
 
+void* packed_buffer(size_t bytes, bool use_scratch, OwnedBuffer& owned) {
+    if (use_scratch) return scratch_bytes(ScratchSlot::packed_weights, bytes);
+    void* data = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + (bytes == 0 ? 64 : 0));
+    if (!data) throw std::bad_alloc();
+    owned.reset(data);
+    return data;
+}
+
 }  // namespace fastconv

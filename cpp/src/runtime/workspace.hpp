@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
 
 namespace fastconv {
@@ -39,5 +41,14 @@ template <typename T>
 T* scratch(ScratchSlot slot, int64_t count) {
     return static_cast<T*>(scratch_bytes(slot, static_cast<size_t>(count) * sizeof(T)));
 }
+
+struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+};
+using OwnedBuffer = std::unique_ptr<void, FreeDeleter>;
+
+// Space for a problem's packed weights: this thread's packed_weights scratch for a functional
+// call (`use_scratch`), else a fresh 64-byte aligned buffer that `owned` keeps for a plan.
+void* packed_buffer(size_t bytes, bool use_scratch, OwnedBuffer& owned);
 
 }  // namespace fastconv
