@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "fastconv/fastconv.hpp"
 #include "convchw/convchw.hpp"
@@ -470,6 +471,21 @@ TEST(PaddedChw, TakesThinGroupsAndFewInputChannelsOnChannelsFirstMemory) {
     const ConvProblem wide = conv({1, 64, 1, 100000}, {64, 8, 1, 9}, 8);
     EXPECT_NE(padded_chw_impl.declines(wide).find("256 KB"), std::string::npos);
     EXPECT_EQ(selected_impl(wide, Algo::direct), "direct_chw");
+}
+
+// A plan packs even when nothing will be computed: no output channels (its tile choice once
+// divided 0 by 0 and dereferenced no kernel: a segfault on the first call) or an empty batch.
+TEST(PaddedChw, PlansForEmptyProblems) {
+    for (const auto& [x_shape, w_shape] : {std::pair<std::vector<int64_t>, std::vector<int64_t>>{{1, 3, 5, 5}, {0, 3, 3, 3}},
+                                           {{0, 3, 5, 5}, {4, 3, 3, 3}}}) {
+        const ConvProblem p = make_conv_problem(DType::f32, x_shape, w_shape, ConvParams{{1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 1});
+        ASSERT_EQ(selected_impl(p, Algo::direct), "padded_chw");
+        const std::vector<float> x(p.src_elements(), 1.0f), w(p.weight_elements(), 1.0f);
+        std::vector<float> y(p.dst_elements());
+        ConvPlan plan(p, Algo::direct, w.data());
+        plan.run(x.data(), nullptr, y.data());
+        EXPECT_EQ(y.size(), 0u);
+    }
 }
 
 TEST(DirectChw, TakesWideChannelsFirstRowsAndDeclinesWhatItCannotVectorise) {

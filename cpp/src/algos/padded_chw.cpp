@@ -77,23 +77,24 @@ int64_t block_size(const ConvProblem& p, const PackedFlat& pf) { return convchw:
 // The tile with the best share of useful lanes (output channels per group over whole blocks,
 // output pixels over the flat pixels computed) times how close its loads let it come to the FMA
 // ports, among the active ISA's kernels.
+// An empty problem (no output channels or pixels, which a plan still packs for) takes the first.
 const convchw::FlatUkernel& choose_ukernel(const ConvProblem& p, int64_t row_length) {
     const auto& list = convchw::flat_ukernels();
-    const Isa isa = std::find_if(list.begin(), list.end(), [](const auto& k) { return k.isa <= active_isa(); })->isa;
-    const convchw::FlatUkernel* best = nullptr;
-    double best_score = -1.0;
+    const auto first = std::find_if(list.begin(), list.end(), [](const auto& k) { return k.isa <= active_isa(); });
+    const convchw::FlatUkernel* best = &*first;
     const int64_t Kg = p.out_channels_per_group(), OH = p.out_size[1], OW = p.out_size[2];
-    for (const auto& k : list) {
-        if (k.isa != isa) continue;
-        const double channel_use = double(Kg) / double(ceil_div(Kg, int64_t{k.kb}) * k.kb);
+    if (Kg == 0 || OH == 0 || OW == 0) return *best;
+    double best_score = -1.0;
+    for (auto k = first; k != list.end() && k->isa == first->isa; ++k) {
+        const double channel_use = double(Kg) / double(ceil_div(Kg, int64_t{k->kb}) * k->kb);
         const int64_t flat = (OH - 1) * row_length + OW;
-        const double pixel_use = double(OH * OW) / double(ceil_div(flat, int64_t{k.pixels}) * k.pixels);
-        const int64_t lanes = isa == Isa::avx512 ? 16 : isa == Isa::avx2 ? 8 : 1;
-        const double vectors = double(std::max<int64_t>(1, k.pixels / lanes));
-        const double fmas = k.kb * vectors, loads = vectors + k.kb;
+        const double pixel_use = double(OH * OW) / double(ceil_div(flat, int64_t{k->pixels}) * k->pixels);
+        const int64_t lanes = k->isa == Isa::avx512 ? 16 : k->isa == Isa::avx2 ? 8 : 1;
+        const double vectors = double(std::max<int64_t>(1, k->pixels / lanes));
+        const double fmas = k->kb * vectors, loads = vectors + k->kb;
         const double score = channel_use * pixel_use * fmas / std::max(fmas, loads);
         if (score > best_score + 1e-9) {
-            best = &k;
+            best = &*k;
             best_score = score;
         }
     }
