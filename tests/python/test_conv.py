@@ -268,10 +268,14 @@ def test_igemm_task_orders_match_torch_at_every_thread_count(torch, x_shape, w_s
 
 @pytest.mark.parametrize("op, x_shape, w_shape, kwargs, algo, layout", [
     # igemm on channels-first memory, forward: each chunk is staged and streamed into the output.
-    ("conv2d", (1, 5, 112, 112), (23, 5, 3, 3), {"padding": 1}, "direct", "nchw"),
+    ("conv2d", (1, 8, 112, 112), (23, 8, 3, 3), {"padding": 1}, "direct", "nchw"),
     # ... with planes (130 x 131) that leave the lines unaligned, or 64 KB apart: the cached fallback.
+    ("conv2d", (1, 8, 130, 131), (19, 8, 3, 3), {"padding": 1}, "direct", "nchw"),
+    ("conv2d", (1, 8, 128, 128), (19, 8, 3, 3), {"padding": 1}, "direct", "nchw"),
+    # padded_chw (few input channels, stride 2 through its polyphase planes): rows streamed from
+    # the staged block, 112 wide, or 131 wide with unaligned starts (a scalar head, then streamed).
+    ("conv2d", (1, 3, 224, 224), (23, 3, 7, 7), {"padding": 3, "stride": 2}, "direct", "nchw"),
     ("conv2d", (1, 5, 130, 131), (19, 5, 3, 3), {"padding": 1}, "direct", "nchw"),
-    ("conv2d", (1, 5, 128, 128), (19, 5, 3, 3), {"padding": 1}, "direct", "nchw"),
     # igemm, transposed: computed channels-last, then streamed by transpose_images (planes of
     # 112 x 112; 128 x 128 ones, 64 KB apart, are transposed with cached stores).
     ("conv_transpose2d", (2, 16, 56, 56), (16, 17, 3, 3), {"stride": 2, "padding": 1, "output_padding": 1},
@@ -283,8 +287,8 @@ def test_igemm_task_orders_match_torch_at_every_thread_count(torch, x_shape, w_s
     ("conv2d", (1, 16, 128, 128), (20, 16, 3, 3), {"padding": 1}, "im2col", "channels_last"),
     # Depthwise with a stride along the width: computed channels-last, then streamed back.
     ("conv2d", (1, 48, 200, 200), (48, 1, 3, 3), {"padding": 1, "stride": 2, "groups": 48}, "direct", "nchw"),
-], ids=["staged", "staged_unaligned", "staged_64k_apart", "transposed", "transposed_64k_apart",
-                               "channels_last_output", "depthwise"])
+], ids=["staged", "staged_unaligned", "staged_64k_apart", "padded_chw", "padded_chw_unaligned", "transposed",
+        "transposed_64k_apart", "channels_last_output", "depthwise"])
 def test_outputs_of_a_megabyte_or_more_are_streamed_exactly(torch, op, x_shape, w_shape, kwargs, algo, layout):
     """Outputs of 1 MiB or more are written with non-temporal stores where layout.hpp's can_stream
     allows, with cached ones elsewhere: the same values as torch's, the same bits at any thread count."""
