@@ -89,7 +89,7 @@ const convchw::FlatUkernel& choose_ukernel(const ConvProblem& p, int64_t row_len
         const double channel_use = double(Kg) / double(ceil_div(Kg, int64_t{k->kb}) * k->kb);
         const int64_t flat = (OH - 1) * row_length + OW;
         const double pixel_use = double(OH * OW) / double(ceil_div(flat, int64_t{k->pixels}) * k->pixels);
-        const int64_t lanes = k->isa == Isa::avx512 ? 16 : k->isa == Isa::avx2 ? 8 : 1;
+        const int64_t lanes = k->isa == Isa::avx512 ? 16 : k->isa == Isa::avx2 ? 8 : k->isa == Isa::neon ? 4 : 1;
         const double vectors = double(std::max<int64_t>(1, k->pixels / lanes));
         const double fmas = k->kb * vectors, loads = vectors + k->kb;
         const double score = channel_use * pixel_use * fmas / std::max(fmas, loads);

@@ -51,6 +51,9 @@ const std::vector<FlatUkernel>& flat_ukernels() {
         {"f32_conv_chw_flat_ukernel_4x24__avx2_fma", Isa::avx2, 4, 24, f32_conv_chw_flat_ukernel_4x24__avx2_fma},
         {"f32_conv_chw_flat_ukernel_6x16__avx2_fma", Isa::avx2, 6, 16, f32_conv_chw_flat_ukernel_6x16__avx2_fma},
 #endif
+#if defined(FASTCONV_NEON_KERNELS)
+        {"f32_conv_chw_flat_ukernel_6x16__neon", Isa::neon, 6, 16, f32_conv_chw_flat_ukernel_6x16__neon},
+#endif
         {"f32_conv_chw_flat_ukernel_4x8__scalar", Isa::scalar, 4, 8, f32_conv_chw_flat_ukernel_4x8__scalar},
     };
     return list;

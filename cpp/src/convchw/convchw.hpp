@@ -101,6 +101,7 @@ void f32_conv_chw_flat_ukernel_8x48__avx512f(const FlatTileArgs& args);
 void f32_conv_chw_flat_ukernel_12x32__avx512f(const FlatTileArgs& args);
 void f32_conv_chw_flat_ukernel_4x24__avx2_fma(const FlatTileArgs& args);
 void f32_conv_chw_flat_ukernel_6x16__avx2_fma(const FlatTileArgs& args);
+void f32_conv_chw_flat_ukernel_6x16__neon(const FlatTileArgs& args);
 void f32_conv_chw_flat_ukernel_4x8__scalar(const FlatTileArgs& args);
 
 void f32_conv_chw_ukernel_6x64__avx512f(const TileArgs& args);

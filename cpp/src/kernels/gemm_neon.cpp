@@ -8,31 +8,13 @@
 
 #include "kernels/gemm_two_vector_tile.hpp"
 #include "kernels/gemm_ukernels.hpp"
+#include "kernels/vec_neon.hpp"
 
 namespace fastconv::gemm {
 namespace {
 
-struct F32Q {
-    using Scalar = float;
-    using Vec = float32x4_t;
-    static constexpr int lanes = 4;
-    static Vec zero() { return vdupq_n_f32(0.0f); }
-    static Vec load(const float* p) { return vld1q_f32(p); }
-    static void store(float* p, Vec v) { vst1q_f32(p, v); }
-    static Vec broadcast(const float* p) { return vld1q_dup_f32(p); }
-    static Vec fma(Vec a, Vec b, Vec c) { return vfmaq_f32(c, a, b); }
-};
-
-struct F64Q {
-    using Scalar = double;
-    using Vec = float64x2_t;
-    static constexpr int lanes = 2;
-    static Vec zero() { return vdupq_n_f64(0.0); }
-    static Vec load(const double* p) { return vld1q_f64(p); }
-    static void store(double* p, Vec v) { vst1q_f64(p, v); }
-    static Vec broadcast(const double* p) { return vld1q_dup_f64(p); }
-    static Vec fma(Vec a, Vec b, Vec c) { return vfmaq_f64(c, a, b); }
-};
+using simd::F32Q;
+using simd::F64Q;
 
 static_assert(kF32NeonNr == 2 * F32Q::lanes && kF64NeonNr == 2 * F64Q::lanes);
 
