@@ -72,7 +72,9 @@ struct PackedFlat {
     const float* weights = nullptr;
 };
 
-int64_t block_size(const ConvProblem& p, const PackedFlat& pf) { return convchw::packed_block_floats(p, pf.ukernel->kb); }
+int64_t block_size(const ConvProblem& p, const PackedFlat& pf) {
+    return convchw::packed_block_floats(p, pf.ukernel->kb);
+}
 
 // The tile with the best share of useful lanes (output channels per group over whole blocks,
 // output pixels over the flat pixels computed) times how close its loads let it come to the FMA
@@ -115,7 +117,8 @@ std::shared_ptr<PackedFlat> layout(const ConvProblem& p, const convchw::FlatUker
     // Rows per task: the copy and one staged block within about half of L2, and at least four
     // tasks per thread when the problem has that many rows.
     const int64_t row_floats = (Cg * planes + KB) * pf->row_length;
-    int64_t rows = std::clamp<int64_t>((int64_t{128} << 10) / std::max<int64_t>(1, row_floats * 4), 1, std::max<int64_t>(1, OH));
+    const int64_t budget_rows = (int64_t{128} << 10) / std::max<int64_t>(1, row_floats * 4);
+    int64_t rows = std::clamp<int64_t>(budget_rows, 1, std::max<int64_t>(1, OH));
     const int64_t outer = p.batch * p.groups * p.out_size[0];
     const int64_t threads = ThreadPool::instance().num_threads();
     while (rows > 1 && outer * ceil_div(OH, rows) < 4 * threads) rows = ceil_div(rows, 2);
@@ -176,11 +179,12 @@ void copy_plane_row(const float* row, int64_t first, int64_t stride, ColumnRange
 
 // The task's copy: for each channel of group g, the planes of output depth od's taps for output
 // rows [oh0, oh0 + rows).
-void fill_copy(const ConvProblem& p, const PackedFlat& pf, const float* x, int64_t n, int64_t g, int64_t od, int64_t oh0,
-               int64_t rows, float* copy) {
+void fill_copy(const ConvProblem& p, const PackedFlat& pf, const float* x, int64_t n, int64_t g, int64_t od,
+               int64_t oh0, int64_t rows, float* copy) {
     const Dims& I = p.in_size;
     const int64_t Cg = p.in_channels_per_group(), C = p.in_channels, Wq = pf.row_length, cs = pf.channel_stride;
-    const int64_t n_h = static_cast<int64_t>(pf.ph_h.residues.size()), n_w = static_cast<int64_t>(pf.ph_w.residues.size());
+    const int64_t n_h = static_cast<int64_t>(pf.ph_h.residues.size());
+    const int64_t n_w = static_cast<int64_t>(pf.ph_w.residues.size());
     const int64_t plane_rows = rows + pf.ph_h.max_shift;  // later rows of a short last chunk are never read
     for (int64_t kd = 0; kd < p.kernel[0]; ++kd) {
         const int64_t id = od * p.stride[0] - p.pad_before[0] + kd * p.dilation[0];
@@ -195,9 +199,10 @@ void fill_copy(const ConvProblem& p, const PackedFlat& pf, const float* x, int64
                     if (id < 0 || id >= I[0] || ih < 0 || ih >= I[1]) {
                         for (int64_t c = 0; c < Cg; ++c) std::fill(out + c * cs, out + c * cs + Wq, 0.0f);
                     } else {
-                        for (int64_t c = 0; c < Cg; ++c)
-                            copy_plane_row(x + (((n * C + g * Cg + c) * I[0] + id) * I[1] + ih) * I[2], first, p.stride[2],
-                                           cols, Wq, out + c * cs);
+                        for (int64_t c = 0; c < Cg; ++c) {
+                            const float* row = x + (((n * C + g * Cg + c) * I[0] + id) * I[1] + ih) * I[2];
+                            copy_plane_row(row, first, p.stride[2], cols, Wq, out + c * cs);
+                        }
                     }
                 }
             }
@@ -222,8 +227,9 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
         const int64_t chunk = task % chunks, od = task / chunks % O[0], g = task / chunks / O[0] % p.groups,
                       n = task / chunks / O[0] / p.groups;
         const int64_t oh0 = chunk * pf.rows_per_task, rows = std::min(pf.rows_per_task, O[1] - oh0);
+        // Not the layout_* slots: run_conv converts channels-last problems through those.
         float* copy = scratch<float>(ScratchSlot::columns, copy_floats);
-        float* stage = scratch<float>(ScratchSlot::accumulators, KB * stage_stride);  // not layout_*: run_conv converts channels-last through those
+        float* stage = scratch<float>(ScratchSlot::accumulators, KB * stage_stride);
         fill_copy(p, pf, x, n, g, od, oh0, rows, copy);
         std::fill(copy + Cg * pf.channel_stride, copy + copy_floats, 0.0f);
         const int64_t flat = (rows - 1) * Wq + O[2];
@@ -248,7 +254,8 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
                 const int64_t channel = g * Kg + b * KB + kk;
                 const float add = bias ? bias[channel] : 0.0f;
                 float* y_channel = y + ((n * p.out_channels + channel) * O[0] + od) * O[1] * O[2];
-                for (int64_t r = 0; r < rows; ++r) add_row(stage + kk * stage_stride + r * Wq, add, y_channel + (oh0 + r) * O[2], O[2], stream);
+                for (int64_t r = 0; r < rows; ++r)
+                    add_row(stage + kk * stage_stride + r * Wq, add, y_channel + (oh0 + r) * O[2], O[2], stream);
             }
         }
         if (stream) fence_streaming_stores();
@@ -265,7 +272,8 @@ void run_impl(const ConvProblem& p, const ConvArgs& args) {
 
 // The floats of the copy one output row needs: its planes' rows for every input channel of a group.
 double row_copy_floats(const ConvProblem& p) {
-    const Phases h = phases(p.kernel[1], p.stride[1], p.dilation[1]), w = phases(p.kernel[2], p.stride[2], p.dilation[2]);
+    const Phases h = phases(p.kernel[1], p.stride[1], p.dilation[1]);
+    const Phases w = phases(p.kernel[2], p.stride[2], p.dilation[2]);
     return double(p.in_channels_per_group()) * double(p.kernel[0]) * double(h.residues.size() * w.residues.size()) *
            double(1 + h.max_shift) * double(p.out_size[2] + w.max_shift);
 }
@@ -283,7 +291,8 @@ std::string declines_padded_chw(const ConvProblem& p) {
     // Thin groups leave igemm's channel vectors idle (grouped_3x3: 8 per group) and few input
     // channels make its per-tap work short (the RGB stem); there this kernel wins.
     if (p.out_channels_per_group() > 16 && p.in_channels_per_group() >= 8)
-        return "more than 16 output and 8 or more input channels per group (igemm's channels-last tiles are faster there)";
+        return "more than 16 output and 8 or more input channels per group (igemm's channels-last tiles are "
+               "faster there)";
     if (p.dst_elements() > 0 && row_copy_floats(p) > double(kMaxRowCopyFloats))
         return "the input copy for one output row would exceed 256 KB (direct_chw reads the input in place)";
     return {};
