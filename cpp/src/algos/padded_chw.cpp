@@ -32,9 +32,6 @@ namespace {
 
 constexpr int64_t kMaxRowCopyFloats = (256 << 10) / sizeof(float);
 
-// floor(a / b) for b > 0 and any sign of a.
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
 // The residues modulo the stride that the kernel's taps land on along one dimension (stride
 // larger than the kernel's extent: some residues are never read and get no plane).
 struct Phases {
@@ -88,13 +85,11 @@ const convchw::FlatUkernel& choose_ukernel(const ConvProblem& p, int64_t row_len
     if (Kg == 0 || OH == 0 || OW == 0) return *best;
     double best_score = -1.0;
     for (auto k = first; k != list.end() && k->isa == first->isa; ++k) {
-        const double channel_use = double(Kg) / double(ceil_div(Kg, int64_t{k->kb}) * k->kb);
         const int64_t flat = (OH - 1) * row_length + OW;
         const double pixel_use = double(OH * OW) / double(ceil_div(flat, int64_t{k->pixels}) * k->pixels);
         const int64_t lanes = k->isa == Isa::avx512 ? 16 : k->isa == Isa::avx2 ? 8 : k->isa == Isa::neon ? 4 : 1;
-        const double vectors = double(std::max<int64_t>(1, k->pixels / lanes));
-        const double fmas = k->kb * vectors, loads = vectors + k->kb;
-        const double score = channel_use * pixel_use * fmas / std::max(fmas, loads);
+        const double score = convchw::channel_use(Kg, k->kb) * pixel_use *
+                             convchw::issue_rate(k->kb, std::max<int64_t>(1, k->pixels / lanes));
         if (score > best_score + 1e-9) {
             best = &*k;
             best_score = score;
@@ -151,30 +146,18 @@ std::shared_ptr<PackedFlat> pack_with(const ConvProblem& p, const float* w, bool
     return pf;
 }
 
-// The plane columns q in [lo, hi) whose input column first + q * stride lies in [0, width); the
-// others are padding. Computed once per plane, not per row (two divisions per row were a tenth of
-// a grouped layer's time).
-struct ColumnRange {
-    int64_t lo, hi;
-};
-
-ColumnRange inside_columns(int64_t width, int64_t first, int64_t stride, int64_t count) {
-    const int64_t lo = std::clamp<int64_t>(ceil_div(std::max<int64_t>(0, -first), stride), 0, count);
-    const int64_t hi = std::clamp<int64_t>(first >= width ? 0 : floor_div(width - 1 - first, stride) + 1, lo, count);
-    return {lo, hi};
-}
-
-// One plane row: out[q] = row[first + q * stride] for q in cols, zero elsewhere in [0, count).
-void copy_plane_row(const float* row, int64_t first, int64_t stride, ColumnRange cols, int64_t count, float* out) {
-    std::fill(out, out + cols.lo, 0.0f);
+// One plane row: out[q] = row[first + q * stride] for q in cols (the columns that read the input),
+// zero elsewhere in [0, count).
+void copy_plane_row(const float* row, int64_t first, int64_t stride, OutputRange cols, int64_t count, float* out) {
+    std::fill(out, out + cols.begin, 0.0f);
     if (stride == 1) {
-        std::copy(row + first + cols.lo, row + first + cols.hi, out + cols.lo);
+        std::copy(row + first + cols.begin, row + first + cols.end, out + cols.begin);
     } else if (stride == 2) {
-        copy_even(row + first + 2 * cols.lo, cols.hi - cols.lo, out + cols.lo);
+        copy_even(row + first + 2 * cols.begin, cols.size(), out + cols.begin);
     } else {
-        for (int64_t q = cols.lo; q < cols.hi; ++q) out[q] = row[first + q * stride];
+        for (int64_t q = cols.begin; q < cols.end; ++q) out[q] = row[first + q * stride];
     }
-    std::fill(out + cols.hi, out + count, 0.0f);
+    std::fill(out + cols.end, out + count, 0.0f);
 }
 
 // The task's copy: for each channel of group g, the planes of output depth od's taps for output
@@ -190,8 +173,10 @@ void fill_copy(const ConvProblem& p, const PackedFlat& pf, const float* x, int64
         const int64_t id = od * p.stride[0] - p.pad_before[0] + kd * p.dilation[0];
         for (int64_t a = 0; a < n_h; ++a)
             for (int64_t b = 0; b < n_w; ++b) {
+                // Plane column q reads input column q * stride + first; computed once per plane, not
+                // per row (two divisions per row were a tenth of a grouped layer's time).
                 const int64_t first = pf.ph_w.residues[b] - p.pad_before[2];
-                const ColumnRange cols = inside_columns(I[2], first, p.stride[2], Wq);
+                const OutputRange cols = valid_outputs(0, I[2], Wq, p.stride[2], 1, -first);
                 float* plane = copy + ((kd * n_h + a) * n_w + b) * pf.plane;
                 for (int64_t j = 0; j < plane_rows; ++j) {
                     float* out = plane + j * Wq;

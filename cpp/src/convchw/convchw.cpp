@@ -59,19 +59,25 @@ const std::vector<FlatUkernel>& flat_ukernels() {
     return list;
 }
 
-double efficiency(const Ukernel& kernel, int64_t channels, int64_t width) {
-    const int64_t kb = kernel.kb, px = kernel.pixels;
-    // ceil_div: an empty problem may have a width near 2^63 (fuzz_problem), where width + px - 1
-    // overflowed.
-    const double channel_use = static_cast<double>(channels) / (double(ceil_div(channels, kb)) * kb);
-    const double pixel_use = static_cast<double>(width) / (double(ceil_div(width, px)) * px);
+double channel_use(int64_t channels, int64_t kb) {
+    return static_cast<double>(channels) / (double(ceil_div(channels, kb)) * kb);
+}
+
+double issue_rate(int64_t kb, int64_t vectors) {
     // Per (channel, kernel tap) step a tile issues kb * vectors FMAs and vectors + kb loads (the
     // input vectors and the weight broadcasts), both at two per cycle: fewer FMAs than loads
     // leave the FMA ports idle.
+    const double fmas = double(kb) * double(vectors), loads = double(vectors) + double(kb);
+    return fmas / std::max(fmas, loads);
+}
+
+double efficiency(const Ukernel& kernel, int64_t channels, int64_t width) {
+    const int64_t px = kernel.pixels;
+    // ceil_div: an empty problem may have a width near 2^63 (fuzz_problem), where width + px - 1
+    // overflowed.
+    const double pixel_use = static_cast<double>(width) / (double(ceil_div(width, px)) * px);
     const int64_t lanes = kernel.isa == Isa::avx512 ? 16 : 8;
-    const double fmas = double(kb) * double(std::max<int64_t>(1, px / lanes));
-    const double loads = double(std::max<int64_t>(1, px / lanes)) + double(kb);
-    return channel_use * pixel_use * fmas / std::max(fmas, loads);
+    return channel_use(channels, kernel.kb) * pixel_use * issue_rate(kernel.kb, std::max<int64_t>(1, px / lanes));
 }
 
 const Ukernel& choose(int64_t channels, int64_t width) {

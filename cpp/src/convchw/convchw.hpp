@@ -62,6 +62,12 @@ const std::vector<Ukernel>& ukernels();
 // on rows of `width` pixels, times how close its loads let it come to the FMA ports' peak.
 double efficiency(const Ukernel& kernel, int64_t channels, int64_t width);
 
+// The two factors both kernel families' tile choices share: the share of a tile's kb channel
+// lanes that `channels` output channels per group fill, and how close a tile of kb channels x
+// `vectors` pixel vectors comes to the FMA ports' rate given its loads.
+double channel_use(int64_t channels, int64_t kb);
+double issue_rate(int64_t kb, int64_t vectors);
+
 // Of the active ISA's kernels, the most efficient for this shape.
 const Ukernel& choose(int64_t channels, int64_t width);
 
