@@ -144,6 +144,19 @@ def test_matches_torch(torch, op, algo, dtype, data):
     assert_close(case.run(dtype, algo), expected, case.magnitude(), dtype, case.reduction())
 
 
+@pytest.mark.cuda
+@op_algo_dtype
+@given(data=st.data())
+def test_gpu_matches_reference(op, algo, dtype, data):
+    """The CUDA kernels on the same generated geometries (batch 0, unbatched, depthwise, dilation,
+    asymmetric padding): the result comes back as a DeviceArray and matches the float64 reference."""
+    case = data.draw(conv_cases(op))
+    on_gpu = lambda a: None if a is None else fastconv.cuda.asarray(a.astype(dtype))  # noqa: E731
+    y = getattr(fastconv, op)(on_gpu(case.x), on_gpu(case.w), on_gpu(case.b), algo=algo, **case.kwargs)
+    assert isinstance(y, fastconv.cuda.DeviceArray)
+    assert_close(y.to_numpy(), case.reference(dtype), case.magnitude(), dtype, case.reduction())
+
+
 @pytest.mark.parametrize("op", CONV_OPS)
 @given(data=st.data())
 def test_reference_matches_numpy(op, data):
