@@ -105,6 +105,7 @@ void reference_conv(const ConvGeometry& g, bool transposed, const T* src, const 
                     cudaStream_t stream);
 
 // direct.cu
+constexpr int kTiledChannels = 32;  // output channels of one tiled-kernel block (its TK)
 std::string direct_depthwise_declines(const ConvProblem& p);
 std::string direct_pointwise_declines(const ConvProblem& p);
 std::string direct_tiled_declines(const ConvProblem& p);

@@ -26,7 +26,7 @@ namespace {
 
 constexpr int kSharedLimit = 48 * 1024;
 
-constexpr int kTiledTH = 8, kTiledTW = 16, kTiledTK = 32, kTiledCC = 8;
+constexpr int kTiledTH = 8, kTiledTW = 16, kTiledTK = kTiledChannels, kTiledCC = 8;
 constexpr int kDepthTH = 16, kDepthTW = 32;
 
 int extent(int tile, int stride, int kernel, int dilation) { return (tile - 1) * stride + (kernel - 1) * dilation + 1; }

@@ -7,13 +7,16 @@
 //              stride decomposition)
 //   im2col:    cuda_im2col_gemm (forward), cuda_gemm_col2im (transposed)
 //   reference: cuda_reference, cuda_reference_transposed (one thread per output, summed in double)
-//   auto:      depthwise, then 1x1; transposed layers GEMM + col2im; other forward layers im2col +
+//   auto:      depthwise, then 1x1; transposed layers GEMM + col2im; grouped layers of at most 32
+//              output channels per group the tiled direct kernel; other forward layers im2col +
 //              GEMM up to 4096 GEMM rows (M = N·P·Q), the implicit GEMM above. From the first
 //              H200 record (docs/benchmarks.md): GEMM + col2im beat the stride decomposition on
 //              every transposed layer of the suite (1.4-26x), and im2col beat the implicit GEMM
 //              on every forward layer with M <= 3136 (1.4-1.8x) and lost on every one with
 //              M >= 6272 (1.2-4.6x), the implicit GEMM's gathers costing more than a column
-//              buffer's dense loads where few tiles share the GPU.
+//              buffer's dense loads where few tiles share the GPU. The second (e3e64fb): on
+//              grouped_3x3 (32 groups of 8 channels) the tiled kernel, whose 32-channel tile
+//              holds a whole group, took 0.020 ms against im2col's 0.038 (32 GEMMs 8 wide).
 #include <string>
 #include <vector>
 
@@ -122,8 +125,11 @@ const GpuImpl& select(const ConvProblem& p, Algo algo) {
     if (algo == Algo::automatic) {
         constexpr int64_t kIm2colMaxRows = 4096;
         const bool few_rows = p.batch * p.out_spatial() <= kIm2colMaxRows;
+        const bool thin_groups = p.groups > 1 && p.out_channels_per_group() <= kTiledChannels;
         for (const char* name : {"cuda_direct_depthwise", "cuda_direct_1x1", "cuda_gemm_col2im",
+                                 thin_groups ? "cuda_direct_tiled" : "",
                                  few_rows ? "cuda_im2col_gemm" : "cuda_implicit_gemm"}) {
+            if (*name == '\0') continue;
             const GpuImpl& impl = find(name);
             if (impl.declines(p).empty() && impl.runner(p.dtype) != nullptr) return impl;
         }

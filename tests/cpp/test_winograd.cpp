@@ -56,7 +56,9 @@ const std::vector<Shape>& shapes() {
         // Dilation: dh x dw phases tiled separately, phases of unequal size (13 rows at dilation 2:
         // 7 and 6, 11 columns at 3: 4, 4 and 3), asymmetric padding.
         {"dilated", {2, 5, 13, 11}, {6, 5, 3, 3}, {2, 1}, {1, 3}, 1, {2, 3}},
-        {"dilated_grouped_deep", {1, 96, 5, 6}, {74, 48, 3, 3}, {2, 2}, {2, 2}, 2, {2, 2}},
+        // Deep enough to fuse the filter transform with either ISA's GEMM tile (AVX-512's 14 rows
+        // pad its 16 F(2x2) tiles to 28; 48 channels per group fused on AVX2 only).
+        {"dilated_grouped_deep", {1, 128, 5, 6}, {74, 64, 3, 3}, {2, 2}, {2, 2}, 2, {2, 2}},
         // 3-D: (KD, 3, 3) kernels as KD depth taps of 3x3 Winograd swept over the output depth
         // (run_depth_sweep): depth padding, asymmetric padding, dilation in every dimension,
         // groups, wide filters on few tiles (never fused in 3-D), two 256-channel depth blocks, a
