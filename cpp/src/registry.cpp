@@ -24,17 +24,26 @@ namespace {
 // per group, keeps within the 1e-5 that "auto" allows; wider reductions are unmeasured and stay on
 // igemm. float64 keeps its exact-as-possible paths: Winograd's error there is several times
 // direct's.
+// The GEMMs' rows are the batch's tiles rounded up to the microkernel's MR, so a few tiles on a
+// tall tile cost as many products as direct summation: AVX-512's 14-row tile gives resnet_3x3_7's
+// F(2x2) 28 rows of 16 products per channel pair against direct's 49 x 9 = 441 (F(4x4): 14 x 36),
+// and Winograd took 2.9 ms there against small_image_gemm's 2.3 (Xeon, 1 thread; 1.56 against
+// 1.25 at 2). So Winograd must do at most 2/3 of direct's products (AVX2's 6-row tile: F(4x4)
+// 6 x 36 = 216 against 441, the Zen 3 win above).
 bool winograd_wins(const ConvProblem& p, bool prepacked) {
     const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
     if (p.dtype != DType::f32 || !accepted) return false;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     // 3-D: KD depth taps sum KD Winograd products, a reduction as long as KD Cg channels'.
     if (Cg < 16 || Kg < 16 || p.kernel[0] * Cg > 512) return false;
+    const int m = winograd::prefers_2x2(p) ? 2 : 4;
+    const int64_t direct_products = p.batch * p.out_spatial() * p.kernel[1] * p.kernel[2];
+    if (3 * winograd::gemm_products(p, m) > 2 * direct_products) return false;
     // A plan transforms its filters once, so the tiles need not amortise that: 16 tiles suffice
     // (resnet_3x3_14 as a plan: 1.3-1.4x faster than igemm's).
     const int64_t tiles = p.batch * winograd::tiles_per_image(p, 4);
     if (prepacked) return tiles >= 16;
-    if (winograd::fuses_filter_transform<float>(p, winograd::prefers_2x2(p) ? 2 : 4)) return tiles >= 4;
+    if (winograd::fuses_filter_transform<float>(p, m)) return tiles >= 4;
     return tiles >= std::max<int64_t>(16, Cg * Kg / 512);
 }
 

@@ -261,16 +261,21 @@ def test_auto_rule():
     assert selected((8, 128, 28, 28), (128, 128, 3, 3)) == "winograd_4x4_3x3"
     assert selected((1, 64, 56, 56), (64, 64, 3, 3), dtype="float64") != "winograd_4x4_3x3"
     assert selected((1, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 16 tiles, filters in L2
-    # 4 tiles, filters in L2; F(2x2) where the ISA's GEMM rows pad F(4x4)'s 4 tiles more than
-    # F(2x2)'s 16 (AVX-512's 14-row tile: 14 against 28 rows)
-    assert selected((1, 512, 7, 7), (512, 512, 3, 3)).startswith("winograd")
+    # 4 tiles, filters in L2: Winograd where the GEMM's row tile leaves it at most 2/3 of direct's
+    # products (AVX2's 6 rows: F(4x4) 6 x 36 against 49 x 9), igemm's family where it does not
+    # (AVX-512's 14 rows: F(2x2) 28 x 16, F(4x4) 14 x 36)
+    mr = next(k["mr"] for k in fastconv.info()["gemm_ukernels"] if k["active"] and k["dtype"] == "float32")
+    f4_products, f2_products = -(-4 // mr) * mr * 36, -(-16 // mr) * mr * 16
+    products = f2_products if f2_products * 4 <= f4_products * 5 else f4_products  # the registry's pick
+    few_tiles_winograd = products * 3 <= 49 * 9 * 2
+    assert selected((1, 512, 7, 7), (512, 512, 3, 3)).startswith("winograd") == few_tiles_winograd
     assert selected((1, 512, 4, 4), (512, 512, 3, 3)) != "winograd_4x4_3x3"  # 1 tile
     # dilated_3x3: 4 phases of 16x16 outputs, 64 tiles (padding 2 keeps the size)
     assert fastconv.algorithms("conv2d", (1, 256, 32, 32), (256, 256, 3, 3), padding=2,
                                dilation=2)["selected"] == "winograd_4x4_3x3"
     plan = fastconv.Conv2d(np.zeros((512, 512, 3, 3), np.float32), padding=1)
     assert plan.implementation((1, 512, 7, 7)) == "igemm (prepacked)"  # plans: 16 tiles
-    assert plan.implementation((1, 512, 14, 14)) == "winograd_4x4_3x3 (prepacked)"
+    assert plan.implementation((1, 512, 14, 14)).startswith("winograd")  # F(2x2) or F(4x4) by ISA
     # 128 tiles < 512 * 512 / 512, and their transformed inputs and products (19 MB) too big to fuse
     assert selected((8, 512, 14, 14), (512, 512, 3, 3)) == "igemm"
     assert selected((8, 256, 14, 14), (256, 256, 3, 3)).startswith("winograd")  # 2x2 or 4x4 tiles by ISA
