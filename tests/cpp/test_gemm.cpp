@@ -185,6 +185,9 @@ TYPED_TEST(GemmTest, MatchesReferenceAcrossCacheBlocks) {
         SCOPED_TRACE(ukernel->name);
         EXPECT_TRUE(check_product(*ukernel, M, N, K, Layout::row_major, Layout::row_major, true, rng));
         EXPECT_TRUE(check_product(*ukernel, M, N, K, Layout::col_major, Layout::col_major, false, rng));
+        // A short reduction (a 1x1 layer's): tiles visited along C's rows, across every block.
+        EXPECT_TRUE(check_product(*ukernel, M, N, 64, Layout::row_major, Layout::row_major, false, rng));
+        EXPECT_TRUE(check_product(*ukernel, M, N, 63, Layout::col_major, Layout::strided, true, rng));
     }
 }
 

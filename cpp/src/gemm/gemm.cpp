@@ -201,6 +201,14 @@ void gemm(int64_t M, int64_t N, int64_t K, ConstMatrix<T> A, ConstMatrix<T> B, T
     gemm_with(active_ukernel<T>(), M, N, K, A, B, C, ldc, accumulate);
 }
 
+// Reductions this short (a 1x1 layer's 64 input channels) give each tile few FMAs per store of C,
+// so the tiles are visited along C's rows: each row of tiles is written as MR sequential streams,
+// which the prefetchers and write combining handle, while the B panel (at most 64 x NC values:
+// 256 KB of float32) is swept again from L2 for each row of tiles. Column by column, each tile's
+// stores would land on MR rows far apart (resnet_1x1_56 on channels-first memory, 1 thread,
+// minima of alternated processes: 0.80 -> 0.72 ms on the AVX-512 Xeon, 1.24 -> 1.21 on Zen 3).
+constexpr int64_t kShortReduction = 64;
+
 template <typename T>
 void gemm_with(const Ukernel<T>& ukernel, int64_t M, int64_t N, int64_t K, ConstMatrix<T> A,
                ConstMatrix<T> B, T* C, int64_t ldc, bool accumulate) {
@@ -230,6 +238,14 @@ void gemm_with(const Ukernel<T>& ukernel, int64_t M, int64_t N, int64_t K, Const
                 const int64_t mc = std::min(blocking.mc, M - ic);
                 pack_a(ConstMatrix<T>{A.data + ic * A.row_stride + pc * A.col_stride, A.row_stride, A.col_stride},
                        mc, kc, mr, packed_a);
+                if (kc <= kShortReduction) {
+                    for (int64_t ir = 0; ir < mc; ir += mr)
+                        for (int64_t jr = 0; jr < nc; jr += nr)
+                            run_tile(ukernel, kc, packed_a + ir * kc, packed_b + jr * kc, C + (ic + ir) * ldc + jc + jr,
+                                     ldc, std::min<int64_t>(mr, mc - ir), std::min<int64_t>(nr, nc - jr),
+                                     accumulate_block);
+                    continue;
+                }
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const T* b_sliver = packed_b + jr * kc;
                     const int64_t cols = std::min<int64_t>(nr, nc - jr);
