@@ -125,11 +125,10 @@ const GpuImpl& select(const ConvProblem& p, Algo algo) {
     if (algo == Algo::automatic) {
         constexpr int64_t kIm2colMaxRows = 4096;
         const bool few_rows = p.batch * p.out_spatial() <= kIm2colMaxRows;
-        const bool thin_groups = p.groups > 1 && p.out_channels_per_group() <= kTiledChannels;
-        for (const char* name : {"cuda_direct_depthwise", "cuda_direct_1x1", "cuda_gemm_col2im",
-                                 thin_groups ? "cuda_direct_tiled" : "",
-                                 few_rows ? "cuda_im2col_gemm" : "cuda_implicit_gemm"}) {
-            if (*name == '\0') continue;
+        std::vector<const char*> order{"cuda_direct_depthwise", "cuda_direct_1x1", "cuda_gemm_col2im"};
+        if (p.groups > 1 && p.out_channels_per_group() <= kTiledChannels) order.push_back("cuda_direct_tiled");
+        order.push_back(few_rows ? "cuda_im2col_gemm" : "cuda_implicit_gemm");
+        for (const char* name : order) {
             const GpuImpl& impl = find(name);
             if (impl.declines(p).empty() && impl.runner(p.dtype) != nullptr) return impl;
         }
