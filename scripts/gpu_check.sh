@@ -48,9 +48,14 @@ step() {  # step NAME LOGFILE COMMAND...: runs COMMAND, logs it, records failure
     fi
 }
 
-# A copied tree (no .git) names its commit through FASTCONV_BUILD_COMMIT, which the build embeds too.
-git rev-parse HEAD > "$RESULTS/commit.txt" 2>/dev/null || echo "${FASTCONV_BUILD_COMMIT:-unknown}" > "$RESULTS/commit.txt"
-git status --porcelain --untracked-files=no >> "$RESULTS/commit.txt" 2>/dev/null
+# A copied tree names its commit through FASTCONV_BUILD_COMMIT, which the build embeds too; it wins
+# over the copy's own .git, which may be older than the files beside it (the device tool's copies).
+if [ -n "${FASTCONV_BUILD_COMMIT:-}" ]; then
+    echo "$FASTCONV_BUILD_COMMIT" > "$RESULTS/commit.txt"
+else
+    git rev-parse HEAD > "$RESULTS/commit.txt" 2>/dev/null || echo unknown > "$RESULTS/commit.txt"
+    git status --porcelain --untracked-files=no >> "$RESULTS/commit.txt" 2>/dev/null
+fi
 nvidia-smi > "$RESULTS/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed" >> "$RESULTS/nvidia-smi.txt"
 nvcc --version > "$RESULTS/nvcc.txt" 2>&1 || echo "nvcc not found" >> "$RESULTS/nvcc.txt"
 lscpu > "$RESULTS/lscpu.txt" 2>&1
