@@ -8,6 +8,7 @@
 // keeps many-threaded callers correct without oversubscribing the cores or deadlocking.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -44,6 +45,10 @@ class ThreadPool {
     bool stopping_ = false;
     int64_t generation_ = 0;
     int busy_workers_ = 0;
+    // Copies of generation_ and busy_workers_ that the brief spins read without the mutex; the
+    // condition-variable waits after them still decide under it.
+    std::atomic<int64_t> published_generation_{0};
+    std::atomic<int> busy_count_{0};
 
     const std::function<void(int64_t)>* body_ = nullptr;
     int64_t num_tasks_ = 0;
