@@ -134,7 +134,7 @@ void ThreadPool::worker_loop(int64_t seen_generation) {
     inside_task = true;
     uint32_t mode = 0;
     for (;;) {
-        spin_until([&] { return published_generation_.load(std::memory_order_acquire) != seen_generation; });
+        spin_until([&] { return generation_.load(std::memory_order_acquire) != seen_generation; });
         {
             std::unique_lock<std::mutex> lock(state_mutex_);
             work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
@@ -142,7 +142,6 @@ void ThreadPool::worker_loop(int64_t seen_generation) {
             seen_generation = generation_;
             mode = float_mode_;
             ++busy_workers_;
-            busy_count_.fetch_add(1, std::memory_order_relaxed);
         }
         {
             // The submitting thread's floating-point mode (flush-to-zero in kernels), then ours again.
@@ -152,7 +151,6 @@ void ThreadPool::worker_loop(int64_t seen_generation) {
         {
             std::lock_guard<std::mutex> lock(state_mutex_);
             --busy_workers_;
-            busy_count_.fetch_sub(1, std::memory_order_release);
         }
         work_done_.notify_all();
     }
@@ -174,14 +172,13 @@ void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_
         error_ = nullptr;
         float_mode_ = float_mode();
         generation = ++generation_;
-        published_generation_.store(generation, std::memory_order_release);
     }
     work_ready_.notify_all();
     inside_task = true;
     run_tasks(generation);
     inside_task = false;
     std::exception_ptr error;
-    spin_until([&] { return busy_count_.load(std::memory_order_acquire) == 0; });
+    spin_until([&] { return busy_workers_.load(std::memory_order_acquire) == 0; });
     {
         std::unique_lock<std::mutex> lock(state_mutex_);
         // Workers that woke late find no tasks left and leave at once, so this wait is short.

@@ -43,12 +43,10 @@ class ThreadPool {
     std::vector<std::thread> workers_;
     int num_threads_ = 1;
     bool stopping_ = false;
-    int64_t generation_ = 0;
-    int busy_workers_ = 0;
-    // Copies of generation_ and busy_workers_ that the brief spins read without the mutex; the
-    // condition-variable waits after them still decide under it.
-    std::atomic<int64_t> published_generation_{0};
-    std::atomic<int> busy_count_{0};
+    // Written under state_mutex_; atomic so that the brief spins before the condition-variable
+    // waits can read them without it (the waits still decide under the mutex).
+    std::atomic<int64_t> generation_{0};
+    std::atomic<int> busy_workers_{0};
 
     const std::function<void(int64_t)>* body_ = nullptr;
     int64_t num_tasks_ = 0;
