@@ -88,9 +88,11 @@ TESTS=$PWD/tests/python
 step "pytest, the cuda tests (fixed cases and hypothesis geometries)" pytest_cuda.log \
     bash -c "cd /tmp && '$PYTHON' -m pytest '$TESTS/test_cuda.py' '$TESTS/test_conv.py::test_gpu_matches_reference' -p no:cacheprovider -q -rfEs ${PYTEST_EXTRA[*]} --junitxml='$RESULTS/pytest_cuda.xml'"
 # The C++ tests (the CUDA seam and plan tests, and every CPU kernel) under each ISA this CPU has.
-ISAS="scalar"
-grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && ISAS="$ISAS avx2"
-grep -qw avx512f /proc/cpuinfo && ISAS="$ISAS avx512"
+# As scripts/test.sh: the installed package's compiled ISAs up to the one it detects here.
+ISAS=$(cd /tmp && "$PYTHON" -c "
+from fastconv import _core as c
+order = c.compiled_isas()
+print(' '.join(order[: order.index(c.detected_isa()) + 1]))" 2>/dev/null || echo scalar)
 echo "CPU ISAs: $ISAS" >> "$RESULTS/lscpu.txt"
 if [ -n "${GTEST_BINARY:-}" ]; then
     for isa in $ISAS; do
