@@ -188,6 +188,32 @@ TYPED_TEST(GemmTest, MatchesReferenceAcrossCacheBlocks) {
         // A short reduction (a 1x1 layer's): tiles visited along C's rows, across every block.
         EXPECT_TRUE(check_product(*ukernel, M, N, 64, Layout::row_major, Layout::row_major, false, rng));
         EXPECT_TRUE(check_product(*ukernel, M, N, 63, Layout::col_major, Layout::strided, true, rng));
+        // Column-major A against one sliver of B: A's blocks are copied column by column, not packed.
+        EXPECT_TRUE(check_product(*ukernel, M, ukernel->nr, K, Layout::col_major, Layout::row_major, false, rng));
+        EXPECT_TRUE(check_product(*ukernel, M, 3, 2 * K, Layout::col_major, Layout::strided, true, rng));
+    }
+}
+
+// Column-major A's blocks are copied column by column when B is a single sliver and packed into
+// slivers otherwise; either way the microkernel does the same arithmetic, so the columns of a
+// product with one sliver of B equal, bit for bit, the same columns of a product with many.
+TYPED_TEST(GemmTest, ColumnMajorAGivesTheSameBitsCopiedOrPacked) {
+    using T = TypeParam;
+    for (const Ukernel<T>* ukernel : runnable_ukernels<T>()) {
+        SCOPED_TRACE(ukernel->name);
+        const Blocking blocking = blocking_for(ukernel->mr, ukernel->nr, sizeof(T));
+        const int64_t M = blocking.mc + 2 * ukernel->mr + 3, K = blocking.kc + 17, wide = 3 * ukernel->nr + 2;
+        std::mt19937 rng(11);
+        const Operand<T> a = make_operand<T>(M, K, Layout::col_major, rng);
+        const Operand<T> b = make_operand<T>(K, wide, Layout::row_major, rng);
+        for (int64_t narrow : {int64_t(1), int64_t(ukernel->nr - 1), int64_t(ukernel->nr)}) {
+            std::vector<T> packed(M * wide), copied(M * narrow);
+            gemm_with<T>(*ukernel, M, wide, K, a.view, b.view, packed.data(), wide, false);
+            gemm_with<T>(*ukernel, M, narrow, K, a.view, b.view, copied.data(), narrow, false);
+            for (int64_t i = 0; i < M; ++i)
+                ASSERT_EQ(std::memcmp(&packed[i * wide], &copied[i * narrow], narrow * sizeof(T)), 0)
+                    << "row " << i << " of a product " << narrow << " columns wide";
+        }
     }
 }
 

@@ -22,13 +22,14 @@ struct ConstMatrix {
     int64_t col_stride;
 };
 
-// A microkernel computes one MR x NR tile of C from packed panels over kc steps:
-//   a_panel[p * MR + i] = A(i, p),  b_panel[p * NR + j] = B(p, j),
+// A microkernel computes one MR x NR tile of C from panels over kc steps:
+//   a_panel[p * lda + i] = A(i, p),  b_panel[p * NR + j] = B(p, j),
 //   C(i, j) = (accumulate ? C(i, j) : 0) + sum_p A(i, p) * B(p, j)     for i < MR, j < NR.
-// kc may be 0 (then C is zeroed or left as is). Edge tiles never reach it partially: the framework
-// zero-pads the panels and stores through a small local tile.
+// A packed sliver has lda = MR; a block of A copied column by column has lda = its column length
+// (see gemm.cpp). kc may be 0 (then C is zeroed or left as is). Edge tiles never reach it
+// partially: the framework zero-pads the panels and stores through a small local tile.
 template <typename T>
-using UkernelFn = void (*)(int64_t kc, const T* a_panel, const T* b_panel, T* c, int64_t ldc,
+using UkernelFn = void (*)(int64_t kc, const T* a_panel, int64_t lda, const T* b_panel, T* c, int64_t ldc,
                            bool accumulate);
 
 template <typename T>

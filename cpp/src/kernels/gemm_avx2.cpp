@@ -20,14 +20,14 @@ static_assert(kF32Avx2Nr == 2 * F32Ymm::lanes && kF64Avx2Nr == 2 * F64Ymm::lanes
 
 }  // namespace
 
-void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                      bool accumulate) {
-    two_vector_tile<F32Ymm, kF32Avx2Mr>(kc, a, b, c, ldc, accumulate);
+    two_vector_tile<F32Ymm, kF32Avx2Mr>(kc, a, lda, b, c, ldc, accumulate);
 }
 
-void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                     bool accumulate) {
-    two_vector_tile<F64Ymm, kF64Avx2Mr>(kc, a, b, c, ldc, accumulate);
+    two_vector_tile<F64Ymm, kF64Avx2Mr>(kc, a, lda, b, c, ldc, accumulate);
 }
 
 }  // namespace fastconv::gemm

@@ -22,14 +22,14 @@ static_assert(kF32Avx512Nr == 2 * F32Zmm::lanes && kF64Avx512Nr == 2 * F64Zmm::l
 
 }  // namespace
 
-void f32_gemm_ukernel_14x32__avx512f(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void f32_gemm_ukernel_14x32__avx512f(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                      bool accumulate) {
-    two_vector_tile<F32Zmm, kF32Avx512Mr>(kc, a, b, c, ldc, accumulate);
+    two_vector_tile<F32Zmm, kF32Avx512Mr>(kc, a, lda, b, c, ldc, accumulate);
 }
 
-void f64_gemm_ukernel_14x16__avx512f(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+void f64_gemm_ukernel_14x16__avx512f(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                      bool accumulate) {
-    two_vector_tile<F64Zmm, kF64Avx512Mr>(kc, a, b, c, ldc, accumulate);
+    two_vector_tile<F64Zmm, kF64Avx512Mr>(kc, a, lda, b, c, ldc, accumulate);
 }
 
 }  // namespace fastconv::gemm

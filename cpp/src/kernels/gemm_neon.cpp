@@ -20,13 +20,13 @@ static_assert(kF32NeonNr == 2 * F32Q::lanes && kF64NeonNr == 2 * F64Q::lanes);
 
 }  // namespace
 
-void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-    two_vector_tile<F32Q, kF32NeonMr>(kc, a, b, c, ldc, accumulate);
+void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate) {
+    two_vector_tile<F32Q, kF32NeonMr>(kc, a, lda, b, c, ldc, accumulate);
 }
 
-void f64_gemm_ukernel_8x4__neon(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+void f64_gemm_ukernel_8x4__neon(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                 bool accumulate) {
-    two_vector_tile<F64Q, kF64NeonMr>(kc, a, b, c, ldc, accumulate);
+    two_vector_tile<F64Q, kF64NeonMr>(kc, a, lda, b, c, ldc, accumulate);
 }
 
 }  // namespace fastconv::gemm

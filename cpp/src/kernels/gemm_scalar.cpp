@@ -11,7 +11,7 @@ namespace fastconv::gemm {
 namespace {
 
 template <typename T, int MR, int NR>
-void scalar_tile(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate) {
+void scalar_tile(int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool accumulate) {
     T acc[MR][NR];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
@@ -25,7 +25,7 @@ void scalar_tile(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool acc
 #pragma GCC unroll 8
             for (int j = 0; j < NR; ++j) acc[i][j] += a_ip * b[j];
         }
-        a += MR;
+        a += lda;
         b += NR;
     }
 #pragma GCC unroll 8
@@ -36,14 +36,14 @@ void scalar_tile(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool acc
 
 }  // namespace
 
-void f32_gemm_ukernel_4x8__scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void f32_gemm_ukernel_4x8__scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                   bool accumulate) {
-    scalar_tile<float, kF32ScalarMr, kF32ScalarNr>(kc, a, b, c, ldc, accumulate);
+    scalar_tile<float, kF32ScalarMr, kF32ScalarNr>(kc, a, lda, b, c, ldc, accumulate);
 }
 
-void f64_gemm_ukernel_4x4__scalar(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+void f64_gemm_ukernel_4x4__scalar(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                   bool accumulate) {
-    scalar_tile<double, kF64ScalarMr, kF64ScalarNr>(kc, a, b, c, ldc, accumulate);
+    scalar_tile<double, kF64ScalarMr, kF64ScalarNr>(kc, a, lda, b, c, ldc, accumulate);
 }
 
 }  // namespace fastconv::gemm

@@ -35,23 +35,23 @@ static_assert(kF32Avx512Mr * kF32Avx512Nr <= kMaxTileElements && kF64Avx512Mr * 
               kF32Avx2Mr * kF32Avx2Nr <= kMaxTileElements && kF64Avx2Mr * kF64Avx2Nr <= kMaxTileElements &&
               kF32ScalarMr * kF32ScalarNr <= kMaxTileElements && kF64ScalarMr * kF64ScalarNr <= kMaxTileElements);
 
-void f32_gemm_ukernel_4x8__scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void f32_gemm_ukernel_4x8__scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                   bool accumulate);
-void f64_gemm_ukernel_4x4__scalar(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+void f64_gemm_ukernel_4x4__scalar(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                   bool accumulate);
 
-void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                      bool accumulate);
-void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                     bool accumulate);
 
-void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
-void f64_gemm_ukernel_8x4__neon(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate);
+void f64_gemm_ukernel_8x4__neon(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                 bool accumulate);
 
-void f32_gemm_ukernel_14x32__avx512f(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void f32_gemm_ukernel_14x32__avx512f(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                      bool accumulate);
-void f64_gemm_ukernel_14x16__avx512f(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+void f64_gemm_ukernel_14x16__avx512f(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                      bool accumulate);
 
 // Cache blocking for a kernel with an mr x nr tile over elements of element_bytes bytes, sized for

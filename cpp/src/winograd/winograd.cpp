@@ -311,7 +311,7 @@ void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, in
         const int64_t kc = std::min(l.kc_max, l.Cg - pc);
         for (int64_t j = j0; j < j1; ++j)
             for (int64_t s = 0; s < used_slivers; ++s)
-                l.gk.fn(kc, a + (s * l.C + pc) * l.mr, b + (j * l.Cg + pc) * l.nr, c + s * l.mr * l.padded_k + j * l.nr,
+                l.gk.fn(kc, a + (s * l.C + pc) * l.mr, l.mr, b + (j * l.Cg + pc) * l.nr, c + s * l.mr * l.padded_k + j * l.nr,
                         l.padded_k, pc > 0);
     }
 }
@@ -442,7 +442,7 @@ void run_depth_sweep(const TileLoop<T>& l, const BlockMemory<T>& mem) {
                             T* c = mm + xi * m_stride + g * l.slivers * l.nr;
                             for (int64_t j = 0; j < l.slivers; ++j)
                                 for (int64_t s = 0; s < s1 - s0; ++s)
-                                    l.gk.fn(kc, a + s * l.C * l.mr, b + j * l.KD * l.Cg * l.nr,
+                                    l.gk.fn(kc, a + s * l.C * l.mr, l.mr, b + j * l.KD * l.Cg * l.nr,
                                             c + s * l.mr * l.padded_k + j * l.nr, l.padded_k, pc > 0 || kd > first_tap);
                         }
                     }
@@ -505,7 +505,7 @@ void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem
             transform_sliver(ukernel, p, weight, g, j, pc, pc + kc, u, chunk_stride, 0);
             for (int xi = 0; xi < l.alpha2; ++xi)
                 for (int64_t s = 0; s < used_slivers; ++s)
-                    l.gk.fn(kc, b.v + xi * b.v_stride + (s * l.C + g * l.Cg + pc) * l.mr, u + xi * chunk_stride,
+                    l.gk.fn(kc, b.v + xi * b.v_stride + (s * l.C + g * l.Cg + pc) * l.mr, l.mr, u + xi * chunk_stride,
                             b.mm + xi * b.m_stride + s * l.mr * l.padded_k + (g * l.slivers + j) * l.nr, l.padded_k,
                             pc > 0);
         }
