@@ -12,7 +12,7 @@ const std::vector<Ukernel>& ukernels() {
         {"f32_igemm_ukernel_8x32__avx512f", Isa::avx512, 8, 32, f32_igemm_ukernel_8x32__avx512f},
         {"f32_igemm_ukernel_12x16__avx512f", Isa::avx512, 12, 16, f32_igemm_ukernel_12x16__avx512f},
         {"f32_igemm_ukernel_6x16__avx2_fma", Isa::avx2, 6, 16, f32_igemm_ukernel_6x16__avx2_fma},
-        {"f32_igemm_ukernel_12x8__avx2_fma", Isa::avx2, 12, 8, f32_igemm_ukernel_12x8__avx2_fma},
+        {"f32_igemm_ukernel_8x8__avx2_fma", Isa::avx2, 8, 8, f32_igemm_ukernel_8x8__avx2_fma},
 #endif
         {"f32_igemm_ukernel_4x8__scalar", Isa::scalar, 4, 8, f32_igemm_ukernel_4x8__scalar},
     };
