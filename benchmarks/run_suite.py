@@ -25,8 +25,9 @@ threads still spin. GFLOP/s counts 2 FLOPs per multiply-add by the suite's formu
 are float32 with the batch listed in `python/fastconv/data/layers.json`, in NCHW and in
 channels-last memory (NHWC seen as NCHW, given to torch with its channels_last weight format);
 `auto` is the functional call a user makes (weights packed inside the call), `plan` a prepacked
-`fastconv.Conv2d`-style object built once, and % peak is against the FMA loop measured in this run
-at the same thread count. Page faults are the process's minor faults per timed call."""
+`fastconv.Conv2d`-style object built once, `autotune` the functional call with
+`fastconv.set_autotune(True)` (its one-time timing of the candidates falls in an untimed first
+call), and % peak is against the FMA loop measured in this run at the same thread count. Page faults are the process's minor faults per timed call."""
 
 
 GPU_START, GPU_END = "<!-- gpu-benchmarks:start -->", "<!-- gpu-benchmarks:end -->"

@@ -7,6 +7,7 @@ import warnings
 from . import _core, arithmetic, cuda
 from ._api import (
     algorithms,
+    clear_autotune_cache,
     conv1d,
     conv2d,
     conv3d,
@@ -16,8 +17,10 @@ from ._api import (
     conv_transpose3d,
     conv_transpose_output_size,
     fold,
+    get_autotune,
     get_num_threads,
     info,
+    set_autotune,
     set_num_threads,
     unfold,
 )
@@ -38,6 +41,7 @@ __all__ = [
     "ConvTranspose3d",
     "algorithms",
     "arithmetic",
+    "clear_autotune_cache",
     "conv1d",
     "conv2d",
     "conv3d",
@@ -49,9 +53,11 @@ __all__ = [
     "cuda",
     "explain",
     "fold",
+    "get_autotune",
     "get_num_threads",
     "info",
     "match_template",
+    "set_autotune",
     "set_num_threads",
     "unfold",
 ]

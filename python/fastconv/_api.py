@@ -8,7 +8,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+import os
+import threading
+import time
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -418,9 +422,18 @@ def _conv(
             out_shape = (out_shape[0], *out_shape[2:], out_shape[1])
     else:
         x = _for_core(x, fn, "input")
-    out = _nan_output(out_shape, x.dtype) if _POISON_OUTPUT else None
     core_function = _core.conv_transpose if transposed else _core.conv
-    y = _call_core(fn, core_function, x, w, b, algo=algo, out=out, channels_last=channels_last, **geometry)
+
+    def run(chosen: str) -> Any:
+        out = _nan_output(out_shape, x.dtype) if _POISON_OUTPUT else None
+        return _call_core(fn, core_function, x, w, b, algo=chosen, out=out, channels_last=channels_last, **geometry)
+
+    if algo == "auto" and _autotune_enabled:
+        key = (transposed, x.shape, w.shape, x.dtype.str, channels_last, _core.get_num_threads(),
+               tuple((name, tuple(value) if isinstance(value, list) else value) for name, value in geometry.items()))
+        y = _autotuned_call(key, run)
+    else:
+        y = run(algo)
     if channels_last:
         y = np.moveaxis(y, -1, 1)
     return y[0] if unbatched else y
@@ -883,6 +896,107 @@ def conv_transpose_output_size(
 
 
 # ---------------------------------------------------------------------------------------------
+# Autotuning: algo="auto" timed instead of guessed, once per problem
+
+# The families an autotuned "auto" chooses among; "auto" itself is the registry's heuristic, kept
+# unless another family is faster by more than _AUTOTUNE_MARGIN, so timing noise between near-equal
+# candidates does not move a choice away from the measured heuristic.
+_AUTOTUNE_FAMILIES = ("auto", "direct", "im2col", "winograd")
+_AUTOTUNE_MARGIN = 1.03
+# Per candidate: at least this many timed calls and this many seconds of them (the fastest call
+# counts: noise on a shared machine only ever adds time).
+_AUTOTUNE_MIN_CALLS = 2
+_AUTOTUNE_MIN_SECONDS = 0.02
+_AUTOTUNE_CACHE_SIZE = 1024
+
+
+def _autotune_from_environment() -> bool:
+    value = os.environ.get("FASTCONV_AUTOTUNE", "")
+    if value in ("", "0"):
+        return False
+    if value == "1":
+        return True
+    warnings.warn(f"FASTCONV_AUTOTUNE={value!r} is neither 0 nor 1; autotuning stays off", RuntimeWarning, stacklevel=2)
+    return False
+
+
+_autotune_enabled = _autotune_from_environment()
+_AUTOTUNE_CACHE: Dict[Tuple[Any, ...], str] = {}  # problem -> chosen family
+# Held while a problem is tuned: candidates timed while another thread computes would measure the
+# contention, not the kernels.
+_AUTOTUNE_LOCK = threading.Lock()
+
+
+def _autotune_pick(run: Callable[[str], Any]) -> Tuple[str, Any]:
+    """Times each family through run(family), which computes the problem once with that algo and
+    returns its result, raising ValueError or MemoryError when the family declines the problem.
+    "auto" runs first and its errors propagate: they are the caller's mistakes. Returns the chosen
+    family and the result of its last call."""
+    results: Dict[str, Any] = {}
+    fastest: Dict[str, float] = {}
+    for family in _AUTOTUNE_FAMILIES:
+        try:
+            results[family] = run(family)  # untimed: first-use costs, and whether the family accepts
+        except (ValueError, MemoryError):
+            if family == "auto":
+                raise
+            continue
+        times: List[float] = []
+        while len(times) < _AUTOTUNE_MIN_CALLS or sum(times) < _AUTOTUNE_MIN_SECONDS:
+            start = time.perf_counter()
+            results[family] = run(family)
+            times.append(time.perf_counter() - start)
+        fastest[family] = min(times)
+    best = min(fastest, key=fastest.__getitem__)
+    if fastest["auto"] <= fastest[best] * _AUTOTUNE_MARGIN:
+        best = "auto"
+    return best, results[best]
+
+
+def _autotuned_call(key: Tuple[Any, ...], run: Callable[[str], Any]) -> Any:
+    """run(family) with the family tuned for `key`: the cached choice, or one timed now."""
+    chosen = _AUTOTUNE_CACHE.get(key)
+    if chosen is not None:
+        return run(chosen)
+    with _AUTOTUNE_LOCK:
+        chosen = _AUTOTUNE_CACHE.get(key)
+        if chosen is not None:
+            return run(chosen)
+        chosen, result = _autotune_pick(run)
+        if len(_AUTOTUNE_CACHE) >= _AUTOTUNE_CACHE_SIZE:
+            _AUTOTUNE_CACHE.clear()
+        _AUTOTUNE_CACHE[key] = chosen
+        return result
+
+
+def set_autotune(enabled: bool) -> None:
+    """Turns autotuning on or off for algo="auto" on CPU arrays (off by default; the environment
+    variable FASTCONV_AUTOTUNE=1 turns it on at import). On, the first call of each problem (op,
+    shapes, parameters, dtype, memory format and thread count) times every algo family that accepts
+    it, and later calls run the fastest; a plan (fastconv.Conv2d, ...) times its candidates' packed
+    runs on its first input of each shape. Timing costs tens of milliseconds per problem, once; the
+    choice can differ between runs and machines, while each algo's results stay bit for bit
+    reproducible. Like torch.backends.cudnn.benchmark, it pays off for models that run the same
+    shapes many times."""
+    global _autotune_enabled
+    if not isinstance(enabled, (bool, np.bool_)):
+        raise TypeError(f"set_autotune: enabled must be a bool, got {_describe(enabled)}")
+    _autotune_enabled = bool(enabled)
+
+
+def get_autotune() -> bool:
+    """Whether algo="auto" is autotuned (see set_autotune)."""
+    return _autotune_enabled
+
+
+def clear_autotune_cache() -> None:
+    """Forgets every autotuned choice of functional calls (plans keep theirs), so the next call of
+    each problem times its candidates again: after a change of machine load, say."""
+    with _AUTOTUNE_LOCK:
+        _AUTOTUNE_CACHE.clear()
+
+
+# ---------------------------------------------------------------------------------------------
 # Runtime
 
 
@@ -891,7 +1005,8 @@ def info() -> Dict[str, Any]:
     sets (compiled, detected, active and any FASTCONV_MAX_ISA warning), GEMM, indirect-GEMM, depthwise,
     channels-first direct and Winograd microkernels, the ordered list of implementations (and which
     prepack weights for plans), CUDA (under "cuda": compiled, available, device names, the im2col
-    workspace cap and the GPU implementations), threads and algorithm names."""
+    workspace cap and the GPU implementations), threads, algorithm names and autotuning (on or off,
+    and how many problems the functional calls have tuned)."""
     active_f32, active_f64 = _core.active_gemm_ukernels()
     active = {"float32": active_f32, "float64": active_f64}
     return {
@@ -929,6 +1044,7 @@ def info() -> Dict[str, Any]:
         "cuda": _cuda.info(),
         "num_threads": _core.get_num_threads(),
         "algos": list(_core.algo_names()),
+        "autotune": {"enabled": _autotune_enabled, "tuned_problems": len(_AUTOTUNE_CACHE)},
     }
 
 

@@ -139,10 +139,12 @@ LAYOUTS = ("nchw", "channels_last")
 
 
 def algo_names() -> Tuple[str, ...]:
-    """The algos fastconv accepts, then "plan": a prepacked fastconv.ConvNd (algo auto) built once per layer."""
+    """The algos fastconv accepts, then "plan": a prepacked fastconv.ConvNd (algo auto) built once per
+    layer, and "autotune": the functional call with fastconv.set_autotune(True) (its one-time timing
+    falls in the untimed first call)."""
     from . import _core
 
-    return tuple(_core.algo_names()) + ("plan",)
+    return tuple(_core.algo_names()) + ("plan", "autotune")
 
 
 def default_algos() -> Tuple[str, ...]:
@@ -163,7 +165,7 @@ def accepts(layer: Layer, algo: str, dtype: str = "float32") -> bool:
     forward layers): an algo that cannot run a layer gets no row, rather than an error row."""
     import fastconv
 
-    if algo == "plan":
+    if algo in ("plan", "autotune"):
         return True
     try:
         fastconv.algorithms(layer.op, layer.input, layer.weight, dtype=dtype, algo=algo, **layer.conv_kwargs())
@@ -181,6 +183,17 @@ def fastconv_runner(layer: Layer, x: np.ndarray, w: np.ndarray, algo: str) -> Ca
         plan = plan_class(w, None, **kwargs)
         return lambda: plan(x)
     op = getattr(fastconv, layer.op)
+    if algo == "autotune":
+
+        def autotuned() -> Any:
+            saved = fastconv.get_autotune()
+            fastconv.set_autotune(True)
+            try:
+                return op(x, w, None, algo="auto", **kwargs)
+            finally:
+                fastconv.set_autotune(saved)
+
+        return autotuned
     return lambda: op(x, w, None, algo=algo, **kwargs)
 
 
@@ -578,13 +591,22 @@ class Summary:
     best: Optional[Result]
     auto: Optional[Result]
     plan: Optional[Result]
+    autotune: Optional[Result] = None
+
+    def _vs_best(self, row: Optional[Result]) -> Optional[float]:
+        if row and self.best and row.seconds and self.best.seconds:
+            return row.seconds / self.best.seconds
+        return None
 
     @property
     def auto_vs_best(self) -> Optional[float]:
         """auto's time / the best algo's time (1.0 when auto chose the best)."""
-        if self.auto and self.best and self.auto.seconds and self.best.seconds:
-            return self.auto.seconds / self.best.seconds
-        return None
+        return self._vs_best(self.auto)
+
+    @property
+    def autotune_vs_best(self) -> Optional[float]:
+        """The autotuned call's time / the best algo's time."""
+        return self._vs_best(self.autotune)
 
 
 def summarize(results: Sequence[Result]) -> List[Summary]:
@@ -593,9 +615,10 @@ def summarize(results: Sequence[Result]) -> List[Summary]:
         keyed.setdefault((row.layer, row.layout, row.threads), {})[row.algo] = row
     summaries = []
     for (layer, layout, threads), rows in keyed.items():
-        functional = [row for algo, row in rows.items() if algo not in ("plan", "reference") and row.seconds]
+        functional = [row for algo, row in rows.items() if algo not in ("plan", "autotune", "reference") and row.seconds]
         best = min(functional, key=lambda row: row.seconds) if functional else None
-        summaries.append(Summary(layer, layout, threads, best, rows.get("auto"), rows.get("plan")))
+        summaries.append(
+            Summary(layer, layout, threads, best, rows.get("auto"), rows.get("plan"), rows.get("autotune")))
     return summaries
 
 
@@ -613,6 +636,7 @@ def _number(value: Optional[float], fmt: str, suffix: str = "") -> str:
 
 
 _SUMMARY_COLUMNS = ["layer", "layout", "threads", "best algo", "best ms", "auto ms", "auto/best",
+                    "autotune/best",
                     "auto GFLOP/s", "% peak", "plan ms", "plan % peak", "torch ms", "torch % peak",
                     "torch/auto", "torch/plan", "faults/call auto", "faults/call torch"]
 _SUMMARY_TEXT = ("layer", "layout", "best algo")
@@ -627,6 +651,7 @@ def _summary_cells(row: Summary) -> List[str]:
     return [
         row.layer, row.layout, str(row.threads), best.algo if best else "-", _ms(best), _ms(auto),
         _number(row.auto_vs_best, ".2f"),
+        _number(row.autotune_vs_best, ".2f"),
         _number(auto.gflops if auto else None, ".1f"),
         _number(auto.percent_of_peak if auto else None, ".0f", "%"),
         _ms(plan),

@@ -449,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
                               help="only layers whose name contains PATTERN (or matches it as a glob); "
                                    "comma-separated patterns are OR-ed")
     bench_parser.add_argument("--algos", type=_comma_list(bench.algo_names()), default=list(bench.default_algos()),
-                              help="comma-separated algos, and `plan` for a prepacked fastconv.ConvNd "
+                              help="comma-separated algos, `plan` for a prepacked fastconv.ConvNd and `autotune` for "
+                                   "the functional call autotuned "
                                    f"(default {','.join(bench.default_algos())}; reference is slow)")
     bench_parser.add_argument("--layouts", type=_comma_list(bench.LAYOUTS), default=list(bench.LAYOUTS),
                               help="input memory layouts: nchw and/or channels_last (NHWC memory seen as "

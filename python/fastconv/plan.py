@@ -85,11 +85,28 @@ class _ConvPlanBase:
             fn, self._ndim, self._transposed, logical, self.weight.shape, self.stride, self.padding,
             self.dilation, self.groups, self.output_padding,
         )
-        plan = _api._call_core(
-            fn, _core.ConvPlan, self._transposed, list(logical), self.weight, geometry["stride"],
-            geometry["dilation"], geometry["pad_before"], geometry["pad_after"],
-            geometry.get("output_padding", []), geometry["groups"], self.algo, channels_last,
-        )
+
+        def make(algo: str) -> Any:
+            return _api._call_core(
+                fn, _core.ConvPlan, self._transposed, list(logical), self.weight, geometry["stride"],
+                geometry["dilation"], geometry["pad_before"], geometry["pad_after"],
+                geometry.get("output_padding", []), geometry["groups"], algo, channels_last,
+            )
+
+        if self.algo == "auto" and _api.get_autotune():
+            # Each family's plan packs its weights once; the packed runs are what is timed.
+            plans: Dict[str, Any] = {}
+
+            def run(algo: str) -> Any:
+                if algo not in plans:
+                    plans[algo] = make(algo)
+                return _api._call_core(fn, plans[algo].run, x, self.bias)
+
+            with _api._AUTOTUNE_LOCK:
+                chosen, _ = _api._autotune_pick(run)
+            plan = plans[chosen]
+        else:
+            plan = make(self.algo)
         with self._lock:
             entry = self._plans.setdefault(key, (plan, geometry))
         return entry
@@ -119,7 +136,8 @@ class _ConvPlanBase:
         """The implementation this plan runs for inputs of `input_shape` (N, C, spatial...)."""
         shape = tuple(input_shape)
         memory = (shape[0], *shape[2:], shape[1]) if channels_last else shape
-        plan, _ = self._plan_for(type(self).__name__, np.empty(memory, self.weight.dtype), channels_last)
+        # Zeros, not uninitialised memory: an autotuned plan times its candidates on this input.
+        plan, _ = self._plan_for(type(self).__name__, np.zeros(memory, self.weight.dtype), channels_last)
         return plan.impl
 
     def __repr__(self) -> str:
@@ -162,8 +180,10 @@ _DOC = """Prepacked {op}: `{name}(weight, bias=None, {params}, *, algo="auto")` 
     bit for bit those of the function with the same algo; with algo="auto" a plan may choose an
     implementation whose weight packing only pays off when done once (igemm for a transposed layer
     on a tiny input, where the function reads the weights in place), and then equals the function
-    with that implementation's algo (`plan.implementation(shape)` names it). A CUDA device input
-    runs the GPU op with the weights copied to that device once."""
+    with that implementation's algo (`plan.implementation(shape)` names it). With autotuning on
+    (fastconv.set_autotune), algo="auto" times each family's packed runs on the first input of each
+    shape and keeps the fastest. A CUDA device input runs the GPU op with the weights copied to that
+    device once."""
 
 Conv1d = _make("Conv1d", 1, False, _DOC.format(op="conv1d", name="Conv1d", params="stride=1, padding=0, dilation=1, groups=1"))
 Conv2d = _make("Conv2d", 2, False, _DOC.format(op="conv2d", name="Conv2d", params="stride=1, padding=0, dilation=1, groups=1"))

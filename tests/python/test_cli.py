@@ -99,22 +99,25 @@ def test_bench_table_markdown_and_json(capsys, tmp_path):
 
 def test_bench_compare_torch_on_both_layouts_with_plans(capsys):
     pytest.importorskip("torch")
-    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "auto,im2col,plan", "--threads", "1", "--compare", "torch", *FAST]
+    argv = ["bench", "--layers", SMALL_LAYER, "--algos", "auto,im2col,plan,autotune", "--threads", "1", "--compare",
+            "torch", *FAST]
     assert main(argv) == 0
+    assert not fastconv.get_autotune()  # the autotune runner switches it on only around its calls
     out = capsys.readouterr().out
     assert "torch/fastconv" in out
     rows = _measurement_rows(out, SMALL_LAYER)
     assert [(row[2], row[4]) for row in rows] == [
-        (layout, algo) for layout in ("nchw", "channels_last") for algo in ("auto", "im2col", "plan")]
+        (layout, algo) for layout in ("nchw", "channels_last") for algo in ("auto", "im2col", "plan", "autotune")]
     for row in rows:
         assert float(row[9]) > 0 and row[11].endswith("x")
     summary = [row for row in _rows(out, SMALL_LAYER) if row[1] in ("nchw", "channels_last")]
     assert [row[1] for row in summary] == ["nchw", "channels_last"]
     for row in summary:
-        assert row[3] in ("auto", "im2col")  # the best functional algo; plans are reported apart
+        assert row[3] in ("auto", "im2col")  # the best functional algo; plans and autotune are reported apart
         assert float(row[6]) >= 1.0  # auto/best
+        assert float(row[7]) > 0  # autotune/best: a timed call, so noise may put it just under 1
     for layout in ("nchw", "channels_last"):
-        for algo in ("auto", "plan"):
+        for algo in ("auto", "plan", "autotune"):
             assert re.search(rf"geometric mean of torch/fastconv, {algo}, {layout}, threads=1: \d+\.\d+x", out)
 
 
