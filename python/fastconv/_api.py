@@ -922,8 +922,8 @@ def _autotune_from_environment() -> bool:
 
 _autotune_enabled = _autotune_from_environment()
 _AUTOTUNE_CACHE: Dict[Tuple[Any, ...], str] = {}  # problem -> chosen family
-# Held while a problem is tuned: candidates timed while another thread computes would measure the
-# contention, not the kernels.
+# Held while a problem is tuned, so two tunings never time their candidates against each other
+# (calls of problems already tuned do not wait for it).
 _AUTOTUNE_LOCK = threading.Lock()
 
 
