@@ -431,7 +431,7 @@ def _conv(
     if algo == "auto" and _autotune_enabled:
         key = (transposed, x.shape, w.shape, x.dtype.str, channels_last, _core.get_num_threads(),
                tuple((name, tuple(value) if isinstance(value, list) else value) for name, value in geometry.items()))
-        y = _autotuned_call(key, run)
+        y = _autotuned_call(key, run, _autotune_families(x.dtype, w.shape))
     else:
         y = run(algo)
     if channels_last:
@@ -900,7 +900,8 @@ def conv_transpose_output_size(
 
 # The families an autotuned "auto" chooses among; "auto" itself is the registry's heuristic, kept
 # unless another family is faster by more than _AUTOTUNE_MARGIN, so timing noise between near-equal
-# candidates does not move a choice away from the measured heuristic.
+# candidates does not move a choice away from the measured heuristic. Winograd only where "auto"
+# could take it for its accuracy (see _autotune_families).
 _AUTOTUNE_FAMILIES = ("auto", "direct", "im2col", "winograd")
 _AUTOTUNE_MARGIN = 1.03
 # Per candidate: at least this many timed calls and this many seconds of them (the fastest call
@@ -927,14 +928,26 @@ _AUTOTUNE_CACHE: Dict[Tuple[Any, ...], str] = {}  # problem -> chosen family
 _AUTOTUNE_LOCK = threading.Lock()
 
 
-def _autotune_pick(run: Callable[[str], Any]) -> Tuple[str, Any]:
-    """Times each family through run(family), which computes the problem once with that algo and
-    returns its result, raising ValueError or MemoryError when the family declines the problem.
-    "auto" runs first and its errors propagate: they are the caller's mistakes. Returns the chosen
-    family and the result of its last call."""
+def _autotune_families(dtype: np.dtype, w_shape: Tuple[int, ...]) -> Tuple[str, ...]:
+    """The candidates for a forward or transposed problem with weights of `w_shape`: Winograd only
+    in float32 with at most 512 input channels per group and depth tap (KD * C/groups), the error
+    bound "auto" keeps to (docs/winograd.md: within 1e-5 of max |y| up to 512; float64's Winograd is
+    2-3x less accurate than its direct sums). A transposed weight's shape fails nothing here: the
+    winograd family declines transposed problems itself."""
+    taps_times_channels = w_shape[1] * (w_shape[2] if len(w_shape) == 5 else 1)
+    if np.dtype(dtype) == np.float32 and taps_times_channels <= 512:
+        return _AUTOTUNE_FAMILIES
+    return tuple(family for family in _AUTOTUNE_FAMILIES if family != "winograd")
+
+
+def _autotune_pick(run: Callable[[str], Any], families: Sequence[str]) -> Tuple[str, Any]:
+    """Times each of `families` ("auto" first) through run(family), which computes the problem
+    once with that algo and returns its result, raising ValueError or MemoryError when the family
+    declines the problem. Errors of "auto" propagate: they are the caller's mistakes. Returns the
+    chosen family and the result of its last call."""
     results: Dict[str, Any] = {}
     fastest: Dict[str, float] = {}
-    for family in _AUTOTUNE_FAMILIES:
+    for family in families:
         try:
             results[family] = run(family)  # untimed: first-use costs, and whether the family accepts
         except (ValueError, MemoryError):
@@ -953,7 +966,7 @@ def _autotune_pick(run: Callable[[str], Any]) -> Tuple[str, Any]:
     return best, results[best]
 
 
-def _autotuned_call(key: Tuple[Any, ...], run: Callable[[str], Any]) -> Any:
+def _autotuned_call(key: Tuple[Any, ...], run: Callable[[str], Any], families: Sequence[str]) -> Any:
     """run(family) with the family tuned for `key`: the cached choice, or one timed now."""
     chosen = _AUTOTUNE_CACHE.get(key)
     if chosen is not None:
@@ -962,7 +975,7 @@ def _autotuned_call(key: Tuple[Any, ...], run: Callable[[str], Any]) -> Any:
         chosen = _AUTOTUNE_CACHE.get(key)
         if chosen is not None:
             return run(chosen)
-        chosen, result = _autotune_pick(run)
+        chosen, result = _autotune_pick(run, families)
         if len(_AUTOTUNE_CACHE) >= _AUTOTUNE_CACHE_SIZE:
             _AUTOTUNE_CACHE.clear()
         _AUTOTUNE_CACHE[key] = chosen
@@ -973,11 +986,11 @@ def set_autotune(enabled: bool) -> None:
     """Turns autotuning on or off for algo="auto" on CPU arrays (off by default; the environment
     variable FASTCONV_AUTOTUNE=1 turns it on at import). On, the first call of each problem (op,
     shapes, parameters, dtype, memory format and thread count) times every algo family that accepts
-    it, and later calls run the fastest; a plan (fastconv.Conv2d, ...) times its candidates' packed
-    runs on its first input of each shape. Timing costs tens of milliseconds per problem, once; the
-    choice can differ between runs and machines, while each algo's results stay bit for bit
-    reproducible. Like torch.backends.cudnn.benchmark, it pays off for models that run the same
-    shapes many times."""
+    it (Winograd only where "auto" would allow it for its accuracy), and later calls run the
+    fastest; a plan (fastconv.Conv2d, ...) times its candidates' packed runs on its first input of
+    each shape. Timing costs tens of milliseconds per problem, once; the choice can differ between
+    runs and machines, while each algo's results stay bit for bit reproducible. Like
+    torch.backends.cudnn.benchmark, it pays off for models that run the same shapes many times."""
     global _autotune_enabled
     if not isinstance(enabled, (bool, np.bool_)):
         raise TypeError(f"set_autotune: enabled must be a bool, got {_describe(enabled)}")

@@ -103,7 +103,7 @@ class _ConvPlanBase:
                 return _api._call_core(fn, plans[algo].run, x, self.bias)
 
             with _api._AUTOTUNE_LOCK:
-                chosen, _ = _api._autotune_pick(run)
+                chosen, _ = _api._autotune_pick(run, _api._autotune_families(self.weight.dtype, self.weight.shape))
             plan = plans[chosen]
         else:
             plan = make(self.algo)

@@ -99,12 +99,32 @@ def test_every_family_that_declines_is_skipped():
     assert only_choice() in FAMILIES - {"winograd"}
 
 
+@pytest.mark.parametrize("dtype, channels", [(np.float64, 16), (np.float32, 520)])
+def test_winograd_only_where_auto_allows_it_for_accuracy(monkeypatch, dtype, channels):
+    # float64, and float32 with more than 512 input channels per group, stay off Winograd even where
+    # it would be the fastest: it is never timed.
+    timed = []
+    real_pick = _api._autotune_pick
+
+    def recording_pick(run, families):
+        timed.extend(families)
+        return real_pick(run, families)
+
+    monkeypatch.setattr(_api, "_autotune_pick", recording_pick)
+    f, x, w, kwargs = make(("conv2d", (1, channels, 6, 6), (8, channels, 3, 3), {"padding": 1}), dtype=dtype)
+    f(x, w, **kwargs)
+    assert "winograd" not in timed and "direct" in timed
+    assert only_choice() != "winograd"
+    assert "winograd" in _api._autotune_families(np.float32, (8, 512, 3, 3))
+    assert "winograd" not in _api._autotune_families(np.float32, (8, 256, 3, 3, 3))  # 3 depth taps x 256
+
+
 def test_the_cache_is_used_and_keyed_by_thread_count(monkeypatch):
     f, x, w, kwargs = make(CASES[1])
     fastconv.set_num_threads(1)
     first = f(x, w, **kwargs)
 
-    def no_timing(run):
+    def no_timing(run, families):
         raise AssertionError("a cached problem was timed again")
 
     monkeypatch.setattr(_api, "_autotune_pick", no_timing)
