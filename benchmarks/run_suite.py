@@ -27,7 +27,8 @@ channels-last memory (NHWC seen as NCHW, given to torch with its channels_last w
 `auto` is the functional call a user makes (weights packed inside the call), `plan` a prepacked
 `fastconv.Conv2d`-style object built once, `autotune` the functional call with
 `fastconv.set_autotune(True)` (its one-time timing of the candidates falls in an untimed first
-call), and % peak is against the FMA loop measured in this run at the same thread count. Page faults are the process's minor faults per timed call."""
+call), and % peak is against the FMA loop measured in this run at the same thread count. Page
+faults are the process's minor faults per timed call."""
 
 
 GPU_START, GPU_END = "<!-- gpu-benchmarks:start -->", "<!-- gpu-benchmarks:end -->"

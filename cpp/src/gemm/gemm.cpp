@@ -256,7 +256,8 @@ void gemm_with(const Ukernel<T>& ukernel, int64_t M, int64_t N, int64_t K, Const
                    kc, nc, nr, packed_b);
             for (int64_t ic = 0; ic < M; ic += blocking.mc) {
                 const int64_t mc = std::min(blocking.mc, M - ic);
-                const ConstMatrix<T> a_block{A.data + ic * A.row_stride + pc * A.col_stride, A.row_stride, A.col_stride};
+                const ConstMatrix<T> a_block{A.data + ic * A.row_stride + pc * A.col_stride, A.row_stride,
+                                             A.col_stride};
                 const int64_t lda = copies_a ? (mc + mr - 1) / mr * mr : mr;
                 if (copies_a) copy_a_columns(a_block, mc, kc, lda, packed_a);
                 else pack_a(a_block, mc, kc, mr, packed_a);

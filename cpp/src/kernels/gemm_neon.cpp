@@ -20,7 +20,8 @@ static_assert(kF32NeonNr == 2 * F32Q::lanes && kF64NeonNr == 2 * F64Q::lanes);
 
 }  // namespace
 
-void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate) {
+void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                                bool accumulate) {
     two_vector_tile<F32Q, kF32NeonMr>(kc, a, lda, b, c, ldc, accumulate);
 }
 

@@ -45,7 +45,8 @@ void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, int64_t lda, co
 void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                     bool accumulate);
 
-void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate);
+void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                                bool accumulate);
 void f64_gemm_ukernel_8x4__neon(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                 bool accumulate);
 

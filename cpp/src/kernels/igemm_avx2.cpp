@@ -6,9 +6,10 @@
 // chains, just enough to cover the FMA latency. Its 8 row pointers fit the general registers with
 // the weight pointer and the loop counters; a 12-row tile spilled two of them, reloaded on every
 // channel step (grouped_3x3 on channels-last memory, Zen 3, 1 thread, minima of alternated
-// processes: 0.547 -> 0.522 ms; the tile alone 61 -> 68 GFLOP/s). Partial column blocks use maskload/maskstore with a lane mask
-// built from nr: no scalar tail. Full vectors are stored unmasked: a masked store costs Zen 3 about
-// a dozen cycles, and a tile of a 64-deep reduction (a 1x1 layer) spends only ~400 on its FMAs.
+// processes: 0.547 -> 0.522 ms; the tile alone 61 -> 68 GFLOP/s). Partial column blocks use
+// maskload/maskstore with a lane mask built from nr: no scalar tail. Full vectors are stored
+// unmasked: a masked store costs Zen 3 about a dozen cycles, and a tile of a 64-deep reduction (a
+// 1x1 layer) spends only ~400 on its FMAs.
 #include <immintrin.h>
 
 #include "igemm/igemm.hpp"

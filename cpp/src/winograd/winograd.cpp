@@ -311,8 +311,8 @@ void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, in
         const int64_t kc = std::min(l.kc_max, l.Cg - pc);
         for (int64_t j = j0; j < j1; ++j)
             for (int64_t s = 0; s < used_slivers; ++s)
-                l.gk.fn(kc, a + (s * l.C + pc) * l.mr, l.mr, b + (j * l.Cg + pc) * l.nr, c + s * l.mr * l.padded_k + j * l.nr,
-                        l.padded_k, pc > 0);
+                l.gk.fn(kc, a + (s * l.C + pc) * l.mr, l.mr, b + (j * l.Cg + pc) * l.nr,
+                        c + s * l.mr * l.padded_k + j * l.nr, l.padded_k, pc > 0);
     }
 }
 
