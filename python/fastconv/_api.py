@@ -1096,7 +1096,9 @@ def algorithms(
     algo: str = "auto",
 ) -> Dict[str, Any]:
     """Which implementation `op` (e.g. "conv2d", "conv_transpose3d") would run for these shapes
-    and parameters under `algo`, and why each other one declines, without running anything.
+    and parameters under `algo`, and why each other one declines, without running anything. For
+    "auto" this is the heuristic's choice; with autotuning on (set_autotune) a tuned problem may
+    run another family's.
 
     Returns:
         {"selected": name, "candidates": [{"name", "algo", "accepted", "reason"}, ...]} with the
