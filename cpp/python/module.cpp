@@ -365,6 +365,13 @@ PYBIND11_MODULE(_core, m) {
           py::arg("weight_shape"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"), py::arg("pad_after"),
           py::arg("output_padding"), py::arg("groups"), py::arg("algo"), py::arg("channels_last") = false);
     m.def("algo_names", &algo_names);
+    m.def(
+        "winograd_accurate_for_auto",
+        [](const std::string& dtype, int64_t depth_taps, int64_t in_channels_per_group) {
+            return winograd_accurate_for_auto(dtype == "float64" ? DType::f64 : DType::f32, depth_taps,
+                                              in_channels_per_group);
+        },
+        py::arg("dtype"), py::arg("depth_taps"), py::arg("in_channels_per_group"));
     m.def("memory_limit_bytes", &memory_limit_bytes);
     m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); });
     m.def("active_isa", [] { return std::string(isa_name(active_isa())); });

@@ -32,10 +32,9 @@ namespace {
 // 6 x 36 = 216 against 441, the Zen 3 win above).
 bool winograd_wins(const ConvProblem& p, bool prepacked) {
     const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
-    if (p.dtype != DType::f32 || !accepted) return false;
+    if (!accepted || !winograd_accurate_for_auto(p.dtype, p.kernel[0], p.in_channels_per_group())) return false;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
-    // 3-D: KD depth taps sum KD Winograd products, a reduction as long as KD Cg channels'.
-    if (Cg < 16 || Kg < 16 || p.kernel[0] * Cg > 512) return false;
+    if (Cg < 16 || Kg < 16) return false;
     const int m = winograd::prefers_2x2(p) ? 2 : 4;
     const int64_t direct_products = p.batch * p.out_spatial() * p.kernel[1] * p.kernel[2];
     if (3 * winograd::gemm_products(p, m) > 2 * direct_products) return false;
@@ -90,6 +89,11 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
 }
 
 }  // namespace
+
+// 3-D: KD depth taps sum KD Winograd products, a reduction as long as KD Cg channels'.
+bool winograd_accurate_for_auto(DType dtype, int64_t depth_taps, int64_t in_channels_per_group) {
+    return dtype == DType::f32 && depth_taps * in_channels_per_group <= 512;
+}
 
 const std::vector<ConvImpl>& conv_registry() {
     static const std::vector<ConvImpl> registry{

@@ -46,6 +46,11 @@ Selection select(const ConvProblem& problem, Algo algo, bool prepacked = false);
 
 const std::vector<ConvImpl>& conv_registry();
 
+// Whether Winograd's error stays within what "auto" allows (docs/winograd.md): float32, and at
+// most 512 input channels per group times depth taps (3-D layers sum KD Winograd products).
+// "auto" and the Python autotuner both keep to it.
+bool winograd_accurate_for_auto(DType dtype, int64_t depth_taps, int64_t in_channels_per_group);
+
 // The first entry of the family that accepts the problem exactly as given; throws InvalidArgument
 // listing every entry's reason when none does.
 const ConvImpl& select_impl(const ConvProblem& problem, Algo algo, bool prepacked = false);

@@ -930,12 +930,11 @@ _AUTOTUNE_LOCK = threading.Lock()
 
 def _autotune_families(dtype: np.dtype, w_shape: Tuple[int, ...]) -> Tuple[str, ...]:
     """The candidates for a forward or transposed problem with weights of `w_shape`: Winograd only
-    in float32 with at most 512 input channels per group and depth tap (KD * C/groups), the error
-    bound "auto" keeps to (docs/winograd.md: within 1e-5 of max |y| up to 512; float64's Winograd is
-    2-3x less accurate than its direct sums). A transposed weight's shape fails nothing here: the
-    winograd family declines transposed problems itself."""
-    taps_times_channels = w_shape[1] * (w_shape[2] if len(w_shape) == 5 else 1)
-    if np.dtype(dtype) == np.float32 and taps_times_channels <= 512:
+    where the registry's accuracy rule lets "auto" take it (_core.winograd_accurate_for_auto:
+    float32, at most 512 input channels per group times depth taps; docs/winograd.md). A transposed
+    weight's shape fails nothing here: the winograd family declines transposed problems itself."""
+    depth_taps = w_shape[2] if len(w_shape) == 5 else 1
+    if _core.winograd_accurate_for_auto(np.dtype(dtype).name, depth_taps, w_shape[1]):
         return _AUTOTUNE_FAMILIES
     return tuple(family for family in _AUTOTUNE_FAMILIES if family != "winograd")
 
