@@ -138,13 +138,17 @@ def make_inputs(layer: Layer, dtype: str = "float32", seed: int = 0) -> Tuple[np
 LAYOUTS = ("nchw", "channels_last")
 
 
+# Rows that are not a functional algo: a prepacked plan, and the autotuned functional call.
+_NOT_ALGOS = ("plan", "autotune")
+
+
 def algo_names() -> Tuple[str, ...]:
     """The algos fastconv accepts, then "plan": a prepacked fastconv.ConvNd (algo auto) built once per
     layer, and "autotune": the functional call with fastconv.set_autotune(True) (its one-time timing
     falls in the untimed first call)."""
     from . import _core
 
-    return tuple(_core.algo_names()) + ("plan", "autotune")
+    return tuple(_core.algo_names()) + _NOT_ALGOS
 
 
 def default_algos() -> Tuple[str, ...]:
@@ -165,7 +169,7 @@ def accepts(layer: Layer, algo: str, dtype: str = "float32") -> bool:
     forward layers): an algo that cannot run a layer gets no row, rather than an error row."""
     import fastconv
 
-    if algo in ("plan", "autotune"):
+    if algo in _NOT_ALGOS:
         return True
     try:
         fastconv.algorithms(layer.op, layer.input, layer.weight, dtype=dtype, algo=algo, **layer.conv_kwargs())
@@ -615,7 +619,7 @@ def summarize(results: Sequence[Result]) -> List[Summary]:
         keyed.setdefault((row.layer, row.layout, row.threads), {})[row.algo] = row
     summaries = []
     for (layer, layout, threads), rows in keyed.items():
-        functional = [row for algo, row in rows.items() if algo not in ("plan", "autotune", "reference") and row.seconds]
+        functional = [row for algo, row in rows.items() if algo not in (*_NOT_ALGOS, "reference") and row.seconds]
         best = min(functional, key=lambda row: row.seconds) if functional else None
         summaries.append(
             Summary(layer, layout, threads, best, rows.get("auto"), rows.get("plan"), rows.get("autotune")))
