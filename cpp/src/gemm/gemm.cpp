@@ -28,16 +28,18 @@ namespace {
 // is a few inlined moves: a memcpy of a run-time 24 bytes was a libc call per sliver and k step,
 // 40% of dcgan_up_4x4's functional call. The columns lie col_stride apart, each a run of at most
 // MC floats, too short a run per page for the hardware prefetchers to ramp up before the next
-// column jumps pages: the column kAhead steps ahead is prefetched line by line, which took the
-// packing of dcgan_up_4x4's 8 MB of weights from ~4 to ~8 GB/s (functional call 2.9 -> 2.25 ms).
+// column jumps pages: the column kColumnsAhead steps ahead is prefetched line by line, which took
+// the packing of dcgan_up_4x4's 8 MB of weights from ~4 to ~8 GB/s (functional call 2.9 -> 2.25
+// ms). copy_a_columns reads its columns the same way.
+constexpr int64_t kColumnsAhead = 8;
+
 template <int MR, typename T>
 void pack_a_columns(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* packed) {
     const int m = MR > 0 ? MR : mr;
     const int64_t full_slivers = rows / m, tail = rows - full_slivers * m;
-    constexpr int64_t kAhead = 8;
     for (int64_t p = 0; p < depth; ++p) {
         const T* column = a.data + p * a.col_stride;
-        if (p + kAhead < depth) prefetch_lines(column + kAhead * a.col_stride, rows);
+        if (p + kColumnsAhead < depth) prefetch_lines(column + kColumnsAhead * a.col_stride, rows);
         T* dst = packed + p * m;
         for (int64_t s = 0; s < full_slivers; ++s, column += m, dst += m * depth)
             for (int i = 0; i < m; ++i) dst[i] = column[i];
@@ -58,10 +60,9 @@ void pack_a_columns(ConstMatrix<T> a, int64_t rows, int64_t depth, int mr, T* pa
 // the tiles of this one, to overlap the two, measured slower.
 template <typename T>
 void copy_a_columns(ConstMatrix<T> a, int64_t rows, int64_t depth, int64_t ld, T* copy) {
-    constexpr int64_t kAhead = 8;  // as in pack_a_columns
     for (int64_t p = 0; p < depth; ++p) {
         const T* column = a.data + p * a.col_stride;
-        if (p + kAhead < depth) prefetch_lines(column + kAhead * a.col_stride, rows);
+        if (p + kColumnsAhead < depth) prefetch_lines(column + kColumnsAhead * a.col_stride, rows);
         std::copy_n(column, rows, copy + p * ld);
         std::fill(copy + p * ld + rows, copy + (p + 1) * ld, T(0));
     }
