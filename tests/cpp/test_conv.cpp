@@ -354,14 +354,15 @@ TEST(Layout, TransposeImagesMatchesItsIndexFormula) {
 
 // The channels-first row kernel's pair of output rows against two single-row calls of the same
 // ISA's kernel, bit for bit, over widths that leave every vector tail (and none) and several
-// kernel shapes and dilations; rows are padded as the contract asks.
+// kernel shapes and dilations (3 x 3 takes the kernels' compile-time-size path, the others the
+// run-time one); rows are padded as the contract asks.
 TEST(Depthwise, RowPairGivesTwoSingleRowsBits) {
     struct RowShape {
         int64_t kh, kw, dw;
     };
     for (const dwconv::Ukernel& ukernel : dwconv::ukernels()) {
         if (ukernel.isa > detected_isa()) continue;
-        for (const RowShape k : {RowShape{3, 3, 1}, RowShape{1, 1, 1}, RowShape{5, 2, 3}, RowShape{2, 7, 1}})
+        for (const RowShape k : {RowShape{3, 3, 1}, RowShape{3, 3, 2}, RowShape{1, 1, 1}, RowShape{5, 2, 3}, RowShape{2, 7, 1}})
             for (int64_t width : {1, 7, 8, 9, 16, 24, 31, 32, 33, 56, 63, 64, 65, 100}) {
                 const int64_t span = width + (k.kw - 1) * k.dw + 32;
                 const auto input = random_values<float>((k.kh + 1) * span, 44);

@@ -110,9 +110,15 @@ void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const
 
 namespace {
 
-// The shared traits with a store of a vector's first `count` lanes.
+// The shared traits with a store of a vector's first `count` lanes, and a load whose register the
+// empty asm pins (an operand GCC cannot fold into the FMAs that read it).
 struct F32YmmRow : simd::F32Ymm {
     static void store_first(float* p, Vec v, int64_t count) { _mm256_maskstore_ps(p, first_lanes(count), v); }
+    static Vec load_kept(const float* p) {
+        Vec v = _mm256_loadu_ps(p);
+        asm("" : "+x"(v));
+        return v;
+    }
 };
 
 }  // namespace

@@ -113,9 +113,15 @@ void f32_dwconv_3x3_rows4_ukernel__avx512f(int64_t channels, const float* const*
 
 namespace {
 
-// The shared traits with a store of a vector's first `count` lanes.
+// The shared traits with a store of a vector's first `count` lanes, and a load whose register the
+// empty asm pins (an operand GCC cannot fold into the FMAs that read it).
 struct F32ZmmRow : simd::F32Zmm {
     static void store_first(float* p, Vec v, int64_t count) { _mm512_mask_storeu_ps(p, first_lanes(count), v); }
+    static Vec load_kept(const float* p) {
+        Vec v = _mm512_loadu_ps(p);
+        asm("" : "+v"(v));
+        return v;
+    }
 };
 
 }  // namespace
