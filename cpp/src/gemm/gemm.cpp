@@ -141,16 +141,14 @@ void pack_b(ConstMatrix<T> b, int64_t depth, int64_t cols, int nr, T* packed) {
     }
 }
 
-// One MR x NR tile of C whose valid part is rows x cols. A partial tile goes through a local
-// full-size tile so the microkernel never writes outside C; the valid part of C is copied in first
-// when accumulating, so the kernel does exactly the arithmetic it would do in place.
+// A partial tile of C (rows x cols valid) goes through a local full-size tile so the microkernel
+// never writes outside C; the valid part of C is copied in first when accumulating, so the kernel
+// does exactly the arithmetic it would do in place. Out of line: its frame (the local tile)
+// cost every full tile a prologue while it shared run_tile's body, 4% of resnet_1x1_56's call.
 template <typename T>
-void run_tile(const Ukernel<T>& ukernel, int64_t kc, const T* a_sliver, int64_t lda, const T* b_sliver, T* c,
-              int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
-    if (rows == ukernel.mr && cols == ukernel.nr) {
-        ukernel.fn(kc, a_sliver, lda, b_sliver, c, ldc, accumulate);
-        return;
-    }
+[[gnu::noinline]] void run_partial_tile(const Ukernel<T>& ukernel, int64_t kc, const T* a_sliver, int64_t lda,
+                                        const T* b_sliver, T* c, int64_t ldc, int64_t rows, int64_t cols,
+                                        bool accumulate) {
     alignas(64) T tile[kMaxTileElements];
     const int nr = ukernel.nr;
     if (accumulate) {
@@ -160,6 +158,14 @@ void run_tile(const Ukernel<T>& ukernel, int64_t kc, const T* a_sliver, int64_t 
     }
     ukernel.fn(kc, a_sliver, lda, b_sliver, tile, nr, accumulate);
     for (int64_t i = 0; i < rows; ++i) std::copy_n(tile + i * nr, cols, c + i * ldc);
+}
+
+// One MR x NR tile of C whose valid part is rows x cols.
+template <typename T>
+inline void run_tile(const Ukernel<T>& ukernel, int64_t kc, const T* a_sliver, int64_t lda, const T* b_sliver, T* c,
+                     int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
+    if (rows == ukernel.mr && cols == ukernel.nr) ukernel.fn(kc, a_sliver, lda, b_sliver, c, ldc, accumulate);
+    else run_partial_tile(ukernel, kc, a_sliver, lda, b_sliver, c, ldc, rows, cols, accumulate);
 }
 
 template <typename T>
