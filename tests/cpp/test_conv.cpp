@@ -353,16 +353,18 @@ TEST(Layout, TransposeImagesMatchesItsIndexFormula) {
 }
 
 // The channels-first row kernel's pair of output rows against two single-row calls of the same
-// ISA's kernel, bit for bit, over widths that leave every vector tail (and none) and several
-// kernel shapes and dilations (3 x 3 takes the kernels' compile-time-size path, the others the
-// run-time one); rows are padded as the contract asks.
+// ISA's kernel, bit for bit, and both rows against the contract's sum in double, over widths that
+// leave every vector tail (and none) and several kernel shapes and dilations (3 x 3 takes the
+// kernels' compile-time-size path, the others the run-time one); rows are padded as the contract
+// asks.
 TEST(Depthwise, RowPairGivesTwoSingleRowsBits) {
     struct RowShape {
         int64_t kh, kw, dw;
     };
+    const RowShape shapes[] = {{3, 3, 1}, {3, 3, 2}, {1, 1, 1}, {5, 2, 3}, {2, 7, 1}};
     for (const dwconv::Ukernel& ukernel : dwconv::ukernels()) {
         if (ukernel.isa > detected_isa()) continue;
-        for (const RowShape k : {RowShape{3, 3, 1}, RowShape{3, 3, 2}, RowShape{1, 1, 1}, RowShape{5, 2, 3}, RowShape{2, 7, 1}})
+        for (const RowShape k : shapes)
             for (int64_t width : {1, 7, 8, 9, 16, 24, 31, 32, 33, 56, 63, 64, 65, 100}) {
                 const int64_t span = width + (k.kw - 1) * k.dw + 32;
                 const auto input = random_values<float>((k.kh + 1) * span, 44);
@@ -376,6 +378,16 @@ TEST(Depthwise, RowPairGivesTwoSingleRowsBits) {
                 ukernel.row_fn(width, k.kh, k.kw, k.dw, rows + 1, weights.data(), 0.25f, single.data() + width, nullptr);
                 ASSERT_EQ(std::memcmp(pair.data(), single.data(), pair.size() * sizeof(float)), 0)
                     << ukernel.name << " width " << width << " kernel " << k.kh << "x" << k.kw << " dilation " << k.dw;
+                for (int64_t row = 0; row < 2; ++row)
+                    for (int64_t ow = 0; ow < width; ++ow) {
+                        double expected = 0.25;
+                        for (int64_t r = 0; r < k.kh; ++r)
+                            for (int64_t s = 0; s < k.kw; ++s)
+                                expected += double{rows[row + r][ow + s * k.dw]} * weights[r * k.kw + s];
+                        ASSERT_NEAR(pair[row * width + ow], expected, 1e-5 * (1 + std::abs(expected)))
+                            << ukernel.name << " width " << width << " kernel " << k.kh << "x" << k.kw << " dilation "
+                            << k.dw << " row " << row << " output " << ow;
+                    }
             }
     }
 }
