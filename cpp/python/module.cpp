@@ -38,6 +38,13 @@ DType dtype_of(const py::array& array, const char* op, const char* name) {
                           ", expected float32 or float64");
 }
 
+// A dtype given by name ("float32", "float64"), as algorithms() and the autotuner pass it.
+DType dtype_named(const std::string& text) {
+    if (text == "float32") return DType::f32;
+    if (text == "float64") return DType::f64;
+    throw UnsupportedType("dtype must be 'float32' or 'float64', got '" + text + "'");
+}
+
 void require_dtype(const py::array& array, DType dtype, const char* op, const char* name) {
     DType actual = dtype_of(array, op, name);
     if (actual != dtype)
@@ -152,10 +159,7 @@ std::tuple<std::string, std::vector<std::tuple<std::string, std::string, bool, s
     const std::vector<int64_t>& w_shape, std::vector<int64_t> stride, std::vector<int64_t> dilation,
     std::vector<int64_t> pad_before, std::vector<int64_t> pad_after, std::vector<int64_t> output_padding,
     int64_t groups, const std::string& algo_text, bool channels_last) {
-    DType dtype;
-    if (dtype_text == "float32") dtype = DType::f32;
-    else if (dtype_text == "float64") dtype = DType::f64;
-    else throw UnsupportedType("dtype must be 'float32' or 'float64', got '" + dtype_text + "'");
+    const DType dtype = dtype_named(dtype_text);
     const ConvParams params = params_of(std::move(stride), std::move(dilation), std::move(pad_before),
                                         std::move(pad_after), std::move(output_padding), groups);
     ConvProblem problem = transposed ? make_conv_transpose_problem(dtype, x_shape, w_shape, params)
@@ -368,8 +372,7 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "winograd_accurate_for_auto",
         [](const std::string& dtype, int64_t depth_taps, int64_t in_channels_per_group) {
-            return winograd_accurate_for_auto(dtype == "float64" ? DType::f64 : DType::f32, depth_taps,
-                                              in_channels_per_group);
+            return winograd_accurate_for_auto(dtype_named(dtype), depth_taps, in_channels_per_group);
         },
         py::arg("dtype"), py::arg("depth_taps"), py::arg("in_channels_per_group"));
     m.def("memory_limit_bytes", &memory_limit_bytes);
