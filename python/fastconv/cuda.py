@@ -94,12 +94,21 @@ def device_of(value: Any) -> Optional[int]:
     raise ValueError(f"DLPack device type {device_type} is not supported; fastconv takes host (1) or CUDA (2) arrays")
 
 
+def host_arrays(*values: Any) -> bool:
+    """Whether every value is None or a NumPy array: the common case, known without asking each
+    array for its DLPack device."""
+    for value in values:
+        if value is not None and type(value) is not np.ndarray:
+            return False
+    return True
+
+
 def placement(fn: str, **arrays: Any) -> Optional[int]:
     """The CUDA device an op's arrays live on, or None when they are all host arrays. Raises
     ValueError when host and device arrays (or two devices) are mixed, RuntimeError when the arrays
     are on a device this build or machine cannot use."""
-    if all(value is None or type(value) is np.ndarray for value in arrays.values()):
-        return None  # the common case, without asking each array for its DLPack device
+    if host_arrays(*arrays.values()):
+        return None
     devices: Dict[str, Optional[int]] = {}
     for name, value in arrays.items():
         if value is None:
