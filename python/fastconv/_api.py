@@ -438,7 +438,7 @@ def _conv(
     if algo == "auto" and _autotune_enabled:
         key = (transposed, x.shape, w.shape, x.dtype.str, channels_last, _core.get_num_threads(),
                tuple((name, tuple(value) if isinstance(value, list) else value) for name, value in geometry.items()))
-        y = _autotuned_call(key, run, _autotune_families(x.dtype, w.shape))
+        y = _autotuned_call(key, run, lambda: _autotune_families(x.dtype, w.shape))
     else:
         y = run(algo)
     if channels_last:
@@ -972,8 +972,9 @@ def _autotune_pick(run: Callable[[str], Any], families: Sequence[str]) -> Tuple[
     return best, results[best]
 
 
-def _autotuned_call(key: Tuple[Any, ...], run: Callable[[str], Any], families: Sequence[str]) -> Any:
-    """run(family) with the family tuned for `key`: the cached choice, or one timed now."""
+def _autotuned_call(key: Tuple[Any, ...], run: Callable[[str], Any], families: Callable[[], Sequence[str]]) -> Any:
+    """run(family) with the family tuned for `key`: the cached choice, or one timed now among
+    families() (asked only then: a tuned problem's calls skip it)."""
     chosen = _AUTOTUNE_CACHE.get(key)
     if chosen is not None:
         return run(chosen)
@@ -981,7 +982,7 @@ def _autotuned_call(key: Tuple[Any, ...], run: Callable[[str], Any], families: S
         chosen = _AUTOTUNE_CACHE.get(key)
         if chosen is not None:
             return run(chosen)
-        chosen, result = _autotune_pick(run, families)
+        chosen, result = _autotune_pick(run, families())
         if len(_AUTOTUNE_CACHE) >= _AUTOTUNE_CACHE_SIZE:
             _AUTOTUNE_CACHE.clear()
         _AUTOTUNE_CACHE[key] = chosen

@@ -127,7 +127,11 @@ def test_the_cache_is_used_and_keyed_by_thread_count(monkeypatch):
     def no_timing(run, families):
         raise AssertionError("a cached problem was timed again")
 
+    def no_candidates(dtype, w_shape):
+        raise AssertionError("a cached problem asked for its candidates again")
+
     monkeypatch.setattr(_api, "_autotune_pick", no_timing)
+    monkeypatch.setattr(_api, "_autotune_families", no_candidates)
     np.testing.assert_array_equal(f(x, w, **kwargs), first)
     monkeypatch.undo()
     fastconv.set_num_threads(2)
