@@ -2,11 +2,13 @@
 // or FASTCONV_NUM_THREADS.
 //
 // Before sleeping, a worker done with its tasks (and a caller waiting for its workers) spins for at
-// most kSpin: a convolution's parallel phases come microseconds apart, and a futex wake-up costs
-// tens of microseconds in a VM, a tenth of a small layer. The bound keeps the cores free between
-// calls for torch's threads and anything else (2 threads on Zen 3, minima of alternated processes:
-// resnet_3x3_7 NCHW 1.64 -> 1.46 ms, resnet_1x1_s2 channels-last 0.371 -> 0.352, grouped_3x3
-// channels-last 0.336 -> 0.320; 50 us gained no more on small layers and cost the stem 8%).
+// most kSpin: a convolution's parallel phases come microseconds apart, back-to-back calls tens of
+// microseconds apart (the Python layer's own time), and a futex wake-up costs tens of microseconds
+// in a VM, a tenth of a small layer. 15 us was enough on Zen 3 between phases but not between
+// calls: on the 2-core AVX-512 Xeon VM (medians at 2 threads, 15 -> 200 us) depthwise_3x3
+// channels-last 0.275 -> 0.203 ms, resnet_1x1_s2 channels-last 0.250 -> 0.191, dcgan_up_16
+// channels-last 0.289 -> 0.246, the rest unchanged. The bound keeps the cores free soon after a
+// call for torch's threads and anything else (OpenMP runtimes spin for milliseconds).
 #include "runtime/thread_pool.hpp"
 
 #include <chrono>
@@ -28,7 +30,7 @@ namespace {
 
 thread_local bool inside_task = false;
 
-constexpr auto kSpin = std::chrono::microseconds(15);
+constexpr auto kSpin = std::chrono::microseconds(200);
 
 // Returns once done() holds or kSpin has passed, whichever comes first.
 template <typename Done>
