@@ -424,6 +424,7 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     float* dst_last = dst;
     if (dst_channels_first && !staged) dst_last = scratch<float>(ScratchSlot::layout_dst, p.batch * dst_spatial * dst_channels);
 
+    const bool prefetch = output_prefetch_pays();
     parallel_for(outer * num_chunks, [&](int64_t task) {
         const auto& chunk = chunks[task % num_chunks];
         const int64_t cb0 = every_block ? 0 : (task / num_chunks) % pw.column_blocks;
@@ -481,12 +482,12 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                     const float* w_block =
                         deferred ? deferred_block : pw.weights + cls.weight_offset + (g * pw.column_blocks + cb) * block_size;
                     const float* bias_block = bias ? bias + g * pw.columns + cb * NR : nullptr;
-                    // The next tile's destination lines are fetched while this one computes: a
-                    // fresh output is in no cache, and its stores waited on reads for ownership
-                    // (fcn_up_3x3, unet_up_2x2, batch8_up, the stem on channels-last memory: calls
-                    // 7-13% faster on Zen 3, median of interleaved runs). Within the chunk only:
-                    // the stage holds no more.
-                    for (int64_t i = MR; tile + 1 < chunk[2] && i < 2 * MR && tile * MR + i < pixels; ++i)
+                    // Where it pays (output_prefetch_pays), the next tile's destination lines are
+                    // fetched while this one computes: a fresh output is in no cache, and its
+                    // stores waited on reads for ownership (fcn_up_3x3, unet_up_2x2, batch8_up,
+                    // the stem on channels-last memory: calls 7-13% faster on Zen 3, median of
+                    // interleaved runs). Within the chunk only: the stage holds no more.
+                    for (int64_t i = MR; prefetch && tile + 1 < chunk[2] && i < 2 * MR && tile * MR + i < pixels; ++i)
                         prefetch_lines_for_write(dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR, nr);
                     uk.fn(mr, nr, pw.reduction, ks, rows, g * pw.reduction, w_block, bias_block, c_rows);
                 }

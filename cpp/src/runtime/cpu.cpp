@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fastconv/fastconv.hpp"
+#include "runtime/prefetch.hpp"
 
 #if defined(FASTCONV_X86_KERNELS)
 #include <cpuid.h>
@@ -27,6 +28,13 @@ uint64_t read_xcr0() {
     uint32_t eax = 0, edx = 0;
     __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
     return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+bool is_intel() {
+    unsigned max_leaf = 0, ebx = 0, ecx = 0, edx = 0;
+    __cpuid(0, max_leaf, ebx, ecx, edx);
+    // "GenuineIntel" in EBX, EDX, ECX.
+    return ebx == 0x756e6547 && edx == 0x49656e69 && ecx == 0x6c65746e;
 }
 
 Isa detect() {
@@ -50,9 +58,13 @@ Isa detect() {
 // Advanced SIMD (with FMA) is part of every ARMv8-A core and of the AArch64 Linux ABI.
 Isa detect() { return Isa::neon; }
 
+bool is_intel() { return false; }
+
 #else
 
 Isa detect() { return Isa::scalar; }
+
+bool is_intel() { return false; }
 
 #endif
 
@@ -121,5 +133,10 @@ std::vector<Isa> compiled_isas() {
 }
 
 std::string isa_override_warning() { return settings().warning; }
+
+bool output_prefetch_pays() {
+    static const bool pays = !is_intel();
+    return pays;
+}
 
 }  // namespace fastconv
