@@ -11,6 +11,7 @@ const std::vector<Ukernel>& ukernels() {
         {"f32_igemm_ukernel_6x64__avx512f", Isa::avx512, 6, 64, f32_igemm_ukernel_6x64__avx512f},
         {"f32_igemm_ukernel_8x32__avx512f", Isa::avx512, 8, 32, f32_igemm_ukernel_8x32__avx512f},
         {"f32_igemm_ukernel_12x16__avx512f", Isa::avx512, 12, 16, f32_igemm_ukernel_12x16__avx512f},
+        {"f32_igemm_ukernel_10x8__avx512f", Isa::avx512, 10, 8, f32_igemm_ukernel_10x8__avx512f},
         {"f32_igemm_ukernel_6x16__avx2_fma", Isa::avx2, 6, 16, f32_igemm_ukernel_6x16__avx2_fma},
         {"f32_igemm_ukernel_8x8__avx2_fma", Isa::avx2, 8, 8, f32_igemm_ukernel_8x8__avx2_fma},
 #endif

@@ -50,5 +50,7 @@ void f32_igemm_ukernel_8x32__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t
     const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_12x16__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);
+void f32_igemm_ukernel_10x8__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
+    const float* w, const float* bias, float* const* c);
 
 }  // namespace fastconv::igemm
