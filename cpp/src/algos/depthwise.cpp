@@ -5,8 +5,8 @@
 // vectorised along the rows; other channels-first problems are transposed in and out. A GEMM would have a reduction of only kernel-size terms per output and
 // waste its tiles; here each output pixel costs one pointer per tap and two loads per FMA.
 //
-// Each task is a run of output rows (n, od, oh) of one image; every element is summed in tap order by one kernel
-// call, so results do not depend on the thread count.
+// Each task is a run of output rows (n, od, oh) of one image; every element is summed in tap
+// order by one kernel call, so results do not depend on the thread count.
 #include <algorithm>
 #include <memory>
 #include <vector>

@@ -30,13 +30,6 @@ uint64_t read_xcr0() {
     return (static_cast<uint64_t>(edx) << 32) | eax;
 }
 
-bool is_intel() {
-    unsigned max_leaf = 0, ebx = 0, ecx = 0, edx = 0;
-    __cpuid(0, max_leaf, ebx, ecx, edx);
-    // "GenuineIntel" in EBX, EDX, ECX.
-    return ebx == 0x756e6547 && edx == 0x49656e69 && ecx == 0x6c65746e;
-}
-
 Isa detect() {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (__get_cpuid_max(0, nullptr) < 7) return Isa::scalar;
@@ -58,13 +51,9 @@ Isa detect() {
 // Advanced SIMD (with FMA) is part of every ARMv8-A core and of the AArch64 Linux ABI.
 Isa detect() { return Isa::neon; }
 
-bool is_intel() { return false; }
-
 #else
 
 Isa detect() { return Isa::scalar; }
-
-bool is_intel() { return false; }
 
 #endif
 
@@ -133,6 +122,21 @@ std::vector<Isa> compiled_isas() {
 }
 
 std::string isa_override_warning() { return settings().warning; }
+
+namespace {
+
+// cpuid's vendor string is "GenuineIntel" (in EBX, EDX, ECX).
+bool is_intel() {
+#if defined(FASTCONV_X86_KERNELS)
+    unsigned max_leaf = 0, ebx = 0, ecx = 0, edx = 0;
+    __cpuid(0, max_leaf, ebx, ecx, edx);
+    return ebx == 0x756e6547 && edx == 0x49656e69 && ecx == 0x6c65746e;
+#else
+    return false;
+#endif
+}
+
+}  // namespace
 
 bool output_prefetch_pays() {
     static const bool pays = !is_intel();

@@ -4,11 +4,13 @@
 // Before sleeping, a worker done with its tasks (and a caller waiting for its workers) spins for at
 // most kSpin: a convolution's parallel phases come microseconds apart, back-to-back calls tens of
 // microseconds apart (the Python layer's own time), and a futex wake-up costs tens of microseconds
-// in a VM, a tenth of a small layer. 15 us was enough on Zen 3 between phases but not between
-// calls: on the 2-core AVX-512 Xeon VM (medians at 2 threads, 15 -> 200 us) depthwise_3x3
-// channels-last 0.275 -> 0.203 ms, resnet_1x1_s2 channels-last 0.250 -> 0.191, dcgan_up_16
-// channels-last 0.289 -> 0.246, the rest unchanged. The bound keeps the cores free soon after a
-// call for torch's threads and anything else (OpenMP runtimes spin for milliseconds).
+// in a VM, a tenth of a small layer. On Zen 3, 15 us (against none: resnet_3x3_7 NCHW 1.64 ->
+// 1.46 ms at 2 threads, minima of alternated processes) was as good as 50, which cost the stem 8%
+// there; on the 2-core AVX-512 Xeon VM 15 us was too short for the gap between back-to-back calls
+// (medians at 2 threads, 15 -> 200 us: depthwise_3x3 channels-last 0.275 -> 0.203 ms,
+// resnet_1x1_s2 channels-last 0.250 -> 0.191, dcgan_up_16 channels-last 0.289 -> 0.246, the stem
+// and the rest unchanged). 200 us is not measured on Zen 3. The bound keeps the cores free soon
+// after a call for torch's threads and anything else (OpenMP runtimes spin for milliseconds).
 #include "runtime/thread_pool.hpp"
 
 #include <chrono>
