@@ -13,33 +13,24 @@
 #include <immintrin.h>
 
 #include "igemm/igemm.hpp"
+#include "kernels/vec_avx2.hpp"
+#include "kernels/vec_avx512.hpp"
 
 namespace fastconv::igemm {
 namespace {
 
-// One column vector of the tiles: 512 bits (16 channels) or, for groups of at most 8 output
-// channels, 256 bits (AVX-512VL's 32 ymm registers and masked ymm loads and stores).
-struct Zmm {
-    using Vec = __m512;
+// One column vector of the tiles, the shared vector traits plus masked loads and stores for the
+// partial column blocks: 512 bits (16 channels) or, for groups of at most 8 output channels, 256
+// bits (AVX-512VL's 32 ymm registers and masked ymm loads and stores).
+struct ZmmColumns : simd::F32Zmm {
     using Mask = __mmask16;
-    static constexpr int kLanes = 16;
-    static Vec load(const float* p) { return _mm512_load_ps(p); }
     static Vec load_masked(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
-    static Vec zero() { return _mm512_setzero_ps(); }
-    static Vec broadcast(float x) { return _mm512_set1_ps(x); }
-    static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
     static void store_masked(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
 };
 
-struct Ymm {
-    using Vec = __m256;
+struct YmmColumns : simd::F32Ymm {
     using Mask = __mmask8;
-    static constexpr int kLanes = 8;
-    static Vec load(const float* p) { return _mm256_load_ps(p); }
     static Vec load_masked(Mask m, const float* p) { return _mm256_maskz_loadu_ps(m, p); }
-    static Vec zero() { return _mm256_setzero_ps(); }
-    static Vec broadcast(float x) { return _mm256_set1_ps(x); }
-    static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
     static void store_masked(float* p, Mask m, Vec v) { _mm256_mask_storeu_ps(p, m, v); }
 };
 
@@ -50,7 +41,7 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
                  const float* w, const float* bias, float* const* c) {
     using Vec = typename V::Vec;
     using Mask = typename V::Mask;
-    constexpr int L = V::kLanes;
+    constexpr int L = V::lanes;
     Mask mask[NV];
     for (int v = 0; v < NV; ++v) {
         const int64_t lanes = nr - L * v;
@@ -73,9 +64,9 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
             for (int v = 0; v < NV; ++v) wv[v] = V::load(w + L * v);
 #pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) {
-                const Vec x = V::broadcast(rows[i][p]);
+                const Vec x = V::broadcast(rows[i] + p);
 #pragma GCC unroll 16
-                for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(x, wv[v], acc[i][v]);
+                for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(x, wv[v], acc[i][v]);
             }
             w += L * NV;
         };
@@ -99,30 +90,30 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
 
 void f32_igemm_ukernel_6x64__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
     int64_t a_offset, const float* w, const float* bias, float* const* c) {
-    tile<Zmm, 6, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+    tile<ZmmColumns, 6, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
 }
 
 void f32_igemm_ukernel_8x32__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
     int64_t a_offset, const float* w, const float* bias, float* const* c) {
-    tile<Zmm, 8, 2>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+    tile<ZmmColumns, 8, 2>(mr, nr, kc, ks, a, a_offset, w, bias, c);
 }
 
 void f32_igemm_ukernel_12x16__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
     int64_t a_offset, const float* w, const float* bias, float* const* c) {
     switch (kc) {
-        case 4: return tile<Zmm, 12, 1, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
-        case 8: return tile<Zmm, 12, 1, 8>(mr, nr, kc, ks, a, a_offset, w, bias, c);
-        case 16: return tile<Zmm, 12, 1, 16>(mr, nr, kc, ks, a, a_offset, w, bias, c);
-        default: return tile<Zmm, 12, 1>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        case 4: return tile<ZmmColumns, 12, 1, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        case 8: return tile<ZmmColumns, 12, 1, 8>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        case 16: return tile<ZmmColumns, 12, 1, 16>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        default: return tile<ZmmColumns, 12, 1>(mr, nr, kc, ks, a, a_offset, w, bias, c);
     }
 }
 
 void f32_igemm_ukernel_10x8__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
     int64_t a_offset, const float* w, const float* bias, float* const* c) {
     switch (kc) {
-        case 4: return tile<Ymm, 10, 1, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
-        case 8: return tile<Ymm, 10, 1, 8>(mr, nr, kc, ks, a, a_offset, w, bias, c);
-        default: return tile<Ymm, 10, 1>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        case 4: return tile<YmmColumns, 10, 1, 4>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        case 8: return tile<YmmColumns, 10, 1, 8>(mr, nr, kc, ks, a, a_offset, w, bias, c);
+        default: return tile<YmmColumns, 10, 1>(mr, nr, kc, ks, a, a_offset, w, bias, c);
     }
 }
 
