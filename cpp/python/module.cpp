@@ -7,6 +7,8 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -64,6 +66,21 @@ bool overlaps(const py::array& a, const py::array& b) {
     return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
 }
 
+// A fresh C-contiguous array on a 64-byte boundary, as torch allocates its tensors: NumPy's own
+// allocations start 16 or 32 bytes into a cache line, where every 512-bit store of a channels-last
+// row straddles two lines and none can be a non-temporal store (the depthwise kernels stream large
+// outputs only from aligned addresses).
+py::array aligned_array(DType dtype, const std::vector<int64_t>& shape, int64_t bytes) {
+    constexpr size_t kAlignment = 64;
+    const size_t size = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
+    void* data = std::aligned_alloc(kAlignment, std::max(size, kAlignment));
+    if (!data) throw std::bad_alloc();
+    py::capsule owner(data, [](void* memory) { std::free(memory); });
+    std::vector<py::ssize_t> extents(shape.begin(), shape.end());
+    if (dtype == DType::f32) return py::array_t<float>(extents, static_cast<float*>(data), owner);
+    return py::array_t<double>(extents, static_cast<double*>(data), owner);
+}
+
 // The output array: a fresh one, or the caller's `out` after checking it fits exactly and does not
 // alias an input (a kernel reading what it writes would give silently wrong answers).
 py::array make_output(const py::object& out, DType dtype, const std::vector<int64_t>& shape, const char* op,
@@ -75,8 +92,7 @@ py::array make_output(const py::object& out, DType dtype, const std::vector<int6
         int64_t bytes = dtype_size(dtype);
         for (int64_t extent : shape) bytes = checked_mul(bytes, extent, (std::string(op) + ": output size in bytes").c_str());
         check_allocation(bytes, std::string(op) + ": the output");
-        std::vector<py::ssize_t> extents(shape.begin(), shape.end());
-        return dtype == DType::f32 ? py::array(py::array_t<float>(extents)) : py::array(py::array_t<double>(extents));
+        return aligned_array(dtype, shape, bytes);
     }
     if (!py::isinstance<py::array>(out)) throw UnsupportedType(std::string(op) + ": out must be a numpy array");
     py::array array = py::reinterpret_borrow<py::array>(out);

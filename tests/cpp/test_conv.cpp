@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -311,9 +312,17 @@ TEST(Depthwise, FourPixelKernelGivesTheOnePixelBits) {
             const std::vector<float> zero(channels, 0.0f);
             const float* cols[18];
             for (int j = 0; j < 18; ++j) cols[j] = j % 7 == 3 ? zero.data() : input.data() + j * channels;
-            for (const float* b : {bias.data(), static_cast<const float*>(nullptr)}) {
-                std::vector<float> four(4 * channels, std::numeric_limits<float>::quiet_NaN());
-                ukernel.rows4_fn(channels, cols, weights.data(), b, four.data());
+            // With and without bias, each with cached stores and, where the contract allows them (a
+            // 64-byte aligned y, channels a multiple of 16), non-temporal ones.
+            for (int variant = 0; variant < 4; ++variant) {
+                const float* b = variant % 2 == 0 ? bias.data() : nullptr;
+                const bool stream = variant >= 2;
+                if (stream && channels % 16 != 0) continue;
+                std::vector<float> storage(4 * channels + 16, std::numeric_limits<float>::quiet_NaN());
+                float* four = storage.data();
+                while (reinterpret_cast<uintptr_t>(four) % 64 != 0) ++four;
+                ukernel.rows4_fn(channels, cols, weights.data(), b, four, stream);
+                fence_streaming_stores();
                 for (int p = 0; p < 4; ++p) {
                     const float* taps[9];
                     for (int r = 0; r < 3; ++r)
@@ -323,7 +332,7 @@ TEST(Depthwise, FourPixelKernelGivesTheOnePixelBits) {
                     for (int64_t c = 0; c < channels; ++c)
                         ASSERT_EQ(std::memcmp(&four[p * channels + c], &one[c], sizeof(float)), 0)
                             << ukernel.name << " channels " << channels << " pixel " << p << " channel " << c
-                            << (b ? " with bias" : " without bias");
+                            << (b ? " with bias" : " without bias") << (stream ? ", streamed" : "");
                 }
             }
         }

@@ -50,6 +50,8 @@ def test_channels_last_matches_reference(op, algo, dtype, data):
 @pytest.mark.parametrize("op, x_shape, w_shape, kwargs", [
     ("conv2d", (2, 16, 9, 11), (24, 16, 3, 3), {"padding": 1}),
     ("conv2d", (1, 32, 8, 8), (32, 1, 3, 3), {"padding": 1, "groups": 32}),
+    # a depthwise output of 1 MB, which the kernels write with non-temporal stores
+    ("conv2d", (1, 64, 64, 64), (64, 1, 3, 3), {"padding": 1, "groups": 64}),
     ("conv2d", (1, 12, 10, 10), (20, 12, 1, 1), {"stride": 2}),
     ("conv_transpose2d", (1, 16, 5, 6), (16, 8, 4, 4), {"stride": 2, "padding": 1}),
     ("conv3d", (1, 8, 4, 5, 6), (8, 8, 3, 3, 3), {"padding": 1}),
@@ -82,3 +84,28 @@ def test_channels_last_detection_ignores_ambiguous_layouts():
     nhwc = channels_last(x)
     assert not nhwc.flags.c_contiguous and is_channels_last(nhwc)
     assert is_channels_last(fastconv.conv2d(nhwc, w, padding=1))
+
+
+def test_fresh_outputs_start_on_a_cache_line(monkeypatch):
+    """Outputs are allocated 64-byte aligned (as torch's are), so 512-bit stores never straddle two
+    lines and large ones can be streamed: the 1 MB depthwise output below is written with
+    non-temporal stores and must still equal the reference. The array owns its memory for as long
+    as it lives. (The suite's poisoned `out` arrays come from NumPy, unaligned, so switched off.)"""
+    monkeypatch.setattr(fastconv._api, "_POISON_OUTPUT", False)
+    rng = np.random.default_rng(3)
+    x = channels_last(rng.standard_normal((1, 64, 64, 64)).astype(np.float32))
+    w = rng.standard_normal((64, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    outputs = [fastconv.conv2d(x, w, b, padding=1, groups=64) for _ in range(3)]
+    outputs.append(fastconv.conv_transpose2d(x[:, :, :5, :5], w, stride=2, groups=64))
+    outputs.append(fastconv.unfold(x[:, :3], 3))
+    for y in outputs:
+        assert y.ctypes.data % 64 == 0 and y.flags.writeable
+    expected = fastconv.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), padding=1, groups=64,
+                               algo="reference")
+    magnitude = fastconv.conv2d(np.abs(x).astype(np.float64), np.abs(w).astype(np.float64),
+                                np.abs(b).astype(np.float64), padding=1, groups=64, algo="reference")
+    assert_close(outputs[0], expected, magnitude, np.float32, 9)
+    kept = outputs[0].copy()
+    del outputs[1:]
+    assert np.array_equal(outputs[0], kept)

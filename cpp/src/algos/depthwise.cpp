@@ -8,6 +8,7 @@
 // Each task is a run of output rows (n, od, oh) of one image; every element is summed in tap
 // order by one kernel call, so results do not depend on the thread count.
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -59,6 +60,12 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
     const int64_t threads = ThreadPool::instance().num_threads();
     const int64_t per_task = std::max<int64_t>(1, std::min(rows, p.batch * rows / (2 * threads)));
     const int64_t tasks_per_image = (rows + per_task - 1) / per_task;
+    // An output too large for the caches is written with non-temporal stores, which need no read
+    // for ownership of its lines (depthwise_3x3 channels-last, 3.2 MB: 5-10% faster on Zen 4,
+    // pinned alternated processes); the four-pixel kernel may use them only on whole, aligned
+    // vectors (dwconv.hpp).
+    const bool stream = four_pixels && writes_to_memory(p.dst_elements() * int64_t{sizeof(float)}) &&
+                        reinterpret_cast<uintptr_t>(y) % 64 == 0 && C % 16 == 0;
     parallel_for(p.batch * tasks_per_image, [&](int64_t task) {
         const int64_t n = task / tasks_per_image, first = task % tasks_per_image * per_task;
         float* zero = scratch<float>(ScratchSlot::accumulators, C);
@@ -82,7 +89,7 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
                             cols[r * 6 + j] = row_valid && iw >= 0 && iw < I[2] ? x_image + (ih * I[2] + iw) * C : zero;
                         }
                     }
-                    pw.ukernel->rows4_fn(C, cols, pw.weights.data(), bias, y_row + ow * C);
+                    pw.ukernel->rows4_fn(C, cols, pw.weights.data(), bias, y_row + ow * C, stream);
                 }
             }
             for (; ow < O[2]; ++ow) {
@@ -101,6 +108,7 @@ void run_channels_last(const ConvProblem& p, const PackedDepthwise& pw, const fl
                 pw.ukernel->fn(C, taps, a, pw.weights.data(), bias, y_row + ow * C);
             }
         }
+        if (stream) fence_streaming_stores();
     });
 }
 

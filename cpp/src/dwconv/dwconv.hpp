@@ -34,9 +34,11 @@ using RowUkernelFn = void (*)(int64_t width, int64_t kh, int64_t kw, int64_t dw,
 // the one-pixel kernel loads an input and a weight vector per FMA. cols[r * 6 + j] points at the C
 // channels of column j (the first pixel's leftmost input column + j) in kernel row r, or at zeros:
 // y[p * channels + c] = bias[c] (or 0) + sum over r, s < 3 of cols[r * 6 + p + s][c] * w[(r * 3 + s) * channels + c],
-// each element one FMA chain in tap order, so it gives the one-pixel kernel's bits.
+// each element one FMA chain in tap order, so it gives the one-pixel kernel's bits. With stream
+// (allowed only where y is 64-byte aligned and channels a multiple of 16), the vector kernels store
+// with non-temporal stores, which the caller orders with fence_streaming_stores.
 using Rows4UkernelFn = void (*)(int64_t channels, const float* const* cols, const float* w, const float* bias,
-                                float* y);
+                                float* y, bool stream);
 
 struct Ukernel {
     const char* name;
@@ -61,11 +63,11 @@ void f32_dwconv_chw_row_ukernel__avx2_fma(int64_t width, int64_t kh, int64_t kw,
 void f32_dwconv_chw_row_ukernel__scalar(int64_t width, int64_t kh, int64_t kw, int64_t dw, const float* const* rows,
                                         const float* w, float bias, float* y, float* y_next);
 void f32_dwconv_3x3_rows4_ukernel__avx512f(int64_t channels, const float* const* cols, const float* w,
-                                           const float* bias, float* y);
+                                           const float* bias, float* y, bool stream);
 void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const* cols, const float* w,
-                                            const float* bias, float* y);
+                                            const float* bias, float* y, bool stream);
 void f32_dwconv_3x3_rows4_ukernel__scalar(int64_t channels, const float* const* cols, const float* w,
-                                          const float* bias, float* y);
+                                          const float* bias, float* y, bool stream);
 void f32_dwconv_ukernel_c1__scalar(int64_t channels, int64_t ks, const float* const* a, const float* w,
                                    const float* bias, float* y);
 

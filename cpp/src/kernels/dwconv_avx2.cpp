@@ -57,7 +57,7 @@ namespace {
 // reads it: 0.75 loads per FMA at NV = 2, where the one-pixel kernel needs two.
 template <int NV>
 inline void rows4_block(int64_t c, int64_t channels, const float* const* cols, const float* w, const float* bias,
-                        float* y) {
+                        float* y, bool stream) {
     __m256 acc[4][NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
@@ -87,7 +87,11 @@ inline void rows4_block(int64_t c, int64_t channels, const float* const* cols, c
 #pragma GCC unroll 4
     for (int p = 0; p < 4; ++p)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + p * channels + c + 8 * v, acc[p][v]);
+        for (int v = 0; v < NV; ++v) {
+            float* out = y + p * channels + c + 8 * v;
+            if (stream) _mm256_stream_ps(out, acc[p][v]);
+            else _mm256_storeu_ps(out, acc[p][v]);
+        }
 }
 
 }  // namespace
@@ -95,10 +99,10 @@ inline void rows4_block(int64_t c, int64_t channels, const float* const* cols, c
 // Two vectors (16 channels) per step, then one; the last < 8 channels one pixel at a time through
 // the masked one-pixel kernel, whose FMA chains are the same.
 void f32_dwconv_3x3_rows4_ukernel__avx2_fma(int64_t channels, const float* const* cols, const float* w,
-                                            const float* bias, float* y) {
+                                            const float* bias, float* y, bool stream) {
     int64_t c = 0;
-    for (; c + 16 <= channels; c += 16) rows4_block<2>(c, channels, cols, w, bias, y);
-    for (; c + 8 <= channels; c += 8) rows4_block<1>(c, channels, cols, w, bias, y);
+    for (; c + 16 <= channels; c += 16) rows4_block<2>(c, channels, cols, w, bias, y, stream);
+    for (; c + 8 <= channels; c += 8) rows4_block<1>(c, channels, cols, w, bias, y, stream);
     if (c == channels) return;
     for (int p = 0; p < 4; ++p) {
         const float* taps[9];

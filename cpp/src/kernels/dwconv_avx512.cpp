@@ -54,7 +54,7 @@ namespace {
 // same FMA chains, so the tail needs no one-pixel fallback.
 template <int NV, bool kMasked>
 inline void rows4_block(int64_t c, int64_t channels, const float* const* cols, const float* w, const float* bias,
-                        float* y, __mmask16 mask) {
+                        float* y, __mmask16 mask, bool stream) {
     const auto load = [=](const float* p) {
         if constexpr (kMasked) {
             return _mm512_maskz_loadu_ps(mask, p);
@@ -95,6 +95,8 @@ inline void rows4_block(int64_t c, int64_t channels, const float* const* cols, c
             float* out = y + p * channels + c + 16 * v;
             if constexpr (kMasked) {
                 _mm512_mask_storeu_ps(out, mask, acc[p][v]);
+            } else if (stream) {
+                _mm512_stream_ps(out, acc[p][v]);
             } else {
                 _mm512_storeu_ps(out, acc[p][v]);
             }
@@ -104,11 +106,11 @@ inline void rows4_block(int64_t c, int64_t channels, const float* const* cols, c
 }  // namespace
 
 void f32_dwconv_3x3_rows4_ukernel__avx512f(int64_t channels, const float* const* cols, const float* w,
-                                           const float* bias, float* y) {
+                                           const float* bias, float* y, bool stream) {
     int64_t c = 0;
-    for (; c + 64 <= channels; c += 64) rows4_block<4, false>(c, channels, cols, w, bias, y, 0xFFFF);
-    for (; c + 16 <= channels; c += 16) rows4_block<1, false>(c, channels, cols, w, bias, y, 0xFFFF);
-    if (c < channels) rows4_block<1, true>(c, channels, cols, w, bias, y, first_lanes(channels - c));
+    for (; c + 64 <= channels; c += 64) rows4_block<4, false>(c, channels, cols, w, bias, y, 0xFFFF, stream);
+    for (; c + 16 <= channels; c += 16) rows4_block<1, false>(c, channels, cols, w, bias, y, 0xFFFF, stream);
+    if (c < channels) rows4_block<1, true>(c, channels, cols, w, bias, y, first_lanes(channels - c), false);
 }
 
 namespace {

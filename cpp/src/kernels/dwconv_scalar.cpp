@@ -12,8 +12,9 @@ void f32_dwconv_ukernel_c1__scalar(int64_t channels, int64_t ks, const float* co
     }
 }
 
+// Portable C++ has no non-temporal store, so `stream` changes nothing here.
 void f32_dwconv_3x3_rows4_ukernel__scalar(int64_t channels, const float* const* cols, const float* w,
-                                          const float* bias, float* y) {
+                                          const float* bias, float* y, bool /*stream*/) {
     for (int64_t p = 0; p < 4; ++p)
         for (int64_t c = 0; c < channels; ++c) {
             float acc = bias ? bias[c] : 0.0f;
