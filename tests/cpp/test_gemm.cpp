@@ -143,10 +143,27 @@ TYPED_TEST(GemmTest, UkernelListIsOrderedAndEndsWithScalar) {
         EXPECT_GE(list[k].mr, 1);
         EXPECT_GE(list[k].nr, 1);
         EXPECT_LE(list[k].mr * list[k].nr, kMaxTileElements);
-        if (k > 0) {
+        // Best ISA first; within an ISA its main kernel, then at most one narrower one.
+        if (k > 0 && list[k].isa == list[k - 1].isa) {
+            EXPECT_LT(list[k].nr, list[k - 1].nr);
+            EXPECT_TRUE(k < 2 || list[k - 2].isa != list[k].isa);
+        } else if (k > 0) {
             EXPECT_LT(list[k].isa, list[k - 1].isa);
         }
     }
+}
+
+TYPED_TEST(GemmTest, NarrowUkernelIsTheActiveIsasOneVectorSibling) {
+    using T = TypeParam;
+    const Ukernel<T>* narrow = active_narrow_ukernel<T>();
+    const Ukernel<T>& main = active_ukernel<T>();
+    if (narrow == nullptr) {
+        for (const Ukernel<T>& ukernel : ukernels<T>()) EXPECT_FALSE(ukernel.isa == main.isa && ukernel.nr < main.nr);
+        return;
+    }
+    EXPECT_EQ(narrow->isa, main.isa);
+    EXPECT_EQ(2 * narrow->nr, main.nr);
+    EXPECT_GT(narrow->mr, main.mr);
 }
 
 TYPED_TEST(GemmTest, ActiveUkernelIsTheBestTheActiveIsaAllows) {
@@ -265,6 +282,37 @@ TYPED_TEST(GemmTest, ResultsAreBitwiseReproducibleAndIndependentOfHowCIsCut) {
             }
         }
         EXPECT_EQ(std::memcmp(whole.data(), pieces.data(), whole.size() * sizeof(T)), 0);
+    }
+}
+
+// gemm() takes the narrow kernel for a C at most its NR columns wide: every element is one FMA
+// chain over k in order in either kernel, so a narrow product equals, bit for bit, the same
+// columns computed by the main kernel (directly, or as part of a wider product).
+TYPED_TEST(GemmTest, NarrowProductsGiveTheMainUkernelsBits) {
+    using T = TypeParam;
+    const Ukernel<T>* narrow = active_narrow_ukernel<T>();
+    if (narrow == nullptr) GTEST_SKIP() << "the active ISA has no narrow kernel";
+    const Ukernel<T>& main = active_ukernel<T>();
+    const int64_t M = 2 * narrow->mr + 3 * main.mr + 5, K = blocking_for(narrow->mr, narrow->nr, sizeof(T)).kc + 37;
+    std::mt19937 rng(17);
+    for (Layout a_layout : kLayouts) {
+        SCOPED_TRACE(layout_name(a_layout));
+        const Operand<T> a = make_operand<T>(M, K, a_layout, rng);
+        const Operand<T> b = make_operand<T>(K, main.nr + 3, Layout::row_major, rng);
+        const Operand<T> c0 = make_operand<T>(M, main.nr + 3, Layout::row_major, rng);
+        const int64_t ldc = c0.view.row_stride;
+        for (int64_t N : {int64_t(1), int64_t(narrow->nr - 1), int64_t(narrow->nr)}) {
+            for (bool accumulate : {false, true}) {
+                std::vector<T> via_gemm = c0.storage, via_main = c0.storage, via_narrow = c0.storage;
+                gemm<T>(M, N, K, a.view, b.view, via_gemm.data(), ldc, accumulate);
+                gemm_with<T>(main, M, N, K, a.view, b.view, via_main.data(), ldc, accumulate);
+                gemm_with<T>(*narrow, M, N, K, a.view, b.view, via_narrow.data(), ldc, accumulate);
+                EXPECT_EQ(std::memcmp(via_gemm.data(), via_narrow.data(), via_gemm.size() * sizeof(T)), 0)
+                    << "N=" << N;
+                EXPECT_EQ(std::memcmp(via_main.data(), via_narrow.data(), via_main.size() * sizeof(T)), 0)
+                    << "N=" << N;
+            }
+        }
     }
 }
 

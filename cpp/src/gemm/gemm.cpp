@@ -177,7 +177,11 @@ std::vector<Ukernel<float>> make_ukernel_list<float>() {
 #if defined(FASTCONV_X86_KERNELS)
         {"f32_gemm_ukernel_14x32__avx512f", Isa::avx512, kF32Avx512Mr, kF32Avx512Nr,
          f32_gemm_ukernel_14x32__avx512f},
+        {"f32_gemm_ukernel_28x16__avx512f", Isa::avx512, kF32Avx512NarrowMr, kF32Avx512NarrowNr,
+         f32_gemm_ukernel_28x16__avx512f},
         {"f32_gemm_ukernel_6x16__avx2_fma", Isa::avx2, kF32Avx2Mr, kF32Avx2Nr, f32_gemm_ukernel_6x16__avx2_fma},
+        {"f32_gemm_ukernel_12x8__avx2_fma", Isa::avx2, kF32Avx2NarrowMr, kF32Avx2NarrowNr,
+         f32_gemm_ukernel_12x8__avx2_fma},
 #endif
 #if defined(FASTCONV_NEON_KERNELS)
         {"f32_gemm_ukernel_8x8__neon", Isa::neon, kF32NeonMr, kF32NeonNr, f32_gemm_ukernel_8x8__neon},
@@ -192,7 +196,11 @@ std::vector<Ukernel<double>> make_ukernel_list<double>() {
 #if defined(FASTCONV_X86_KERNELS)
         {"f64_gemm_ukernel_14x16__avx512f", Isa::avx512, kF64Avx512Mr, kF64Avx512Nr,
          f64_gemm_ukernel_14x16__avx512f},
+        {"f64_gemm_ukernel_28x8__avx512f", Isa::avx512, kF64Avx512NarrowMr, kF64Avx512NarrowNr,
+         f64_gemm_ukernel_28x8__avx512f},
         {"f64_gemm_ukernel_6x8__avx2_fma", Isa::avx2, kF64Avx2Mr, kF64Avx2Nr, f64_gemm_ukernel_6x8__avx2_fma},
+        {"f64_gemm_ukernel_12x4__avx2_fma", Isa::avx2, kF64Avx2NarrowMr, kF64Avx2NarrowNr,
+         f64_gemm_ukernel_12x4__avx2_fma},
 #endif
 #if defined(FASTCONV_NEON_KERNELS)
         {"f64_gemm_ukernel_8x4__neon", Isa::neon, kF64NeonMr, kF64NeonNr, f64_gemm_ukernel_8x4__neon},
@@ -222,9 +230,30 @@ const Ukernel<T>& active_ukernel() {
 }
 
 template <typename T>
+const Ukernel<T>* active_narrow_ukernel() {
+    static const Ukernel<T>* chosen = []() -> const Ukernel<T>* {
+        const Ukernel<T>& main = active_ukernel<T>();
+        for (const Ukernel<T>& ukernel : ukernels<T>())
+            if (ukernel.isa == main.isa && ukernel.nr < main.nr) return &ukernel;
+        return nullptr;
+    }();
+    return chosen;
+}
+
+namespace {
+
+template <typename T>
+const Ukernel<T>& ukernel_for_columns(int64_t N) {
+    const Ukernel<T>* narrow = active_narrow_ukernel<T>();
+    return narrow && N <= narrow->nr ? *narrow : active_ukernel<T>();
+}
+
+}  // namespace
+
+template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, ConstMatrix<T> A, ConstMatrix<T> B, T* C, int64_t ldc,
           bool accumulate) {
-    gemm_with(active_ukernel<T>(), M, N, K, A, B, C, ldc, accumulate);
+    gemm_with(ukernel_for_columns<T>(N), M, N, K, A, B, C, ldc, accumulate);
 }
 
 // Reductions this short (a 1x1 layer's 64 input channels) give each tile few FMAs per store of C,
@@ -300,6 +329,8 @@ template const std::vector<Ukernel<float>>& ukernels<float>();
 template const std::vector<Ukernel<double>>& ukernels<double>();
 template const Ukernel<float>& active_ukernel<float>();
 template const Ukernel<double>& active_ukernel<double>();
+template const Ukernel<float>* active_narrow_ukernel<float>();
+template const Ukernel<double>* active_narrow_ukernel<double>();
 template void gemm<float>(int64_t, int64_t, int64_t, ConstMatrix<float>, ConstMatrix<float>, float*, int64_t,
                           bool);
 template void gemm<double>(int64_t, int64_t, int64_t, ConstMatrix<double>, ConstMatrix<double>, double*,

@@ -41,13 +41,20 @@ struct Ukernel {
     UkernelFn<T> fn;
 };
 
-// Every compiled microkernel for T, best ISA first, ending with the portable one. Tests and
-// benchmarks iterate over this list; dispatch takes the first whose ISA is <= active_isa().
+// Every compiled microkernel for T, best ISA first, ending with the portable one; an ISA's main
+// (two-vector) kernel comes before its narrow (one-vector) one. Tests and benchmarks iterate over
+// this list; dispatch takes the first whose ISA is <= active_isa().
 template <typename T>
 const std::vector<Ukernel<T>>& ukernels();
 
 template <typename T>
 const Ukernel<T>& active_ukernel();
+
+// The active ISA's narrow kernel (nullptr where it has none), which gemm() uses for a C of at most
+// its NR columns: same bits as the main kernel, twice the rows per tile instead of half the
+// columns spent on padding.
+template <typename T>
+const Ukernel<T>* active_narrow_ukernel();
 
 // C(M x N) = A(M x K) * B(K x N), plus C's previous contents when accumulate is true.
 // Single-threaded: convolution algorithms parallelise over their own independent tiles, and the

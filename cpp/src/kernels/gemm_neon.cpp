@@ -6,7 +6,7 @@
 // chain over k in order, starting from C or zero, independent of its place in the tile.
 #include <arm_neon.h>
 
-#include "kernels/gemm_two_vector_tile.hpp"
+#include "kernels/gemm_vector_tile.hpp"
 #include "kernels/gemm_ukernels.hpp"
 #include "kernels/vec_neon.hpp"
 
@@ -22,12 +22,12 @@ static_assert(kF32NeonNr == 2 * F32Q::lanes && kF64NeonNr == 2 * F64Q::lanes);
 
 void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                 bool accumulate) {
-    two_vector_tile<F32Q, kF32NeonMr>(kc, a, lda, b, c, ldc, accumulate);
+    vector_tile<F32Q, kF32NeonMr, 2>(kc, a, lda, b, c, ldc, accumulate);
 }
 
 void f64_gemm_ukernel_8x4__neon(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                 bool accumulate) {
-    two_vector_tile<F64Q, kF64NeonMr>(kc, a, lda, b, c, ldc, accumulate);
+    vector_tile<F64Q, kF64NeonMr, 2>(kc, a, lda, b, c, ldc, accumulate);
 }
 
 }  // namespace fastconv::gemm

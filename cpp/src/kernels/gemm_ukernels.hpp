@@ -18,6 +18,12 @@ constexpr int kF32Avx2Mr = 6, kF32Avx2Nr = 16;
 constexpr int kF64Avx2Mr = 6, kF64Avx2Nr = 8;
 constexpr int kF32Avx512Mr = 14, kF32Avx512Nr = 32;
 constexpr int kF64Avx512Mr = 14, kF64Avx512Nr = 16;
+// Narrow tiles, one vector wide, for a C no wider than that (see gemm_vector_tile.hpp): about
+// twice the rows in the same registers (AVX-512: 28 accumulators, one B vector, one broadcast).
+constexpr int kF32Avx2NarrowMr = 12, kF32Avx2NarrowNr = 8;
+constexpr int kF64Avx2NarrowMr = 12, kF64Avx2NarrowNr = 4;
+constexpr int kF32Avx512NarrowMr = 28, kF32Avx512NarrowNr = 16;
+constexpr int kF64Avx512NarrowMr = 28, kF64Avx512NarrowNr = 8;
 // AArch64 NEON has 32 q registers: 8 rows x 2 vectors of accumulators, two of B, one broadcast.
 constexpr int kF32NeonMr = 8, kF32NeonNr = 8;
 constexpr int kF64NeonMr = 8, kF64NeonNr = 4;
@@ -34,12 +40,20 @@ static_assert(kF32NeonNr % kNrGranule == 0 && kF64NeonNr % kNrGranule == 0 &&
 static_assert(kF32Avx512Mr * kF32Avx512Nr <= kMaxTileElements && kF64Avx512Mr * kF64Avx512Nr <= kMaxTileElements &&
               kF32Avx2Mr * kF32Avx2Nr <= kMaxTileElements && kF64Avx2Mr * kF64Avx2Nr <= kMaxTileElements &&
               kF32ScalarMr * kF32ScalarNr <= kMaxTileElements && kF64ScalarMr * kF64ScalarNr <= kMaxTileElements);
+static_assert(kF32Avx512NarrowMr * kF32Avx512NarrowNr <= kMaxTileElements &&
+              kF64Avx512NarrowMr * kF64Avx512NarrowNr <= kMaxTileElements &&
+              kF32Avx2NarrowMr * kF32Avx2NarrowNr <= kMaxTileElements &&
+              kF64Avx2NarrowMr * kF64Avx2NarrowNr <= kMaxTileElements);
 
 void f32_gemm_ukernel_4x8__scalar(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                   bool accumulate);
 void f64_gemm_ukernel_4x4__scalar(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                   bool accumulate);
 
+void f32_gemm_ukernel_12x8__avx2_fma(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                                     bool accumulate);
+void f64_gemm_ukernel_12x4__avx2_fma(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
+                                     bool accumulate);
 void f32_gemm_ukernel_6x16__avx2_fma(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                      bool accumulate);
 void f64_gemm_ukernel_6x8__avx2_fma(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
@@ -50,6 +64,10 @@ void f32_gemm_ukernel_8x8__neon(int64_t kc, const float* a, int64_t lda, const f
 void f64_gemm_ukernel_8x4__neon(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
                                 bool accumulate);
 
+void f32_gemm_ukernel_28x16__avx512f(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                                     bool accumulate);
+void f64_gemm_ukernel_28x8__avx512f(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,
+                                    bool accumulate);
 void f32_gemm_ukernel_14x32__avx512f(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                                      bool accumulate);
 void f64_gemm_ukernel_14x16__avx512f(int64_t kc, const double* a, int64_t lda, const double* b, double* c, int64_t ldc,

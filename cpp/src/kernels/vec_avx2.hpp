@@ -1,5 +1,5 @@
 // AVX2+FMA vector traits for the kernel bodies written once over a traits type
-// (gemm_two_vector_tile.hpp, conv_chw_flat_tile.hpp, dwconv_chw_row.hpp; igemm_avx512.cpp's
+// (gemm_vector_tile.hpp, conv_chw_flat_tile.hpp, dwconv_chw_row.hpp; igemm_avx512.cpp's
 // 256-bit column tiles). Include only from files compiled with the AVX2 flags (kernels/*_avx2.cpp,
 // and kernels/*_avx512.cpp, whose flags include them). The anonymous namespace keeps each including
 // file's copy, and every template instantiated over it, local to that file and its flags.

@@ -1,5 +1,5 @@
 // AVX-512 vector traits for the kernel bodies written once over a traits type
-// (gemm_two_vector_tile.hpp, conv_chw_flat_tile.hpp, dwconv_chw_row.hpp). Include only from files
+// (gemm_vector_tile.hpp, conv_chw_flat_tile.hpp, dwconv_chw_row.hpp). Include only from files
 // compiled with the AVX-512 flags (kernels/*_avx512.cpp). The anonymous namespace keeps each including
 // file's copy, and every template instantiated over it, local to that file and its flags.
 #pragma once

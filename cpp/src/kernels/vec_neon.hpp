@@ -1,5 +1,5 @@
 // AArch64 NEON vector traits for the kernel bodies written once over a traits type
-// (gemm_two_vector_tile.hpp, conv_chw_flat_tile.hpp). Include only from kernels/*_neon.cpp. The
+// (gemm_vector_tile.hpp, conv_chw_flat_tile.hpp). Include only from kernels/*_neon.cpp. The
 // anonymous namespace keeps each including file's copy, and every template instantiated over it,
 // local to that file.
 #pragma once
