@@ -113,44 +113,42 @@ void ThreadPool::stop_workers() {
     workers_.clear();
 }
 
-// Only the tasks of `generation`: a worker that woke for one parallel_for but reached here after
-// its submitter had returned and published the next must not run the next one's tasks under the
-// floating-point mode it adopted for the last (the H200 machine's 16-core Xeon caught workers
-// running tasks with flush-to-zero after the caller's mode was back to gradual underflow).
-void ThreadPool::run_tasks(int64_t generation) {
-    for (;;) {
-        int64_t task;
-        {
-            std::lock_guard<std::mutex> lock(state_mutex_);
-            if (generation_ != generation || next_task_ >= num_tasks_ || error_) return;
-            task = next_task_++;
-        }
+// A worker takes tasks only from the job it registered on, never the next call's: the H200
+// machine's 16-core Xeon once caught workers that woke for one call running the next one's tasks
+// under the floating-point mode adopted for the last (flush-to-zero after the caller's mode was
+// back to gradual underflow).
+void ThreadPool::run_tasks(Job& job) {
+    while (!job.failed.load(std::memory_order_relaxed)) {
+        const int64_t task = job.next_task.fetch_add(1, std::memory_order_relaxed);
+        if (task >= job.num_tasks) return;
         try {
-            (*body_)(task);
+            (*job.body)(task);
         } catch (...) {
             std::lock_guard<std::mutex> lock(state_mutex_);
-            if (!error_) error_ = std::current_exception();
+            if (!job.error) job.error = std::current_exception();
+            job.failed.store(true, std::memory_order_relaxed);
         }
     }
 }
 
 void ThreadPool::worker_loop(int64_t seen_generation) {
     inside_task = true;
-    uint32_t mode = 0;
     for (;;) {
         spin_until([&] { return generation_.load(std::memory_order_acquire) != seen_generation; });
+        Job* job;
         {
             std::unique_lock<std::mutex> lock(state_mutex_);
             work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
             if (stopping_) return;
             seen_generation = generation_;
-            mode = float_mode_;
+            job = job_;
+            if (job == nullptr) continue;  // woke too late: that call has returned
             ++busy_workers_;
         }
         {
             // The submitting thread's floating-point mode (flush-to-zero in kernels), then ours again.
-            ScopedFloatMode scope(mode);
-            run_tasks(seen_generation);
+            ScopedFloatMode scope(job->float_mode);
+            run_tasks(*job);
         }
         {
             std::lock_guard<std::mutex> lock(state_mutex_);
@@ -167,31 +165,24 @@ void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_
         for (int64_t task = 0; task < num_tasks; ++task) body(task);
         return;
     }
-    int64_t generation;
+    Job job(body, num_tasks, float_mode());
     {
         std::lock_guard<std::mutex> lock(state_mutex_);
-        body_ = &body;
-        num_tasks_ = num_tasks;
-        next_task_ = 0;
-        error_ = nullptr;
-        float_mode_ = float_mode();
-        generation = ++generation_;
+        job_ = &job;
+        ++generation_;
     }
     work_ready_.notify_all();
     inside_task = true;
-    run_tasks(generation);
+    run_tasks(job);
     inside_task = false;
-    std::exception_ptr error;
     spin_until([&] { return busy_workers_.load(std::memory_order_acquire) == 0; });
     {
         std::unique_lock<std::mutex> lock(state_mutex_);
         // Workers that woke late find no tasks left and leave at once, so this wait is short.
         work_done_.wait(lock, [&] { return busy_workers_ == 0; });
-        body_ = nullptr;
-        error = error_;
-        error_ = nullptr;
+        job_ = nullptr;
     }
-    if (error) std::rethrow_exception(error);
+    if (job.error) std::rethrow_exception(job.error);
 }
 
 }  // namespace fastconv

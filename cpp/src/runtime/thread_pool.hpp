@@ -30,11 +30,26 @@ class ThreadPool {
     ~ThreadPool();
 
    private:
+    // One parallel_for call, on its caller's stack. Tasks are claimed with one atomic increment
+    // (a mutex per claim was 3% of the RGB stem's samples at 2 threads on Zen 5); a worker reaches
+    // the job only through job_, under state_mutex_, counted in busy_workers_, and the caller
+    // returns only once that count is back to zero, so the job outlives every worker using it.
+    struct Job {
+        Job(const std::function<void(int64_t)>& body, int64_t num_tasks, uint32_t float_mode)
+            : body(&body), num_tasks(num_tasks), float_mode(float_mode) {}
+        const std::function<void(int64_t)>* body;
+        int64_t num_tasks;
+        uint32_t float_mode;  // the caller's MXCSR control bits, adopted by workers (float_mode.hpp)
+        std::atomic<int64_t> next_task{0};
+        std::atomic<bool> failed{false};
+        std::exception_ptr error;  // the first task's exception, written under state_mutex_
+    };
+
     ThreadPool();
     void start_workers(int count);
     void stop_workers();
     void worker_loop(int64_t seen_generation);
-    void run_tasks(int64_t generation);
+    void run_tasks(Job& job);
 
     std::mutex run_mutex_;  // held by the caller that owns the pool for one parallel_for
     std::mutex state_mutex_;
@@ -47,12 +62,7 @@ class ThreadPool {
     // waits can read them without it (the waits still decide under the mutex).
     std::atomic<int64_t> generation_{0};
     std::atomic<int> busy_workers_{0};
-
-    const std::function<void(int64_t)>* body_ = nullptr;
-    int64_t num_tasks_ = 0;
-    int64_t next_task_ = 0;
-    uint32_t float_mode_ = 0;  // the submitter's MXCSR control bits, adopted by workers (float_mode.hpp)
-    std::exception_ptr error_;
+    Job* job_ = nullptr;  // the running call's, under state_mutex_; null between calls
 };
 
 inline void parallel_for(int64_t num_tasks, const std::function<void(int64_t)>& body) {
