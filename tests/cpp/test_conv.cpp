@@ -51,6 +51,10 @@ const std::vector<Shape>& shapes() {
         // 16-32 input channels with small weights: igemm merges the kernel row into the reduction.
         {"merged_width_24ch", false, {1, 24, 5, 9}, {10, 24, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
         {"merged_width_3d", false, {2, 20, 3, 4, 6}, {6, 20, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}, {}, 1},
+        // The merged form's copy is padded in height and depth too: padding wider than the window
+        // reaches, dilation across rows and planes, a stride that skips the last rows.
+        {"merged_padded_dilated", false, {2, 3, 7, 8}, {5, 3, 3, 4}, {3, 2}, {2, 1}, {4, 3}, {1, 2}, {}, 1},
+        {"merged_3d_depth_padded", false, {1, 4, 3, 5, 6}, {3, 4, 2, 3, 3}, {2, 1, 2}, {2, 2, 1}, {2, 1, 0}, {3, 0, 2}, {}, 1},
         // Rows of two full 32-wide vector blocks plus a tail, exact multiples of 8 and of 32.
         {"depthwise_wide_rows", false, {1, 3, 4, 75}, {3, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 3},
         {"depthwise_row_of_64", false, {1, 2, 3, 64}, {2, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 2},

@@ -66,9 +66,15 @@ struct PackedConv {
     std::shared_ptr<const std::vector<int64_t>> tables;  // src entries, then dst entries
     const int64_t* src_index = nullptr;
     const int64_t* dst_index = nullptr;
-    // Width-merged form (see merges_width): the source is a width-padded channels-last copy of x
-    // this wide, each tap is a (kd, kh) row and the reduction runs over (kw, channel); 0 otherwise.
-    int64_t padded_width = 0;
+    // Width-merged form (see merges_width): the source is a channels-last copy of x padded on every
+    // side to src_dims, so every tap reads memory (zeros included) and no row needs the zero
+    // buffer; each tap is a (kd, kh) row and the reduction runs over (kw, channel). src_index then
+    // holds one entry per tile row, its window's origin pixel in the copy, and tap t adds
+    // tap_offset[t] floats: a tile's table is a few adds and the stem's indices 100 KB, not 700
+    // (building the tables fell from 10% to 6% of the channels-last stem's samples on Zen 5; its
+    // time, pinned alternated processes, 1% better, within noise; conv3d_video 2%).
+    bool merged = false;
+    std::vector<int64_t> tap_offset;
     Dims src_dims{1, 1, 1};  // the source's spatial size as the indices see it
 };
 
@@ -138,7 +144,6 @@ std::vector<TapClass> tap_classes(const ConvProblem& p, bool merged) {
 void fill_indices(const ConvProblem& p, const PackedConv& packed, const TapClass& c, int64_t MR, int64_t* src_index,
                   int64_t* dst_index) {
     const bool forward = p.kind == ConvKind::forward;
-    const bool merged = packed.padded_width > 0;
     const Dims& src_size = packed.src_dims;
     const Dims& dst_size = forward ? p.out_size : p.in_size;
     const int64_t ks = static_cast<int64_t>(c.taps.size()), pixels = c.pixels();
@@ -146,23 +151,32 @@ void fill_indices(const ConvProblem& p, const PackedConv& packed, const TapClass
     parallel_for(tiles, [&](int64_t tile) {
         for (int64_t i = 0; i < MR; ++i) {
             const int64_t j = tile * MR + i;
-            int64_t* src_row = src_index + tile * ks * MR + i;
+            if (packed.merged) {
+                // Rows past the tile's end read the copy's first pixels: readable, never stored.
+                src_index[tile * MR + i] = 0;
+            } else {
+                for (int64_t t = 0; t < ks; ++t) src_index[(tile * ks + t) * MR + i] = -1;
+            }
             if (j >= pixels) {
                 dst_index[tile * MR + i] = -1;
-                for (int64_t t = 0; t < ks; ++t) src_row[t * MR] = -1;
                 continue;
             }
             const Dims q{c.first[0] + c.step[0] * (j / c.count[2] / c.count[1]),
                          c.first[1] + c.step[1] * (j / c.count[2] % c.count[1]), c.first[2] + c.step[2] * (j % c.count[2])};
             dst_index[tile * MR + i] = (q[0] * dst_size[1] + q[1]) * dst_size[2] + q[2];
+            if (packed.merged) {
+                // The copy's coordinates are the input's plus pad_before: the window starts at q * stride.
+                src_index[tile * MR + i] =
+                    ((q[0] * p.stride[0]) * src_size[1] + q[1] * p.stride[1]) * src_size[2] + q[2] * p.stride[2];
+                continue;
+            }
+            int64_t* src_row = src_index + tile * ks * MR + i;
             for (int64_t t = 0; t < ks; ++t) {
                 int64_t s[kMaxSpatialDims];
                 bool valid = true;
                 for (int d = 0; d < kMaxSpatialDims; ++d) {
                     const int64_t r = c.taps[t][d];
-                    if (merged && d == 2) {
-                        s[d] = q[d] * p.stride[d];  // the window's left end in the padded copy
-                    } else if (forward) {
+                    if (forward) {
                         s[d] = q[d] * p.stride[d] - p.pad_before[d] + r * p.dilation[d];
                     } else {
                         const int64_t num = q[d] + p.pad_before[d] - r * p.dilation[d];
@@ -198,7 +212,7 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
     const int64_t ks = static_cast<int64_t>(c.taps.size());
     const int64_t valid = std::min<int64_t>(NR, packed.columns - cb * NR);
     const int64_t* tap_index = c.tap_index.data();
-    if (packed.padded_width > 0) {
+    if (packed.merged) {
         // Width-merged (few input channels, so small weights): reduction index r = kw * Cg + channel.
         for (int64_t t = 0; t < ks; ++t)
             for (int64_t r = 0; r < R; ++r) {
@@ -273,7 +287,7 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
 std::shared_ptr<const std::vector<int64_t>> index_tables(const ConvProblem& p, const PackedConv& packed, int64_t MR,
                                                          int64_t src_entries, int64_t dst_entries) {
     using Key = std::array<int64_t, 21>;
-    const Key key{static_cast<int64_t>(p.kind), MR, packed.padded_width,
+    const Key key{static_cast<int64_t>(p.kind), MR, packed.merged ? 1 : 0,
                   p.in_size[0], p.in_size[1], p.in_size[2], p.out_size[0], p.out_size[1], p.out_size[2],
                   p.kernel[0], p.kernel[1], p.kernel[2], p.stride[0], p.stride[1], p.stride[2],
                   p.dilation[0], p.dilation[1], p.dilation[2], p.pad_before[0], p.pad_before[1], p.pad_before[2]};
@@ -309,12 +323,18 @@ std::shared_ptr<const std::vector<int64_t>> index_tables(const ConvProblem& p, c
     return tables;
 }
 
-// The width-merged form's copy is as wide as the padded input: not worth it (or even allocatable)
-// when the padding dwarfs the input, say padding 2^40 with stride 2^40, where the unmerged form
-// points padded taps at one zero row.
-bool width_copy_is_small(const ConvProblem& p) {
-    const int64_t padded_width = (p.out_size[2] - 1) * p.stride[2] + p.kernel[2];  // <= padded input
-    return padded_width <= 2 * (p.in_size[2] + p.kernel[2]) + 64;
+// The extent of the width-merged form's padded copy along d: what the output's windows span, at
+// most the padded input.
+int64_t merged_extent(const ConvProblem& p, int d) {
+    return (p.out_size[d] - 1) * p.stride[d] + (p.kernel[d] - 1) * p.dilation[d] + 1;
+}
+
+// Not worth it (or even allocatable) when the padding dwarfs the input, say padding 2^40 with
+// stride 2^40, where the unmerged form points padded taps at one zero row.
+bool padded_copy_is_small(const ConvProblem& p) {
+    for (int d = 0; d < kMaxSpatialDims; ++d)
+        if (merged_extent(p, d) > 2 * (p.in_size[d] + (p.kernel[d] - 1) * p.dilation[d]) + 64) return false;
+    return true;
 }
 
 // Packs into fresh buffers the result owns (for plans) or, with `use_scratch`, into this thread's
@@ -329,15 +349,19 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     const int64_t NR = ukernel.nr;
     packed->ukernel = &ukernel;
-    const bool merged = merges_width(p) && width_copy_is_small(p);
+    const bool merged = merges_width(p) && padded_copy_is_small(p);
+    packed->merged = merged;
     packed->reduction = merged ? Cg * p.kernel[2] : forward ? Cg : Kg;
     packed->columns = forward ? Kg : Cg;
     packed->column_blocks = (packed->columns + NR - 1) / NR;
     packed->classes = tap_classes(p, merged);
     packed->src_dims = forward ? p.in_size : p.out_size;
     if (merged) {
-        packed->padded_width = (p.out_size[2] - 1) * p.stride[2] + p.kernel[2];
-        packed->src_dims[2] = packed->padded_width;
+        Dims& extent = packed->src_dims;
+        for (int d = 0; d < kMaxSpatialDims; ++d) extent[d] = merged_extent(p, d);
+        for (const Tap& tap : packed->classes[0].taps)
+            packed->tap_offset.push_back(((tap[0] * p.dilation[0]) * extent[1] + tap[1] * p.dilation[1]) * extent[2] *
+                                         p.in_channels);
     }
     const int64_t MR = ukernel.mr;
     int64_t total = 0, src_entries = 0, dst_entries = 0;
@@ -347,7 +371,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
         c.src_index_offset = src_entries;
         c.dst_index_offset = dst_entries;
         total += p.groups * packed->column_blocks * ks * packed->reduction * NR;
-        src_entries += tiles * ks * MR;
+        src_entries += tiles * (merged ? 1 : ks) * MR;
         dst_entries += tiles * MR;
     }
     const size_t bytes = static_cast<size_t>(defer_weights ? 0 : total) * sizeof(float) + 64;
@@ -471,6 +495,16 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
             // The stage holds the chunk's pixels from first_pixel on, where dst_row indexes the image.
             float* dst_image = staged ? stage - first_pixel * dst_channels : dst_last + n * dst_spatial * dst_channels;
             const auto fill_table = [&](int64_t tile, const float** rows) {
+                if (pw.merged) {
+                    const int64_t* origin = pw.src_index + cls.src_index_offset + tile * MR;
+                    const float* window[16];
+                    for (int64_t i = 0; i < MR; ++i) window[i] = src_image + origin[i] * src_channels;
+                    for (int64_t t = 0; t < ks; ++t) {
+                        const int64_t offset = pw.tap_offset[t];
+                        for (int64_t i = 0; i < MR; ++i) rows[t * MR + i] = window[i] + offset;
+                    }
+                    return;
+                }
                 const int64_t* src_row = pw.src_index + cls.src_index_offset + tile * ks * MR;
                 for (int64_t e = 0; e < ks * MR; ++e)
                     rows[e] = src_row[e] < 0 ? zero : src_image + src_row[e] * src_channels;
@@ -519,25 +553,32 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     if (dst_channels_first && !staged) transpose_images(dst_last, dst, p.batch, dst_spatial, dst_channels, true);
 }
 
-// x (either layout) -> the width-padded channels-last copy the width-merged form reads.
-void pad_width_channels_last(const ConvProblem& p, const PackedConv& pw, const float* x, float* padded) {
-    const int64_t C = p.in_channels, IW = p.in_size[2], WP = pw.padded_width, X = p.in_spatial();
-    const int64_t rows = p.in_size[0] * p.in_size[1];
+// x (either layout) -> the padded channels-last copy the width-merged form reads: rows of the
+// copy outside the input are zeros, the rest the input's row between zeros in width.
+void pad_channels_last(const ConvProblem& p, const PackedConv& pw, const float* x, float* padded) {
+    const Dims& E = pw.src_dims;
+    const int64_t C = p.in_channels, IW = p.in_size[2], X = p.in_spatial();
+    const int64_t rows = E[0] * E[1];
     const int64_t left = p.pad_before[2];
-    const int64_t copied = std::max<int64_t>(0, std::min(IW, WP - left));
+    const int64_t copied = std::max<int64_t>(0, std::min(IW, E[2] - left));
     const bool last = p.layout == Layout::channels_last;
     parallel_for(p.batch * rows, [&](int64_t task) {
-        const int64_t n = task / rows, row = task % rows;
-        float* to = padded + task * WP * C;
+        const int64_t n = task / rows, id = task % rows / E[1] - p.pad_before[0], ih = task % E[1] - p.pad_before[1];
+        float* to = padded + task * E[2] * C;
+        if (id < 0 || id >= p.in_size[0] || ih < 0 || ih >= p.in_size[1]) {
+            std::fill_n(to, E[2] * C, 0.0f);
+            return;
+        }
+        const int64_t row = id * p.in_size[1] + ih;
         // The left padding can be wider than the copy (a stride that steps past the input):
         // then the row is all zeros (this once wrote past the row; found by fuzz_problem + ASan).
-        const int64_t head = std::min(left, WP);
+        const int64_t head = std::min(left, E[2]);
         std::fill_n(to, head * C, 0.0f);
         if (last)
-            std::copy_n(x + (n * rows + row) * IW * C, copied * C, to + head * C);
+            std::copy_n(x + (n * X + row * IW) * C, copied * C, to + head * C);
         else  // the row's C x copied block of channel planes, transposed
             transpose_panel(x + n * C * X + row * IW, X, to + head * C, C, C, copied);
-        std::fill(to + (head + copied) * C, to + WP * C, 0.0f);
+        std::fill(to + (head + copied) * C, to + E[2] * C, 0.0f);
     });
 }
 
@@ -546,10 +587,10 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
     const float* src = static_cast<const float*>(args.src);
     const float* bias = static_cast<const float*>(args.bias);
     float* dst = static_cast<float*>(args.dst);
-    if (pw.padded_width > 0) {
-        float* padded = scratch<float>(ScratchSlot::layout_src,
-                                       p.batch * p.in_size[0] * p.in_size[1] * pw.padded_width * p.in_channels);
-        pad_width_channels_last(p, pw, src, padded);
+    if (pw.merged) {
+        const Dims& E = pw.src_dims;
+        float* padded = scratch<float>(ScratchSlot::layout_src, p.batch * E[0] * E[1] * E[2] * p.in_channels);
+        pad_channels_last(p, pw, src, padded);
         run_channels_last(p, pw, padded, bias, dst, p.layout == Layout::channels_first);
         return;
     }
