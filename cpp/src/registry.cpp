@@ -49,8 +49,10 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
 // Which family "auto" asks for; the registry order then picks the implementation. Measured on the
 // shared layer suite (docs/benchmarks.md), float32:
 // - the indirect-GEMM direct kernel (igemm) wins on dense and transposed layers in either layout;
-// - on channels-first memory a 1x1 layer is a plain GEMM on x as it lies (gemm_1x1), or on a short
-//   gathered column matrix when strided, cheaper than igemm's transposes in and out; on
+// - on channels-first memory a stride-1 1x1 layer is a plain GEMM on x as it lies (gemm_1x1),
+//   cheaper than igemm's transposes in and out; a strided one goes to igemm, which gathers only the
+//   pixels it reads (resnet_1x1_s2, Zen 5, alternated processes: 12% faster than the im2col GEMM
+//   at 1 thread, 14-20% at 2, whose 196 columns left its last 32-wide tile 7/8 padding); on
 //   channels-last memory igemm's 6x64 tile beats the general GEMM (gemm_1x1_nhwc) by ~15%;
 // - a transposed layer with a tiny input (DCGAN's 4x4) is all weights: GEMM + col2im reads them
 //   once in place, where igemm would first repack them for a few dozen pixels; a prepacked plan
@@ -79,7 +81,7 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
     const bool channels_first = p.layout == Layout::channels_first;
     if (p.kind == ConvKind::forward) {
         if (!prepacked && small_image_gemm_impl.declines(channels_first_view(p)).empty()) return Algo::im2col;
-        if (p.kernel_spatial() == 1 && channels_first) return Algo::im2col;
+        if (p.kernel_spatial() == 1 && channels_first && !is_strided_pointwise(p)) return Algo::im2col;
         const bool row_merges = p.groups == 1 && p.dilation[2] == 1 && p.kernel[2] > 1;
         if (p.in_channels_per_group() < 8 && !row_merges) return Algo::im2col;
     } else if (p.batch * p.out_spatial() < 64 && !prepacked) {

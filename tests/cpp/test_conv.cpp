@@ -51,6 +51,11 @@ const std::vector<Shape>& shapes() {
         // 16-32 input channels with small weights: igemm merges the kernel row into the reduction.
         {"merged_width_24ch", false, {1, 24, 5, 9}, {10, 24, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
         {"merged_width_3d", false, {2, 20, 3, 4, 6}, {6, 20, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}, {}, 1},
+        // Strided 1x1 without padding: igemm gathers only the pixels the stride reads from
+        // channels-first memory (stride 2 and 3 along the width, the height alone, 3-D grouped).
+        {"pointwise_strided_wide", false, {2, 5, 9, 11}, {7, 5, 1, 1}, {2, 3}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
+        {"pointwise_strided_rows", false, {1, 6, 7, 5}, {4, 6, 1, 1}, {3, 1}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
+        {"pointwise_strided_3d_grouped", false, {1, 4, 5, 4, 6}, {6, 2, 1, 1, 1}, {2, 1, 2}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, {}, 2},
         // The merged form's copy is padded in height and depth too: padding wider than the window
         // reaches, dilation across rows and planes, a stride that skips the last rows.
         {"merged_padded_dilated", false, {2, 3, 7, 8}, {5, 3, 3, 4}, {3, 2}, {2, 1}, {4, 3}, {1, 2}, {}, 1},

@@ -282,3 +282,26 @@ def test_auto_keeps_igemm_on_every_igemm_tile_width():
                               output_padding=1)["selected"]
     dcgan = fastconv.algorithms("conv_transpose2d", (1, 128, 16, 16), (128, 64, 4, 4), stride=2, padding=1)["selected"]
     assert (stem, unet, fcn, dcgan) == ("padded_chw", "igemm", "igemm", "igemm")
+
+
+def test_auto_sends_strided_pointwise_channels_first_layers_to_igemm():
+    """A strided 1x1 layer without padding on channels-first memory goes to igemm, which gathers
+    only the pixels the stride reads (resnet_1x1_s2); with stride 1 it stays a GEMM on x as it lies,
+    and with padding (zeros to read) on the im2col GEMM. The gathered form must give igemm's
+    answer on every such geometry: strides along one or both axes, odd sizes, groups, a plan."""
+    def selected(**kwargs):
+        return fastconv.algorithms("conv2d", (1, 512, 28, 28), (256, 512, 1, 1), **kwargs)["selected"]
+
+    assert (selected(stride=2), selected(stride=1), selected(stride=2, padding=1)) == (
+        "igemm", "gemm_1x1", "im2col_gemm")
+    rng = np.random.default_rng(7)
+    for shape, weight, stride, groups in [((2, 16, 9, 11), (20, 16, 1, 1), (2, 3), 1),
+                                          ((1, 64, 7, 6), (64, 32, 1, 1), (3, 1), 2),
+                                          ((1, 16, 13, 13), (32, 16, 1, 1), 2, 1)]:
+        assert fastconv.algorithms("conv2d", shape, weight, stride=stride, groups=groups)["selected"] == "igemm"
+        x = rng.standard_normal(shape).astype(np.float32)
+        w = rng.standard_normal(weight).astype(np.float32)
+        expected = fastconv.conv2d(x, w, stride=stride, groups=groups, algo="reference")
+        for run in (lambda: fastconv.conv2d(x, w, stride=stride, groups=groups),
+                    lambda: fastconv.Conv2d(w, None, stride=stride, groups=groups)(x)):
+            np.testing.assert_allclose(run(), expected, rtol=1e-5, atol=1e-5)

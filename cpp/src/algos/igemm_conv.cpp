@@ -75,6 +75,9 @@ struct PackedConv {
     // time, pinned alternated processes, 1% better, within noise; conv3d_video 2%).
     bool merged = false;
     std::vector<int64_t> tap_offset;
+    // Strided pointwise form (is_strided_pointwise, channels-first): the source is a channels-last
+    // copy of only the pixels the stride reads, out_size large, indexed as a stride-1 problem.
+    bool subsampled = false;
     Dims src_dims{1, 1, 1};  // the source's spatial size as the indices see it
 };
 
@@ -176,7 +179,9 @@ void fill_indices(const ConvProblem& p, const PackedConv& packed, const TapClass
                 bool valid = true;
                 for (int d = 0; d < kMaxSpatialDims; ++d) {
                     const int64_t r = c.taps[t][d];
-                    if (forward) {
+                    if (packed.subsampled) {
+                        s[d] = q[d];
+                    } else if (forward) {
                         s[d] = q[d] * p.stride[d] - p.pad_before[d] + r * p.dilation[d];
                     } else {
                         const int64_t num = q[d] + p.pad_before[d] - r * p.dilation[d];
@@ -287,7 +292,7 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
 std::shared_ptr<const std::vector<int64_t>> index_tables(const ConvProblem& p, const PackedConv& packed, int64_t MR,
                                                          int64_t src_entries, int64_t dst_entries) {
     using Key = std::array<int64_t, 21>;
-    const Key key{static_cast<int64_t>(p.kind), MR, packed.merged ? 1 : 0,
+    const Key key{static_cast<int64_t>(p.kind), MR, packed.merged ? 1 : packed.subsampled ? 2 : 0,
                   p.in_size[0], p.in_size[1], p.in_size[2], p.out_size[0], p.out_size[1], p.out_size[2],
                   p.kernel[0], p.kernel[1], p.kernel[2], p.stride[0], p.stride[1], p.stride[2],
                   p.dilation[0], p.dilation[1], p.dilation[2], p.pad_before[0], p.pad_before[1], p.pad_before[2]};
@@ -355,7 +360,10 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     packed->columns = forward ? Kg : Cg;
     packed->column_blocks = (packed->columns + NR - 1) / NR;
     packed->classes = tap_classes(p, merged);
-    packed->src_dims = forward ? p.in_size : p.out_size;
+    // Transposing all of a strided 1x1 layer's channels-first input moved prod(stride) times the
+    // data it reads (resnet_1x1_s2: the transposes were a third of the call).
+    packed->subsampled = p.layout == Layout::channels_first && is_strided_pointwise(p);
+    packed->src_dims = forward && !packed->subsampled ? p.in_size : p.out_size;
     if (merged) {
         Dims& extent = packed->src_dims;
         for (int d = 0; d < kMaxSpatialDims; ++d) extent[d] = merged_extent(p, d);
@@ -582,6 +590,34 @@ void pad_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     });
 }
 
+// Channels-first x -> channels-last copy of the pixels a strided 1x1 layer reads (out_size large).
+void gather_subsampled(const ConvProblem& p, const float* x, float* gathered) {
+    const int64_t C = p.in_channels, X = p.in_spatial();
+    const Dims &I = p.in_size, &O = p.out_size, &s = p.stride;
+    const int64_t rows = O[0] * O[1];
+    parallel_for(p.batch * rows, [&](int64_t task) {
+        const int64_t n = task / rows, od = task % rows / O[1], oh = task % O[1];
+        const float* from = x + n * C * X + (od * s[0] * I[1] + oh * s[1]) * I[2];
+        float* to = gathered + task * O[2] * C;
+        if (s[2] == 1) {
+            transpose_panel(from, X, to, C, C, O[2]);
+            return;
+        }
+        // The row's strided pixels, channel by channel into an L1-sized panel, then transposed.
+        float* panel = scratch<float>(ScratchSlot::columns, C * O[2]);
+        for (int64_t c = 0; c < C; ++c) {
+            const float* plane_row = from + c * X;
+            float* panel_row = panel + c * O[2];
+            if (s[2] == 2) {
+                copy_even(plane_row, O[2], panel_row);
+            } else {
+                for (int64_t ow = 0; ow < O[2]; ++ow) panel_row[ow] = plane_row[ow * s[2]];
+            }
+        }
+        transpose_panel(panel, O[2], to, C, C, O[2]);
+    });
+}
+
 void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* packed) {
     const PackedConv& pw = *static_cast<const PackedConv*>(packed);
     const float* src = static_cast<const float*>(args.src);
@@ -596,6 +632,12 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
     }
     if (p.layout == Layout::channels_last) {
         run_channels_last(p, pw, src, bias, dst, false);
+        return;
+    }
+    if (pw.subsampled) {
+        float* gathered = scratch<float>(ScratchSlot::layout_src, p.batch * p.out_spatial() * p.in_channels);
+        gather_subsampled(p, src, gathered);
+        run_channels_last(p, pw, gathered, bias, dst, true);
         return;
     }
     const bool forward = p.kind == ConvKind::forward;
