@@ -51,6 +51,9 @@ const std::vector<Shape>& shapes() {
         // 16-32 input channels with small weights: igemm merges the kernel row into the reduction.
         {"merged_width_24ch", false, {1, 24, 5, 9}, {10, 24, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
         {"merged_width_3d", false, {2, 20, 3, 4, 6}, {6, 20, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}, {}, 1},
+        // Pairs of 8-channel groups (igemm's group-pair kernel), with padding, a stride, dilation.
+        {"grouped_pairs_of_8", false, {2, 32, 7, 9}, {32, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 4},
+        {"grouped_pairs_strided", false, {1, 16, 9, 8}, {16, 8, 3, 2}, {2, 1}, {1, 2}, {2, 0}, {1, 1}, {}, 2},
         // Strided 1x1 without padding: igemm gathers only the pixels the stride reads from
         // channels-first memory (stride 2 and 3 along the width, the height alone, 3-D grouped).
         {"pointwise_strided_wide", false, {2, 5, 9, 11}, {7, 5, 1, 1}, {2, 3}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
@@ -239,6 +242,7 @@ TEST(Igemm, EveryMicrokernelMatchesReference) {
         if (ukernel.isa > detected_isa()) continue;
         for (const Shape& shape : shapes()) {
             const ConvProblem p = build(shape, DType::f32);
+            if (ukernel.groups_per_call == 2 && !igemm::takes_group_pairs(p)) continue;
             const auto src = random_values<float>(p.src_elements(), 12);
             const auto weight = random_values<float>(p.weight_elements(), 13);
             const auto bias = random_values<float>(p.dst_channels(), 14);
@@ -270,11 +274,11 @@ void expect_matches_reference(const ConvProblem& p, unsigned seed, const std::st
     expect_matches(actual, expected, p, what);
 }
 
-// small_image_gemm with every compiled igemm microkernel this CPU can run, on every forward shape
-// (its efficiency rule aside: it computes any geometry), channels-first as it reads.
+// small_image_gemm with every compiled one-group igemm microkernel this CPU can run, on every
+// forward shape (its efficiency rule aside: it computes any geometry), channels-first as it reads.
 TEST(SmallImageGemm, EveryMicrokernelMatchesReference) {
     for (const igemm::Ukernel& ukernel : igemm::ukernels()) {
-        if (ukernel.isa > detected_isa()) continue;
+        if (ukernel.isa > detected_isa() || ukernel.groups_per_call != 1) continue;
         for (const Shape& shape : shapes()) {
             const ConvProblem p = build(shape, DType::f32);
             if (p.kind != ConvKind::forward) continue;

@@ -52,6 +52,38 @@ def test_non_finite_input_reaches_exactly_its_windows(op, algo, dtype, value):
     assert np.isfinite(y[~covered]).all()
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_paired_groups_keep_to_their_own_channels(layout, value):
+    """Groups of 8 input and 8 output channels run two to a vector on AVX-512 (igemm's group-pair
+    kernel, channels-last): the layer matches the float64 reference, and a NaN or Inf in one group's
+    input reaches exactly that group's windows, never the outputs of the group it is paired with."""
+    x_shape, w_shape, kwargs = (2, 32, 6, 7), (32, 8, 3, 3), {"padding": 1, "stride": (1, 2), "groups": 4}
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.5, 1.0, x_shape).astype(np.float32)
+    w = rng.uniform(0.5, 1.0, w_shape).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+
+    def run(x):
+        if layout == "channels_last":
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        return fastconv.conv2d(x, w, b, **kwargs)
+
+    expected = reference_conv("conv2d", x, w, b, kwargs)
+    magnitude = reference_conv("conv2d", x, w, b, kwargs, absolute=True)
+    assert_close(run(x), expected, magnitude, np.float32, reduction_length("conv2d", w, kwargs["groups"]))
+    position = (1, 9, 3, 3)  # group 1: the second of the first pair
+    x[position] = value
+    y = run(x)
+    covered = coverage("conv2d", x_shape, w_shape, kwargs, position)
+    assert covered[:, 8:16].any() and not covered[:, :8].any() and not covered[:, 16:].any()
+    if np.isnan(value):
+        np.testing.assert_array_equal(np.isnan(y), covered)
+    else:
+        np.testing.assert_array_equal(y[covered], np.full(covered.sum(), value, np.float32))
+    assert np.isfinite(y[~covered]).all()
+
+
 @pytest.mark.parametrize("op", CONV_OPS)
 def test_nan_weight_and_bias_reach_their_output_channels(op):
     x_shape, w_shape, kwargs = OP_CASES[op]

@@ -57,8 +57,12 @@ struct TapClass {
 struct PackedConv {
     const igemm::Ukernel* ukernel;
     int64_t reduction;      // channels summed per group
-    int64_t columns;        // destination channels per group
+    int64_t columns;        // destination channels per kernel call: a group's, or a pair's
     int64_t column_blocks;  // ceil(columns / NR)
+    // Groups per kernel call (the ukernel's groups_per_call): each call covers call_channels
+    // source channels, so call g reads from channel g * call_channels on.
+    int64_t call_groups = 1;
+    int64_t call_channels = 0;
     std::vector<TapClass> classes;
     OwnedBuffer owned;  // plans own their buffers
     const float* weights = nullptr;            // owned, or per-thread scratch for one call
@@ -217,6 +221,14 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
     const int64_t ks = static_cast<int64_t>(c.taps.size());
     const int64_t valid = std::min<int64_t>(NR, packed.columns - cb * NR);
     const int64_t* tap_index = c.tap_index.data();
+    if (packed.ukernel->groups_per_call == 2) {
+        // Groups 2g and 2g + 1 (8 filters each, see igemm.hpp): per (tap, channel) 16 values.
+        for (int64_t t = 0; t < ks; ++t)
+            for (int64_t r = 0; r < R; ++r)
+                for (int64_t j = 0; j < 16; ++j)
+                    out[(t * R + r) * 16 + j] = w[((2 * g * Kg + j) * Cg + r) * taps + tap_index[t]];
+        return;
+    }
     if (packed.merged) {
         // Width-merged (few input channels, so small weights): reduction index r = kw * Cg + channel.
         for (int64_t t = 0; t < ks; ++t)
@@ -357,7 +369,9 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     const bool merged = merges_width(p) && padded_copy_is_small(p);
     packed->merged = merged;
     packed->reduction = merged ? Cg * p.kernel[2] : forward ? Cg : Kg;
-    packed->columns = forward ? Kg : Cg;
+    packed->call_groups = p.groups / ukernel.groups_per_call;
+    packed->call_channels = packed->reduction * ukernel.groups_per_call;
+    packed->columns = (forward ? Kg : Cg) * ukernel.groups_per_call;
     packed->column_blocks = (packed->columns + NR - 1) / NR;
     packed->classes = tap_classes(p, merged);
     // Transposing all of a strided 1x1 layer's channels-first input moved prod(stride) times the
@@ -378,7 +392,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
         c.weight_offset = total;
         c.src_index_offset = src_entries;
         c.dst_index_offset = dst_entries;
-        total += p.groups * packed->column_blocks * ks * packed->reduction * NR;
+        total += packed->call_groups * packed->column_blocks * ks * packed->reduction * NR;
         src_entries += tiles * (merged ? 1 : ks) * MR;
         dst_entries += tiles * MR;
     }
@@ -392,7 +406,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
         packed->raw_weights = w;
         return packed;
     }
-    const int64_t blocks = p.groups * packed->column_blocks;
+    const int64_t blocks = packed->call_groups * packed->column_blocks;
     for (const TapClass& c : packed->classes) {
         const int64_t block_size = static_cast<int64_t>(c.taps.size()) * packed->reduction * NR;
         parallel_for(blocks, [&](int64_t block) {
@@ -428,14 +442,15 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     int64_t total_tiles = 0;
     for (const TapClass& c : pw.classes) total_tiles += (c.pixels() + MR - 1) / MR;
     const int64_t threads = ThreadPool::instance().num_threads();
-    const int64_t work = (deferred ? p.groups : p.batch) * pw.column_blocks * total_tiles * (deferred ? 1 : p.groups);
+    const int64_t groups = pw.call_groups;
+    const int64_t work = (deferred ? groups : p.batch) * pw.column_blocks * total_tiles * (deferred ? 1 : groups);
     // A channels-first forward destination is staged per chunk in a 64 KB channels-last buffer
     // (see below), which bounds the chunk.
     const int64_t stage_tiles =
         dst_channels_first && forward ? std::max<int64_t>(1, 16384 / std::max<int64_t>(1, MR * dst_channels)) : 32;
     const int64_t chunk_tiles = deferred ? total_tiles
                                          : std::max<int64_t>(1, std::min({int64_t{32}, stage_tiles,
-                                                                          work / (8 * threads) / p.groups}));
+                                                                          work / (8 * threads) / groups}));
     std::vector<std::array<int64_t, 3>> chunks;  // (class, first tile, end tile)
     for (size_t ci = 0; ci < pw.classes.size(); ++ci) {
         const int64_t tiles = (pw.classes[ci].pixels() + MR - 1) / MR;
@@ -445,7 +460,7 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     const int64_t num_chunks = static_cast<int64_t>(chunks.size());
     const bool every_block = !deferred && p.batch * num_chunks >= 4 * threads;
     const int64_t task_blocks = every_block ? 1 : pw.column_blocks;  // column-block tasks per image
-    const int64_t outer = deferred ? p.groups * pw.column_blocks : p.batch * task_blocks;
+    const int64_t outer = deferred ? groups * pw.column_blocks : p.batch * task_blocks;
     // A task that covers every column block of a forward chunk (whose pixels are consecutive
     // destination pixels: one class, identity dst_index) writes its tiles to an L1/L2-sized
     // channels-last stage and transposes that into the channels-first destination, so the output
@@ -468,8 +483,8 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
         const int64_t ks = static_cast<int64_t>(cls.taps.size());
         const int64_t block_size = ks * pw.reduction * NR;
         // Deferred: this task's one group; otherwise every group, each with its packed block.
-        const int64_t g0 = deferred ? (task / num_chunks / pw.column_blocks) % p.groups : 0;
-        const int64_t g1 = deferred ? g0 + 1 : p.groups;
+        const int64_t g0 = deferred ? (task / num_chunks / pw.column_blocks) % groups : 0;
+        const int64_t g1 = deferred ? g0 + 1 : groups;
         const float* deferred_block = nullptr;
         if (deferred) {
             float* block = scratch<float>(ScratchSlot::gemm_b, std::max<int64_t>(block_size, 16));
@@ -534,7 +549,7 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                     // interleaved runs). Within the chunk only: the stage holds no more.
                     for (int64_t i = MR; prefetch && tile + 1 < chunk[2] && i < 2 * MR && tile * MR + i < pixels; ++i)
                         prefetch_lines_for_write(dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR, nr);
-                    uk.fn(mr, nr, pw.reduction, ks, rows, g * pw.reduction, w_block, bias_block, c_rows);
+                    uk.fn(mr, nr, pw.reduction, ks, rows, g * pw.call_channels, w_block, bias_block, c_rows);
                 }
             };
             if (blocks_outer) {
@@ -649,12 +664,16 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
 }
 
 // The active ISA's widest tile, or the narrowest of the same ISA that still covers a group's
-// columns when the wide one would leave most lanes of its column block empty.
+// columns when the wide one would leave most lanes of its column block empty; its group-pair
+// kernel for pairs of 8-channel groups.
 const igemm::Ukernel& choose_ukernel(const ConvProblem& p) {
     const igemm::Ukernel* chosen = &igemm::active_ukernel();
+    if (igemm::takes_group_pairs(p))
+        for (const igemm::Ukernel& k : igemm::ukernels())
+            if (k.isa == chosen->isa && k.groups_per_call == 2) return k;
     const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
     for (const igemm::Ukernel& k : igemm::ukernels())
-        if (k.isa == chosen->isa && k.nr < chosen->nr && columns <= k.nr) chosen = &k;
+        if (k.isa == chosen->isa && k.groups_per_call == 1 && k.nr < chosen->nr && columns <= k.nr) chosen = &k;
     return *chosen;
 }
 
@@ -668,7 +687,8 @@ std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) 
 void run_impl(const ConvProblem& p, const ConvArgs& args) {
     const igemm::Ukernel& ukernel = choose_ukernel(p);
     const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
-    const int64_t blocks = p.groups * ((columns + ukernel.nr - 1) / ukernel.nr);
+    const int64_t blocks = p.groups / ukernel.groups_per_call *
+                           ((columns * ukernel.groups_per_call + ukernel.nr - 1) / ukernel.nr);
     const bool defer = p.weight_elements() > p.src_elements() + p.dst_elements() &&
                        blocks >= 2 * ThreadPool::instance().num_threads();
     run_packed_impl(p, args, pack_with(ukernel, p, static_cast<const float*>(args.weight), true, defer).get());
@@ -687,6 +707,11 @@ std::string declines_igemm(const ConvProblem& p) {
 const ConvImpl igemm_impl{"igemm", Algo::direct, declines_igemm, run_impl, pack_impl, run_packed_impl};
 
 namespace igemm {
+bool takes_group_pairs(const ConvProblem& p) {
+    return p.kind == ConvKind::forward && p.groups % 2 == 0 && p.in_channels_per_group() == 8 &&
+           p.out_channels_per_group() == 8;
+}
+
 // Runs one problem with an explicit microkernel, so tests can check every compiled ISA variant.
 void run_with(const Ukernel& ukernel, const ConvProblem& p, const ConvArgs& args) {
     run_packed_impl(p, args, pack_with(ukernel, p, static_cast<const float*>(args.weight), false).get());

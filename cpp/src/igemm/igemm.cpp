@@ -12,6 +12,8 @@ const std::vector<Ukernel>& ukernels() {
         {"f32_igemm_ukernel_8x32__avx512f", Isa::avx512, 8, 32, f32_igemm_ukernel_8x32__avx512f},
         {"f32_igemm_ukernel_12x16__avx512f", Isa::avx512, 12, 16, f32_igemm_ukernel_12x16__avx512f},
         {"f32_igemm_ukernel_10x8__avx512f", Isa::avx512, 10, 8, f32_igemm_ukernel_10x8__avx512f},
+        {"f32_igemm_ukernel_10x16_group_pairs__avx512f", Isa::avx512, 10, 16,
+         f32_igemm_ukernel_10x16_group_pairs__avx512f, 2},
         {"f32_igemm_ukernel_6x16__avx2_fma", Isa::avx2, 6, 16, f32_igemm_ukernel_6x16__avx2_fma},
         {"f32_igemm_ukernel_8x8__avx2_fma", Isa::avx2, 8, 8, f32_igemm_ukernel_8x8__avx2_fma},
 #endif
@@ -21,8 +23,9 @@ const std::vector<Ukernel>& ukernels() {
 }
 
 const Ukernel& active_ukernel() {
-    static const Ukernel& chosen = *std::find_if(ukernels().begin(), ukernels().end(),
-                                                 [](const Ukernel& k) { return k.isa <= active_isa(); });
+    static const Ukernel& chosen = *std::find_if(ukernels().begin(), ukernels().end(), [](const Ukernel& k) {
+        return k.isa <= active_isa() && k.groups_per_call == 1;
+    });
     return chosen;
 }
 
