@@ -51,9 +51,12 @@ const std::vector<Shape>& shapes() {
         // 16-32 input channels with small weights: igemm merges the kernel row into the reduction.
         {"merged_width_24ch", false, {1, 24, 5, 9}, {10, 24, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
         {"merged_width_3d", false, {2, 20, 3, 4, 6}, {6, 20, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}, {}, 1},
-        // Pairs of 8-channel groups (igemm's group-pair kernel), with padding, a stride, dilation.
+        // Bundles of 8- and 4-channel groups (igemm's group-pair and group-quad kernels), with
+        // padding, a stride, dilation.
         {"grouped_pairs_of_8", false, {2, 32, 7, 9}, {32, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 4},
         {"grouped_pairs_strided", false, {1, 16, 9, 8}, {16, 8, 3, 2}, {2, 1}, {1, 2}, {2, 0}, {1, 1}, {}, 2},
+        {"grouped_quads_of_4", false, {2, 32, 6, 7}, {32, 4, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 0}, {}, 8},
+        {"grouped_quads_dilated", false, {1, 16, 8, 9}, {16, 4, 2, 3}, {1, 1}, {2, 1}, {1, 1}, {0, 2}, {}, 4},
         // Strided 1x1 without padding: igemm gathers only the pixels the stride reads from
         // channels-first memory (stride 2 and 3 along the width, the height alone, 3-D grouped).
         {"pointwise_strided_wide", false, {2, 5, 9, 11}, {7, 5, 1, 1}, {2, 3}, {1, 1}, {0, 0}, {0, 0}, {}, 1},
@@ -236,13 +239,26 @@ TEST(RunConv, ExplainsLayoutConversion) {
     EXPECT_EQ(selected_impl(p, Algo::im2col), "im2col_gemm (via channels-first copies)");
 }
 
+// Thin groups (ResNeXt's 32 groups of 4 channels) stay in the direct family: its kernels were
+// 2-5x faster than the im2col GEMM that auto once chose for any layer under 8 channels per group.
+TEST(RunConv, AutoKeepsThinGroupsDirect) {
+    ConvProblem p = build({"resnext_4x4", false, {1, 128, 56, 56}, {128, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 32},
+                          DType::f32);
+    EXPECT_EQ(selected_impl(p, Algo::automatic), "padded_chw");
+    p.layout = Layout::channels_last;
+    EXPECT_EQ(selected_impl(p, Algo::automatic), "igemm");
+    ConvProblem dense = build({"few_channels", false, {1, 4, 28, 28}, {64, 4, 3, 3}, {1, 1}, {1, 2}, {1, 2}, {1, 2}, {}, 1},
+                              DType::f32);
+    EXPECT_EQ(selected_impl(dense, Algo::automatic), "im2col_gemm");  // dilated along the width: no row merge
+}
+
 // igemm with every compiled microkernel this CPU can run, not only the one dispatch picks.
 TEST(Igemm, EveryMicrokernelMatchesReference) {
     for (const igemm::Ukernel& ukernel : igemm::ukernels()) {
         if (ukernel.isa > detected_isa()) continue;
         for (const Shape& shape : shapes()) {
             const ConvProblem p = build(shape, DType::f32);
-            if (ukernel.groups_per_call == 2 && !igemm::takes_group_pairs(p)) continue;
+            if (ukernel.groups_per_call > 1 && !igemm::takes_group_bundles(p, ukernel.groups_per_call)) continue;
             const auto src = random_values<float>(p.src_elements(), 12);
             const auto weight = random_values<float>(p.weight_elements(), 13);
             const auto bias = random_values<float>(p.dst_channels(), 14);

@@ -54,11 +54,15 @@ def test_non_finite_input_reaches_exactly_its_windows(op, algo, dtype, value):
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
-def test_paired_groups_keep_to_their_own_channels(layout, value):
-    """Groups of 8 input and 8 output channels run two to a vector on AVX-512 (igemm's group-pair
-    kernel, channels-last): the layer matches the float64 reference, and a NaN or Inf in one group's
-    input reaches exactly that group's windows, never the outputs of the group it is paired with."""
-    x_shape, w_shape, kwargs = (2, 32, 6, 7), (32, 8, 3, 3), {"padding": 1, "stride": (1, 2), "groups": 4}
+@pytest.mark.parametrize("group_channels", [8, 4])
+def test_bundled_groups_keep_to_their_own_channels(layout, value, group_channels):
+    """Groups of 8 (or 4) input and as many output channels run two (four) to a vector on AVX-512
+    (igemm's group-bundle kernels, channels-last): the layer matches the float64 reference, and a
+    NaN or Inf in one group's input reaches exactly that group's windows, never the outputs of the
+    groups sharing its vector."""
+    groups = 32 // group_channels
+    x_shape, w_shape = (2, 32, 6, 7), (32, group_channels, 3, 3)
+    kwargs = {"padding": 1, "stride": (1, 2), "groups": groups}
     rng = np.random.default_rng(3)
     x = rng.uniform(0.5, 1.0, x_shape).astype(np.float32)
     w = rng.uniform(0.5, 1.0, w_shape).astype(np.float32)
@@ -72,11 +76,12 @@ def test_paired_groups_keep_to_their_own_channels(layout, value):
     expected = reference_conv("conv2d", x, w, b, kwargs)
     magnitude = reference_conv("conv2d", x, w, b, kwargs, absolute=True)
     assert_close(run(x), expected, magnitude, np.float32, reduction_length("conv2d", w, kwargs["groups"]))
-    position = (1, 9, 3, 3)  # group 1: the second of the first pair
+    position = (1, group_channels + 1, 3, 3)  # group 1: the second of the first bundle
     x[position] = value
     y = run(x)
     covered = coverage("conv2d", x_shape, w_shape, kwargs, position)
-    assert covered[:, 8:16].any() and not covered[:, :8].any() and not covered[:, 16:].any()
+    own = slice(group_channels, 2 * group_channels)
+    assert covered[:, own].any() and not np.delete(covered, np.r_[own], axis=1).any()
     if np.isnan(value):
         np.testing.assert_array_equal(np.isnan(y), covered)
     else:

@@ -221,12 +221,13 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
     const int64_t ks = static_cast<int64_t>(c.taps.size());
     const int64_t valid = std::min<int64_t>(NR, packed.columns - cb * NR);
     const int64_t* tap_index = c.tap_index.data();
-    if (packed.ukernel->groups_per_call == 2) {
-        // Groups 2g and 2g + 1 (8 filters each, see igemm.hpp): per (tap, channel) 16 values.
+    if (const int64_t bundle = packed.ukernel->groups_per_call; bundle > 1) {
+        // Groups bundle * g on, Kg filters each (see igemm.hpp): per (tap, channel) 16 values, the
+        // bundle's 16 consecutive output channels.
         for (int64_t t = 0; t < ks; ++t)
             for (int64_t r = 0; r < R; ++r)
                 for (int64_t j = 0; j < 16; ++j)
-                    out[(t * R + r) * 16 + j] = w[((2 * g * Kg + j) * Cg + r) * taps + tap_index[t]];
+                    out[(t * R + r) * 16 + j] = w[((bundle * g * Kg + j) * Cg + r) * taps + tap_index[t]];
         return;
     }
     if (packed.merged) {
@@ -664,13 +665,12 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
 }
 
 // The active ISA's widest tile, or the narrowest of the same ISA that still covers a group's
-// columns when the wide one would leave most lanes of its column block empty; its group-pair
-// kernel for pairs of 8-channel groups.
+// columns when the wide one would leave most lanes of its column block empty; its group-bundle
+// kernels for groups of 8 or 4 channels in and out.
 const igemm::Ukernel& choose_ukernel(const ConvProblem& p) {
     const igemm::Ukernel* chosen = &igemm::active_ukernel();
-    if (igemm::takes_group_pairs(p))
-        for (const igemm::Ukernel& k : igemm::ukernels())
-            if (k.isa == chosen->isa && k.groups_per_call == 2) return k;
+    for (const igemm::Ukernel& k : igemm::ukernels())
+        if (k.isa == chosen->isa && k.groups_per_call > 1 && igemm::takes_group_bundles(p, k.groups_per_call)) return k;
     const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
     for (const igemm::Ukernel& k : igemm::ukernels())
         if (k.isa == chosen->isa && k.groups_per_call == 1 && k.nr < chosen->nr && columns <= k.nr) chosen = &k;
@@ -707,9 +707,10 @@ std::string declines_igemm(const ConvProblem& p) {
 const ConvImpl igemm_impl{"igemm", Algo::direct, declines_igemm, run_impl, pack_impl, run_packed_impl};
 
 namespace igemm {
-bool takes_group_pairs(const ConvProblem& p) {
-    return p.kind == ConvKind::forward && p.groups % 2 == 0 && p.in_channels_per_group() == 8 &&
-           p.out_channels_per_group() == 8;
+bool takes_group_bundles(const ConvProblem& p, int groups_per_call) {
+    const int64_t channels = 16 / groups_per_call;
+    return p.kind == ConvKind::forward && p.groups % groups_per_call == 0 && p.in_channels_per_group() == channels &&
+           p.out_channels_per_group() == channels;
 }
 
 // Runs one problem with an explicit microkernel, so tests can check every compiled ISA variant.

@@ -25,11 +25,11 @@ namespace fastconv::igemm {
 using UkernelFn = void (*)(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
                            int64_t a_offset, const float* w, const float* bias, float* const* c);
 
-// A kernel with groups_per_call = 2 takes two consecutive groups of exactly 8 input and 8 output
-// channels per call instead (takes_group_pairs): kc = 8, A(t, i) points at both groups' 16 input
-// channels, w holds per (t, p) group g's 8 filters' values then group g + 1's, and c[i] and bias
-// are the two groups' 16 output channels. Every element is still one FMA chain in (t, p) order
-// over its own group's inputs, the bits of the one-group kernels.
+// A kernel with groups_per_call = G > 1 takes G consecutive groups of exactly 16 / G input and
+// 16 / G output channels per call instead (takes_group_bundles): kc = 16 / G, A(t, i) points at
+// the G groups' 16 input channels, w holds per (t, p) 16 values, group q's filters at lanes
+// q * kc on, and c[i] and bias are the G groups' 16 output channels. Every element is still one
+// FMA chain in (t, p) order over its own group's inputs, the bits of the one-group kernels.
 struct Ukernel {
     const char* name;  // e.g. "f32_igemm_ukernel_6x64__avx512f"
     Isa isa;
@@ -39,14 +39,14 @@ struct Ukernel {
     int groups_per_call = 1;
 };
 
-// Whether a problem can run on a groups_per_call = 2 kernel: forward, an even number of groups of
-// 8 input and 8 output channels.
-bool takes_group_pairs(const ConvProblem& p);
-
 // Every compiled kernel, best ISA first, ending with the portable one.
 const std::vector<Ukernel>& ukernels();
-// The first kernel whose ISA the CPU (and FASTCONV_MAX_ISA) allows.
+// The first one-group kernel whose ISA the CPU (and FASTCONV_MAX_ISA) allows.
 const Ukernel& active_ukernel();
+
+// Whether a problem can run on a groups_per_call = G kernel: forward, a multiple of G groups of
+// 16 / G input and 16 / G output channels.
+bool takes_group_bundles(const ConvProblem& p, int groups_per_call);
 
 void f32_igemm_ukernel_4x8__scalar(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);
@@ -61,6 +61,8 @@ void f32_igemm_ukernel_8x32__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t
 void f32_igemm_ukernel_12x16__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_10x16_group_pairs__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c);
+void f32_igemm_ukernel_10x16_group_quads__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
     int64_t a_offset, const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_10x8__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);

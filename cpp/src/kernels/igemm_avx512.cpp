@@ -6,8 +6,8 @@
 // weight pointer and the loop counters, while 14 rows spill them; and 10 rows of one 256-bit
 // vector for at most 8 channels per group, where the 16-wide tile spent half its lanes on padding
 // (grouped_3x3 channels-last, 1 thread, on the AVX-512 Xeon VM: 0.387 -> 0.324 ms; 8 rows 0.331,
-// 12 rows 0.342, 16 rows 0.356, AVX2's 8 x 8 0.343); groups of exactly 8 in and 8 out go two to
-// a vector instead (the group-pair kernel at the end). Per (tap, channel) step the 6x64 tile does
+// 12 rows 0.342, 16 rows 0.356, AVX2's 8 x 8 0.343); groups of exactly 8 or 4 channels in and
+// out go two or four to a vector instead (the group-bundle kernels at the end). Per (tap, channel) step the 6x64 tile does
 // 24 FMAs for 10 loads (4 weight vectors, 6 broadcasts), within the two load ports' budget, and
 // keeps only 6 row pointers live, so none spill. Partial column blocks use masked loads and
 // stores: no scalar tail.
@@ -118,25 +118,28 @@ void f32_igemm_ukernel_10x8__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t
     }
 }
 
-// Two groups of 8 channels per call (grouped_3x3: 32 groups of 8 in and 8 out). The 8-channel
-// tile above fills half a vector or a ymm, and each of its FMAs waits on a broadcast load: at most
-// half the FMA peak, 35% measured. Here one 512-bit load per row and tap holds both groups' 8 input
-// channels, and for channel p a vpermps copies lane p to lanes 0-7 and lane 8 + p to lanes 8-15,
-// so each FMA multiplies group g's channel p by its 8 filters in the low half and group g + 1's by
-// theirs in the high half: every lane useful, no group reading the other's data (an Inf in one
-// group cannot reach the other's outputs, as a block-diagonal 16x16 product would let it). Zen 5
-// sustains a vpermps per FMA at 85% of peak (199 against 233 GFLOP/s, register operands).
-// Register budget, 32 zmm: 10 accumulators, the 10 rows' input vectors of this tap, the 8 lane
-// indices (GCC keeps them all) and a weight vector; with 12 rows GCC spilled an accumulator and
-// ran 2% slower (grouped_3x3 channels-last, Zen 5, 1 thread). w holds per (tap, channel) 16
-// floats: group g's 8 output channels, then group g + 1's; c[i] and bias are the pair's 16
-// consecutive channels.
-void f32_igemm_ukernel_10x16_group_pairs__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
-    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+namespace {
+
+// 16 / CG groups of CG channels per call: two groups of 8 (grouped_3x3: 32 groups of 8 in and 8
+// out) or four of 4 (ResNeXt's 4-channel groups). The tiles above fill half a vector or a ymm with
+// such groups, and each FMA waits on a broadcast load: at most half the FMA peak, 35% measured on
+// grouped_3x3. Here one 512-bit load per row and tap holds every group's CG input channels, and
+// for channel p a vpermps copies lane q * CG + p to lanes q * CG .. q * CG + CG - 1 of each group
+// q, so each FMA multiplies every group's channel p by its CG filters in its own lanes: every lane
+// useful, no group reading another's data (an Inf in one group cannot reach another's outputs, as
+// a block-diagonal 16x16 product would let it). Zen 5 sustains a vpermps per FMA at 85% of peak
+// (199 against 233 GFLOP/s, register operands). Register budget, 32 zmm: 10 accumulators, the 10
+// rows' input vectors of this tap, the CG lane indices (GCC keeps them all) and a weight vector;
+// with 12 rows GCC spilled an accumulator and ran 2% slower (grouped_3x3 channels-last, Zen 5, 1
+// thread). w holds per (tap, channel) 16 floats, group q's CG filters at lanes q * CG on; c[i] and
+// bias are the bundle's 16 consecutive channels.
+template <int CG>
+inline void group_bundle_tile(int64_t mr, int64_t ks, const float* const* a, int64_t a_offset, const float* w,
+                              const float* bias, float* const* c) {
     constexpr int MR = 10;
-    (void)nr;
-    (void)kc;  // 8 by contract (igemm.hpp)
-    const __m512i low_to_both = _mm512_set_epi32(8, 8, 8, 8, 8, 8, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0);
+    alignas(64) int32_t first_lanes[16];
+    for (int l = 0; l < 16; ++l) first_lanes[l] = l / CG * CG;
+    const __m512i first = _mm512_load_si512(first_lanes);
     const __m512i one = _mm512_set1_epi32(1);
     const __m512 b = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
     __m512 acc[MR];
@@ -146,12 +149,15 @@ void f32_igemm_ukernel_10x16_group_pairs__avx512f(int64_t mr, int64_t nr, int64_
         __m512 x[MR];
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) x[i] = _mm512_loadu_ps(a[t * MR + i] + a_offset);
-        __m512i pick = low_to_both;
+        __m512i pick = first;
 #pragma GCC unroll 8
-        for (int p = 0; p < 8; ++p) {
+        for (int p = 0; p < CG; ++p) {
             const __m512 wv = _mm512_loadu_ps(w);
+            // The zero-masking form: the plain one's undefined pass-through trips GCC 12's
+            // -Wmaybe-uninitialized; a full mask compiles to the same unmasked vpermps.
 #pragma GCC unroll 16
-            for (int i = 0; i < MR; ++i) acc[i] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(0xFFFF, pick, x[i]), wv, acc[i]);
+            for (int i = 0; i < MR; ++i)
+                acc[i] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(0xFFFF, pick, x[i]), wv, acc[i]);
             pick = _mm512_add_epi32(pick, one);
             w += 16;
         }
@@ -159,6 +165,19 @@ void f32_igemm_ukernel_10x16_group_pairs__avx512f(int64_t mr, int64_t nr, int64_
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
         if (i < mr) _mm512_storeu_ps(c[i], acc[i]);
+}
+
+}  // namespace
+
+// kc is the groups' CG channels and nr 16 by contract (igemm.hpp).
+void f32_igemm_ukernel_10x16_group_pairs__avx512f(int64_t mr, int64_t, int64_t, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+    group_bundle_tile<8>(mr, ks, a, a_offset, w, bias, c);
+}
+
+void f32_igemm_ukernel_10x16_group_quads__avx512f(int64_t mr, int64_t, int64_t, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+    group_bundle_tile<4>(mr, ks, a, a_offset, w, bias, c);
 }
 
 }  // namespace fastconv::igemm
