@@ -125,11 +125,11 @@ class _ConvPlanBase:
         if unbatched:
             x = x[np.newaxis]
         channels_last = _api._is_channels_last(x)
-        x = _api._for_core(np.moveaxis(x, 1, -1) if channels_last else x, fn, "input")
+        x = _api._for_core(_api._channels_to_last(x) if channels_last else x, fn, "input")
         plan, _ = self._plan_for(fn, x, channels_last)
         y = _api._call_core(fn, plan.run, x, self.bias)
         if channels_last:
-            y = np.moveaxis(y, -1, 1)
+            y = _api._channels_to_first(y)
         return y[0] if unbatched else y
 
     def implementation(self, input_shape: Tuple[int, ...], channels_last: bool = False) -> str:
