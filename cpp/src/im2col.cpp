@@ -56,15 +56,8 @@ void im2col(const ConvProblem& p, const T* x, int64_t channels, int64_t begin, i
                 const Run& run = t.runs[r];
                 const T* src = x_channel + run.offset;
                 T* dst = row + (run.pos - begin);
-                if (run.stride == 0) {
-                    std::fill_n(dst, run.count, T(0));
-                } else if (run.stride == 1) {
-                    std::copy_n(src, run.count, dst);
-                } else if (run.stride == 2) {
-                    copy_even(src, run.count, dst);
-                } else {
-                    for (int64_t j = 0; j < run.count; ++j) dst[j] = src[j * run.stride];
-                }
+                if (run.stride == 0) std::fill_n(dst, run.count, T(0));
+                else copy_strided(src, run.stride, run.count, dst);
             }
         }
     }

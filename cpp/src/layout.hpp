@@ -152,6 +152,19 @@ void copy_even(const T* src, int64_t count, T* dst) {
     for (; j < count; ++j) dst[j] = src[2 * j];
 }
 
+// dst[j] = src[j * stride], j < count (stride >= 1): a contiguous copy, copy_even's shuffles at
+// stride 2, element by element otherwise.
+template <typename T>
+void copy_strided(const T* src, int64_t stride, int64_t count, T* dst) {
+    if (stride == 1) {
+        std::copy_n(src, count, dst);
+    } else if (stride == 2) {
+        copy_even(src, count, dst);
+    } else {
+        for (int64_t j = 0; j < count; ++j) dst[j] = src[j * stride];
+    }
+}
+
 
 // to[j] = from[j] + add, j < count, non-temporal where `stream` and the SSE baseline allow it:
 // the rows of a fresh output megabytes large, which no cache holds (see writes_to_memory). The

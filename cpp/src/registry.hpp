@@ -55,17 +55,24 @@ bool winograd_accurate_for_auto(DType dtype, int64_t depth_taps, int64_t in_chan
 // listing every entry's reason when none does.
 const ConvImpl& select_impl(const ConvProblem& problem, Algo algo, bool prepacked = false);
 
+// A 1x1 kernel without padding: every output pixel reads one input pixel through one tap.
+inline bool is_unpadded_1x1(const ConvProblem& p) {
+    for (int d = 0; d < kMaxSpatialDims; ++d)
+        if (p.kernel[d] != 1 || p.pad_before[d] != 0 || p.pad_after[d] != 0) return false;
+    return true;
+}
+
+inline bool is_unit_stride(const ConvProblem& p) {
+    for (int d = 0; d < kMaxSpatialDims; ++d)
+        if (p.stride[d] != 1) return false;
+    return true;
+}
+
 // A forward 1x1 layer with a stride and no padding: it reads one pixel in prod(stride). On
 // channels-first memory igemm gathers just those into its channels-last copy (igemm_conv.cpp),
 // which is why "auto" sends such a layer there rather than to the im2col GEMM.
 inline bool is_strided_pointwise(const ConvProblem& p) {
-    if (p.kind != ConvKind::forward) return false;
-    bool strided = false;
-    for (int d = 0; d < kMaxSpatialDims; ++d) {
-        if (p.kernel[d] != 1 || p.pad_before[d] != 0 || p.pad_after[d] != 0) return false;
-        strided = strided || p.stride[d] > 1;
-    }
-    return strided;
+    return p.kind == ConvKind::forward && is_unpadded_1x1(p) && !is_unit_stride(p);
 }
 
 // The same problem over channels-first memory.

@@ -258,7 +258,7 @@ TEST(Igemm, EveryMicrokernelMatchesReference) {
         if (ukernel.isa > detected_isa()) continue;
         for (const Shape& shape : shapes()) {
             const ConvProblem p = build(shape, DType::f32);
-            if (ukernel.groups_per_call > 1 && !igemm::takes_group_bundles(p, ukernel.groups_per_call)) continue;
+            if (ukernel.groups_per_call > 1 && !igemm::takes_group_bundles(ukernel, p)) continue;
             const auto src = random_values<float>(p.src_elements(), 12);
             const auto weight = random_values<float>(p.weight_elements(), 13);
             const auto bias = random_values<float>(p.dst_channels(), 14);

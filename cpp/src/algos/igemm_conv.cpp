@@ -158,14 +158,12 @@ void fill_indices(const ConvProblem& p, const PackedConv& packed, const TapClass
     parallel_for(tiles, [&](int64_t tile) {
         for (int64_t i = 0; i < MR; ++i) {
             const int64_t j = tile * MR + i;
-            if (packed.merged) {
-                // Rows past the tile's end read the copy's first pixels: readable, never stored.
-                src_index[tile * MR + i] = 0;
-            } else {
-                for (int64_t t = 0; t < ks; ++t) src_index[(tile * ks + t) * MR + i] = -1;
-            }
+            int64_t* src_row = src_index + (packed.merged ? tile * MR : tile * ks * MR) + i;
             if (j >= pixels) {
                 dst_index[tile * MR + i] = -1;
+                // Merged: the copy's first pixels, readable and never stored; else the zero row.
+                if (packed.merged) *src_row = 0;
+                else for (int64_t t = 0; t < ks; ++t) src_row[t * MR] = -1;
                 continue;
             }
             const Dims q{c.first[0] + c.step[0] * (j / c.count[2] / c.count[1]),
@@ -173,11 +171,9 @@ void fill_indices(const ConvProblem& p, const PackedConv& packed, const TapClass
             dst_index[tile * MR + i] = (q[0] * dst_size[1] + q[1]) * dst_size[2] + q[2];
             if (packed.merged) {
                 // The copy's coordinates are the input's plus pad_before: the window starts at q * stride.
-                src_index[tile * MR + i] =
-                    ((q[0] * p.stride[0]) * src_size[1] + q[1] * p.stride[1]) * src_size[2] + q[2] * p.stride[2];
+                *src_row = ((q[0] * p.stride[0]) * src_size[1] + q[1] * p.stride[1]) * src_size[2] + q[2] * p.stride[2];
                 continue;
             }
-            int64_t* src_row = src_index + tile * ks * MR + i;
             for (int64_t t = 0; t < ks; ++t) {
                 int64_t s[kMaxSpatialDims];
                 bool valid = true;
@@ -222,12 +218,12 @@ void pack_block(const ConvProblem& p, const PackedConv& packed, const TapClass& 
     const int64_t valid = std::min<int64_t>(NR, packed.columns - cb * NR);
     const int64_t* tap_index = c.tap_index.data();
     if (const int64_t bundle = packed.ukernel->groups_per_call; bundle > 1) {
-        // Groups bundle * g on, Kg filters each (see igemm.hpp): per (tap, channel) 16 values, the
-        // bundle's 16 consecutive output channels.
+        // Groups bundle * g on, Kg filters each (see igemm.hpp): per (tap, channel) NR values, the
+        // bundle's NR consecutive output channels.
         for (int64_t t = 0; t < ks; ++t)
             for (int64_t r = 0; r < R; ++r)
-                for (int64_t j = 0; j < 16; ++j)
-                    out[(t * R + r) * 16 + j] = w[((bundle * g * Kg + j) * Cg + r) * taps + tap_index[t]];
+                for (int64_t j = 0; j < NR; ++j)
+                    out[(t * R + r) * NR + j] = w[((bundle * g * Kg + j) * Cg + r) * taps + tap_index[t]];
         return;
     }
     if (packed.merged) {
@@ -341,6 +337,12 @@ std::shared_ptr<const std::vector<int64_t>> index_tables(const ConvProblem& p, c
     return tables;
 }
 
+// Destination channels one kernel call covers: a group's, or a bundle's (groups_per_call groups).
+int64_t call_columns(const igemm::Ukernel& ukernel, const ConvProblem& p) {
+    return (p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group()) *
+           ukernel.groups_per_call;
+}
+
 // The extent of the width-merged form's padded copy along d: what the output's windows span, at
 // most the padded input.
 int64_t merged_extent(const ConvProblem& p, int d) {
@@ -372,7 +374,7 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     packed->reduction = merged ? Cg * p.kernel[2] : forward ? Cg : Kg;
     packed->call_groups = p.groups / ukernel.groups_per_call;
     packed->call_channels = packed->reduction * ukernel.groups_per_call;
-    packed->columns = (forward ? Kg : Cg) * ukernel.groups_per_call;
+    packed->columns = call_columns(ukernel, p);
     packed->column_blocks = (packed->columns + NR - 1) / NR;
     packed->classes = tap_classes(p, merged);
     // Transposing all of a strided 1x1 layer's channels-first input moved prod(stride) times the
@@ -621,15 +623,7 @@ void gather_subsampled(const ConvProblem& p, const float* x, float* gathered) {
         }
         // The row's strided pixels, channel by channel into an L1-sized panel, then transposed.
         float* panel = scratch<float>(ScratchSlot::columns, C * O[2]);
-        for (int64_t c = 0; c < C; ++c) {
-            const float* plane_row = from + c * X;
-            float* panel_row = panel + c * O[2];
-            if (s[2] == 2) {
-                copy_even(plane_row, O[2], panel_row);
-            } else {
-                for (int64_t ow = 0; ow < O[2]; ++ow) panel_row[ow] = plane_row[ow * s[2]];
-            }
-        }
+        for (int64_t c = 0; c < C; ++c) copy_strided(from + c * X, s[2], O[2], panel + c * O[2]);
         transpose_panel(panel, O[2], to, C, C, O[2]);
     });
 }
@@ -670,7 +664,7 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
 const igemm::Ukernel& choose_ukernel(const ConvProblem& p) {
     const igemm::Ukernel* chosen = &igemm::active_ukernel();
     for (const igemm::Ukernel& k : igemm::ukernels())
-        if (k.isa == chosen->isa && k.groups_per_call > 1 && igemm::takes_group_bundles(p, k.groups_per_call)) return k;
+        if (k.isa == chosen->isa && k.groups_per_call > 1 && igemm::takes_group_bundles(k, p)) return k;
     const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
     for (const igemm::Ukernel& k : igemm::ukernels())
         if (k.isa == chosen->isa && k.groups_per_call == 1 && k.nr < chosen->nr && columns <= k.nr) chosen = &k;
@@ -686,9 +680,7 @@ std::shared_ptr<const void> pack_impl(const ConvProblem& p, const void* weight) 
 // otherwise it packs everything first, so tasks can split the pixels of one block.
 void run_impl(const ConvProblem& p, const ConvArgs& args) {
     const igemm::Ukernel& ukernel = choose_ukernel(p);
-    const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
-    const int64_t blocks = p.groups / ukernel.groups_per_call *
-                           ((columns * ukernel.groups_per_call + ukernel.nr - 1) / ukernel.nr);
+    const int64_t blocks = p.groups / ukernel.groups_per_call * ceil_div(call_columns(ukernel, p), ukernel.nr);
     const bool defer = p.weight_elements() > p.src_elements() + p.dst_elements() &&
                        blocks >= 2 * ThreadPool::instance().num_threads();
     run_packed_impl(p, args, pack_with(ukernel, p, static_cast<const float*>(args.weight), true, defer).get());
@@ -707,10 +699,10 @@ std::string declines_igemm(const ConvProblem& p) {
 const ConvImpl igemm_impl{"igemm", Algo::direct, declines_igemm, run_impl, pack_impl, run_packed_impl};
 
 namespace igemm {
-bool takes_group_bundles(const ConvProblem& p, int groups_per_call) {
-    const int64_t channels = 16 / groups_per_call;
-    return p.kind == ConvKind::forward && p.groups % groups_per_call == 0 && p.in_channels_per_group() == channels &&
-           p.out_channels_per_group() == channels;
+bool takes_group_bundles(const Ukernel& ukernel, const ConvProblem& p) {
+    const int64_t channels = ukernel.nr / ukernel.groups_per_call;
+    return p.kind == ConvKind::forward && p.groups % ukernel.groups_per_call == 0 &&
+           p.in_channels_per_group() == channels && p.out_channels_per_group() == channels;
 }
 
 // Runs one problem with an explicit microkernel, so tests can check every compiled ISA variant.

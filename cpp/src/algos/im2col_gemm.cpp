@@ -27,11 +27,7 @@ namespace {
 constexpr int64_t kColumnBudget = 1 << 20;  // bytes of column buffer per thread: half this L2
 constexpr int64_t kChunkAlign = 16;
 
-bool is_pointwise(const ConvProblem& p) {
-    for (int d = 0; d < kMaxSpatialDims; ++d)
-        if (p.kernel[d] != 1 || p.stride[d] != 1 || p.pad_before[d] != 0 || p.pad_after[d] != 0) return false;
-    return true;
-}
+bool is_pointwise(const ConvProblem& p) { return is_unpadded_1x1(p) && is_unit_stride(p); }
 
 // Output positions per chunk so that rows x chunk elements of T fit the budget.
 int64_t chunk_length(int64_t rows, int64_t positions, int64_t element_size) {

@@ -25,10 +25,10 @@ namespace fastconv::igemm {
 using UkernelFn = void (*)(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
                            int64_t a_offset, const float* w, const float* bias, float* const* c);
 
-// A kernel with groups_per_call = G > 1 takes G consecutive groups of exactly 16 / G input and
-// 16 / G output channels per call instead (takes_group_bundles): kc = 16 / G, A(t, i) points at
-// the G groups' 16 input channels, w holds per (t, p) 16 values, group q's filters at lanes
-// q * kc on, and c[i] and bias are the G groups' 16 output channels. Every element is still one
+// A kernel with groups_per_call = G > 1 takes G consecutive groups of exactly nr / G input and
+// nr / G output channels per call instead (takes_group_bundles): kc = nr / G, A(t, i) points at
+// the G groups' nr input channels, w holds per (t, p) nr values, group q's filters at lanes
+// q * kc on, and c[i] and bias are the G groups' nr output channels. Every element is still one
 // FMA chain in (t, p) order over its own group's inputs, the bits of the one-group kernels.
 struct Ukernel {
     const char* name;  // e.g. "f32_igemm_ukernel_6x64__avx512f"
@@ -44,9 +44,9 @@ const std::vector<Ukernel>& ukernels();
 // The first one-group kernel whose ISA the CPU (and FASTCONV_MAX_ISA) allows.
 const Ukernel& active_ukernel();
 
-// Whether a problem can run on a groups_per_call = G kernel: forward, a multiple of G groups of
-// 16 / G input and 16 / G output channels.
-bool takes_group_bundles(const ConvProblem& p, int groups_per_call);
+// Whether a problem can run on a groups_per_call = G > 1 kernel: forward, a multiple of G groups of
+// nr / G input and nr / G output channels.
+bool takes_group_bundles(const Ukernel& ukernel, const ConvProblem& p);
 
 void f32_igemm_ukernel_4x8__scalar(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);
