@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <string>
 #include <tuple>
@@ -69,13 +70,19 @@ bool overlaps(const py::array& a, const py::array& b) {
 // A fresh C-contiguous array on a 64-byte boundary, as torch allocates its tensors: NumPy's own
 // allocations start 16 or 32 bytes into a cache line, where every 512-bit store of a channels-last
 // row straddles two lines and none can be a non-temporal store (the depthwise kernels stream large
-// outputs only from aligned addresses).
+// outputs only from aligned addresses). Its memory comes from, and returns to, the output cache
+// (workspace.hpp), so calls in a loop do not fault in fresh pages.
 py::array aligned_array(DType dtype, const std::vector<int64_t>& shape, int64_t bytes) {
-    constexpr size_t kAlignment = 64;
-    const size_t size = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
-    void* data = std::aligned_alloc(kAlignment, std::max(size, kAlignment));
-    if (!data) throw std::bad_alloc();
-    py::capsule owner(data, [](void* memory) { std::free(memory); });
+    struct Release {
+        void operator()(OutputBlock* block) const {
+            release_output_block(*block);
+            delete block;
+        }
+    };
+    std::unique_ptr<OutputBlock, Release> block(new OutputBlock(acquire_output_block(static_cast<size_t>(bytes))));
+    void* data = block->data;
+    py::capsule owner(block.get(), [](void* owned) { Release()(static_cast<OutputBlock*>(owned)); });
+    block.release();  // the capsule owns it now
     std::vector<py::ssize_t> extents(shape.begin(), shape.end());
     if (dtype == DType::f32) return py::array_t<float>(extents, static_cast<float*>(data), owner);
     return py::array_t<double>(extents, static_cast<double*>(data), owner);
@@ -449,6 +456,20 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("num_threads"));
     m.def("get_num_threads", &get_num_threads);
+    m.def("output_cache_usage", [] {
+        const auto usage = output_cache_usage();
+        return py::make_tuple(usage.first, usage.second);
+    });
+    m.def("clear_output_cache", &clear_output_cache);
+    // An uninitialised output array from the output cache, as the ops allocate theirs (the tests'
+    // NaN-poisoned outputs come from here, so the cache's reuse is under every test).
+    m.def("empty_output", [](const std::vector<int64_t>& shape, const std::string& dtype_text) {
+        const DType dtype = dtype_named(dtype_text);
+        int64_t bytes = dtype_size(dtype);
+        for (int64_t extent : shape) bytes = checked_mul(bytes, extent, "empty_output: size in bytes");
+        check_allocation(bytes, "empty_output");
+        return aligned_array(dtype, shape, bytes);
+    });
     m.def(
         "fma_peak_gflops",
         [](const std::string& isa_text, double seconds, int threads) {

@@ -240,7 +240,9 @@ def _nan_output(shape: Optional[Sequence[int]], dtype: np.dtype) -> Optional[np.
     when the shape is unknown or too large to allocate."""
     if shape is None or math.prod(shape) * np.dtype(dtype).itemsize > _core.memory_limit_bytes():
         return None
-    return np.full(tuple(shape), np.nan, dtype=dtype)
+    out = _core.empty_output([int(extent) for extent in shape], np.dtype(dtype).name)
+    out.fill(np.nan)
+    return out
 
 
 def _check_tf32(fn: str, allow_tf32: Any) -> bool:
@@ -1037,7 +1039,7 @@ def info() -> Dict[str, Any]:
     channels-first direct and Winograd microkernels, the ordered list of implementations (and which
     prepack weights for plans), CUDA (under "cuda": compiled, available, device names, the im2col
     workspace cap and the GPU implementations), threads, algorithm names and autotuning (on or off,
-    and how many problems the functional calls have tuned)."""
+    and how many problems the functional calls have tuned) and the output cache (see release_memory)."""
     active_f32, active_f64 = _core.active_gemm_ukernels()
     active = {"float32": active_f32, "float64": active_f64}
     return {
@@ -1076,7 +1078,15 @@ def info() -> Dict[str, Any]:
         "num_threads": _core.get_num_threads(),
         "algos": list(_core.algo_names()),
         "autotune": {"enabled": _autotune_enabled, "tuned_problems": len(_AUTOTUNE_CACHE)},
+        "output_cache": dict(zip(("blocks", "bytes"), _core.output_cache_usage())),
     }
+
+
+def release_memory() -> None:
+    """Frees the memory fastconv keeps for reuse between calls: the blocks of large outputs whose
+    arrays were dropped (kept, at most 8 blocks and 256 MiB, so that calls in a loop write pages
+    that are already mapped; `info()["output_cache"]` says how much is held)."""
+    _core.clear_output_cache()
 
 
 def set_num_threads(num_threads: int) -> None:

@@ -137,3 +137,51 @@ def test_ten_thousand_calls_do_not_leak():
     # Even 100 bytes leaked per call would add ~1 MiB here.
     assert growth < MIB, f"RSS grew by {growth / 1024:.0f} KiB over 10^4 calls"
     print(f"RSS growth over 10^4 calls: {growth / 1024:.0f} KiB")  # the figure docs/reliability.md quotes
+
+
+def minor_faults():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def test_outputs_of_calls_in_a_loop_reuse_mapped_pages():
+    # An 8 MiB output (batch8_up's): from the heap, each fresh one used to land past the previous
+    # one and fault in its 2,048 pages every few calls.
+    fastconv.release_memory()
+    x = np.ones((8, 128, 32, 32), np.float32)
+    w = np.ones((128, 64, 4, 4), np.float32)
+    call = lambda: fastconv.conv_transpose2d(x, w, stride=2, padding=1)  # noqa: E731
+    first = call()
+    address = first.ctypes.data
+    del first
+    reused = call()
+    assert reused.ctypes.data == address, "a dropped output's block was not reused"
+    del reused
+    before = minor_faults()
+    for _ in range(10):
+        call()
+    faults = (minor_faults() - before) / 10
+    assert faults < 64, f"{faults:.0f} page faults per call in a loop (an 8 MiB output is 2,048 pages)"
+
+
+def test_output_cache_never_hands_out_live_memory_and_stays_bounded():
+    fastconv.release_memory()
+    x = np.ones((1, 16, 128, 128), np.float32)
+    w = np.ones((16, 16, 1, 1), np.float32)
+    kept = [fastconv.conv2d(x, w) for _ in range(4)]  # 1 MiB each, all alive at once
+    addresses = {y.ctypes.data for y in kept}
+    assert len(addresses) == len(kept)
+    for y in kept:
+        np.testing.assert_array_equal(y, np.full_like(y, 16.0))
+    del kept, y
+    assert fastconv.info()["output_cache"] == {"blocks": 4, "bytes": 4 * MIB}
+    # More outputs of different sizes than the cache holds: it keeps at most 8 blocks and 256 MiB.
+    for width in range(64, 64 + 16 * 12, 16):
+        fastconv.conv2d(np.ones((1, 16, 128, width), np.float32), w)
+    usage = fastconv.info()["output_cache"]
+    assert 0 < usage["blocks"] <= 8 and usage["bytes"] <= 256 * MIB
+    # Outputs under 256 KiB never enter it; release_memory empties it.
+    fastconv.release_memory()
+    fastconv.conv2d(np.ones((1, 16, 8, 8), np.float32), w)
+    assert fastconv.info()["output_cache"] == {"blocks": 0, "bytes": 0}

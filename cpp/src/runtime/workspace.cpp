@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <new>
 
 #include "fastconv/errors.hpp"
@@ -48,6 +51,18 @@ std::string gib(int64_t bytes) {
     return text;
 }
 
+// Blocks freed by their arrays, oldest first.
+struct OutputCache {
+    std::mutex mutex;
+    std::deque<OutputBlock> blocks;
+    size_t bytes = 0;
+};
+
+OutputCache& output_cache() {
+    static OutputCache* cache = new OutputCache;  // never destroyed: arrays may outlive static destruction
+    return *cache;
+}
+
 }  // namespace
 
 int64_t memory_limit_bytes() {
@@ -77,6 +92,58 @@ void* scratch_bytes(ScratchSlot slot, size_t bytes) {
         buffer.capacity = capacity;
     }
     return buffer.data;
+}
+
+OutputBlock acquire_output_block(size_t bytes) {
+    if (bytes >= kOutputCacheMinBytes) {
+        OutputCache& cache = output_cache();
+        std::lock_guard<std::mutex> lock(cache.mutex);
+        auto best = cache.blocks.end();
+        for (auto it = cache.blocks.begin(); it != cache.blocks.end(); ++it)
+            if (it->capacity >= bytes && it->capacity - bytes <= bytes / 4 &&
+                (best == cache.blocks.end() || it->capacity < best->capacity))
+                best = it;
+        if (best != cache.blocks.end()) {
+            const OutputBlock block = *best;
+            cache.blocks.erase(best);
+            cache.bytes -= block.capacity;
+            return block;
+        }
+    }
+    const size_t capacity = std::max<size_t>((bytes + 63) / 64 * 64, 64);
+    void* data = std::aligned_alloc(64, capacity);
+    if (data == nullptr) throw std::bad_alloc();
+    return {data, capacity};
+}
+
+void release_output_block(OutputBlock block) {
+    if (block.capacity < kOutputCacheMinBytes || block.capacity > kOutputCacheBytes) {
+        std::free(block.data);
+        return;
+    }
+    OutputCache& cache = output_cache();
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    cache.blocks.push_back(block);
+    cache.bytes += block.capacity;
+    while (cache.blocks.size() > kOutputCacheBlocks || cache.bytes > kOutputCacheBytes) {
+        std::free(cache.blocks.front().data);
+        cache.bytes -= cache.blocks.front().capacity;
+        cache.blocks.pop_front();
+    }
+}
+
+std::pair<size_t, size_t> output_cache_usage() {
+    OutputCache& cache = output_cache();
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    return {cache.blocks.size(), cache.bytes};
+}
+
+void clear_output_cache() {
+    OutputCache& cache = output_cache();
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    for (const OutputBlock& block : cache.blocks) std::free(block.data);
+    cache.blocks.clear();
+    cache.bytes = 0;
 }
 
 void* packed_buffer(size_t bytes, bool use_scratch, OwnedBuffer& owned) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace fastconv {
 
@@ -46,6 +47,33 @@ struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
 };
 using OwnedBuffer = std::unique_ptr<void, FreeDeleter>;
+
+// Memory for the arrays the Python layer returns. A large output freed by its owner goes to a small
+// process-wide cache instead of back to malloc, and the next output of about its size reuses it:
+// a call in a loop then writes pages that are already mapped. From the heap, each fresh output of a
+// few MB landed past the previous one (small allocations made during the call pinned the space
+// between), so steady-state calls faulted in thousands of new pages (batch8_up, channels-first:
+// 2,048 faults every few calls on Zen 3). The cache holds at most kOutputCacheBlocks blocks and
+// kOutputCacheBytes bytes, oldest evicted first; blocks under kOutputCacheMinBytes bypass it.
+constexpr size_t kOutputCacheBlocks = 8;
+constexpr size_t kOutputCacheBytes = size_t(256) << 20;
+constexpr size_t kOutputCacheMinBytes = size_t(256) << 10;
+
+struct OutputBlock {
+    void* data;
+    size_t capacity;
+};
+
+// A 64-byte aligned block of at least `bytes` bytes (a cached one when one fits within a quarter
+// more than asked, else fresh); give it back with release_output_block. Thread-safe.
+OutputBlock acquire_output_block(size_t bytes);
+void release_output_block(OutputBlock block);
+
+// The blocks and bytes the output cache holds now (for tests and `fastconv.info()`).
+std::pair<size_t, size_t> output_cache_usage();
+
+// Frees every cached output block.
+void clear_output_cache();
 
 // Space for a problem's packed weights: this thread's packed_weights scratch for a functional
 // call (`use_scratch`), else a fresh 64-byte aligned buffer that `owned` keeps for a plan.
