@@ -51,12 +51,14 @@ const std::vector<Shape>& shapes() {
         // 16-32 input channels with small weights: igemm merges the kernel row into the reduction.
         {"merged_width_24ch", false, {1, 24, 5, 9}, {10, 24, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, {}, 1},
         {"merged_width_3d", false, {2, 20, 3, 4, 6}, {6, 20, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}, {}, 1},
-        // Bundles of 8- and 4-channel groups (igemm's group-pair and group-quad kernels), with
-        // padding, a stride, dilation.
+        // Bundles of 8- and 4-channel groups (igemm's AVX-512 group-pair and group-quad kernels,
+        // AVX2's group pairs), with padding, a stride, dilation.
         {"grouped_pairs_of_8", false, {2, 32, 7, 9}, {32, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 4},
         {"grouped_pairs_strided", false, {1, 16, 9, 8}, {16, 8, 3, 2}, {2, 1}, {1, 2}, {2, 0}, {1, 1}, {}, 2},
         {"grouped_quads_of_4", false, {2, 32, 6, 7}, {32, 4, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 0}, {}, 8},
         {"grouped_quads_dilated", false, {1, 16, 8, 9}, {16, 4, 2, 3}, {1, 1}, {2, 1}, {1, 1}, {0, 2}, {}, 4},
+        // AVX2 bundles four groups of 2 to a ymm (and two of 4: the shapes above).
+        {"grouped_quads_of_2", false, {2, 16, 5, 7}, {16, 2, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 0}, {}, 8},
         // Strided 1x1 without padding: igemm gathers only the pixels the stride reads from
         // channels-first memory (stride 2 and 3 along the width, the height alone, 3-D grouped).
         {"pointwise_strided_wide", false, {2, 5, 9, 11}, {7, 5, 1, 1}, {2, 3}, {1, 1}, {0, 0}, {0, 0}, {}, 1},

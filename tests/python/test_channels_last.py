@@ -55,6 +55,12 @@ def test_channels_last_matches_reference(op, algo, dtype, data):
     ("conv2d", (1, 12, 10, 10), (20, 12, 1, 1), {"stride": 2}),
     ("conv_transpose2d", (1, 16, 5, 6), (16, 8, 4, 4), {"stride": 2, "padding": 1}),
     ("conv3d", (1, 8, 4, 5, 6), (8, 8, 3, 3, 3), {"padding": 1}),
+    # Thin groups, several to a vector on the group-bundle kernels (AVX2: pairs of 4 channels,
+    # quads of 2; AVX-512: quads of 4, pairs of 8), and group counts that leave no whole bundle.
+    ("conv2d", (1, 32, 9, 10), (32, 4, 3, 3), {"padding": 1, "groups": 8}),
+    ("conv2d", (2, 16, 7, 6), (16, 2, 3, 3), {"padding": (0, 1), "stride": (1, 2), "groups": 8}),
+    ("conv2d", (1, 12, 7, 7), (12, 4, 3, 3), {"padding": 1, "dilation": 2, "groups": 3}),
+    ("conv2d", (1, 12, 6, 8), (12, 2, 3, 3), {"padding": 1, "groups": 6}),
 ])
 @pytest.mark.parametrize("algo", ALGOS)
 def test_channels_last_matches_torch_channels_last(torch, op, x_shape, w_shape, kwargs, algo):

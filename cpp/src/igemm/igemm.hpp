@@ -54,6 +54,10 @@ void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_
     const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_8x8__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);
+void f32_igemm_ukernel_8x8_group_pairs__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c);
+void f32_igemm_ukernel_8x8_group_quads__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_6x64__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_8x32__avx512f(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,

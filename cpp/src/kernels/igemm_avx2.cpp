@@ -9,7 +9,8 @@
 // processes: 0.547 -> 0.522 ms; the tile alone 61 -> 68 GFLOP/s). Partial column blocks use
 // maskload/maskstore with a lane mask built from nr: no scalar tail. Full vectors are stored
 // unmasked: a masked store costs Zen 3 about a dozen cycles, and a tile of a 64-deep reduction (a
-// 1x1 layer) spends only ~400 on its FMAs.
+// 1x1 layer) spends only ~400 on its FMAs. Groups of exactly 4 or 2 channels in and out go two or
+// four to a ymm instead (the group-bundle kernels, group_bundle_tile).
 #include <immintrin.h>
 
 #include "igemm/igemm.hpp"
@@ -68,6 +69,60 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
             }
 }
 
+// 8 / CG groups of CG channels per call: two groups of 4 (ResNeXt's 32 groups of 4 in and 4 out)
+// or four of 2. The one-group tiles above leave a group of 4 half a ymm and store it masked (Zen 3
+// spends about a dozen cycles per masked store, more than the tile's 36 FMAs per row: the
+// 4 -> 4 layer ran at ~4 GFLOP/s on channels-last memory, 7x slower than on channels-first).
+// Here one 256-bit load per row and tap holds every group's CG input channels, and for channel p
+// an in-lane vpermilps (an immediate shuffle; a group never straddles the two 128-bit lanes)
+// copies lane q * CG + p to lanes q * CG .. q * CG + CG - 1 of each group q, so each FMA
+// multiplies every group's channel p by its CG filters in its own lanes: every lane useful, no
+// group reading another's data. The shuffles go to the FP shuffle pipes beside the FMAs.
+// Register budget, 16 ymm: 8 accumulators, the tap's CG weight vectors (4 at most), the row's
+// input vector and its shuffle; row pointers are loaded as each row starts, so none stays live.
+// w holds per (tap, channel) 8 floats, group q's CG filters at lanes q * CG on; c[i] and bias
+// are the bundle's 8 consecutive channels.
+template <int CG, int P>
+constexpr int lane_pick() {  // vpermilps immediate: within each 4-lane half, lane l takes l / CG * CG + P
+    int imm = 0;
+    for (int l = 0; l < 4; ++l) imm |= (l / CG * CG + P) << (2 * l);
+    return imm;
+}
+
+template <int CG, int P>
+inline __m256 channel_of_each_group(__m256 x) {
+    return _mm256_permute_ps(x, lane_pick<CG, P>());
+}
+
+template <int CG>
+inline void group_bundle_tile(int64_t mr, int64_t ks, const float* const* a, int64_t a_offset, const float* w,
+                              const float* bias, float* const* c) {
+    constexpr int MR = 8;
+    const __m256 b = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    __m256 acc[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) acc[i] = b;
+    for (int64_t t = 0; t < ks; ++t) {
+        __m256 wv[CG];
+#pragma GCC unroll 4
+        for (int p = 0; p < CG; ++p) wv[p] = _mm256_load_ps(w + 8 * p);
+        w += 8 * CG;
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            const __m256 x = _mm256_loadu_ps(a[t * MR + i] + a_offset);
+            acc[i] = _mm256_fmadd_ps(channel_of_each_group<CG, 0>(x), wv[0], acc[i]);
+            acc[i] = _mm256_fmadd_ps(channel_of_each_group<CG, 1>(x), wv[1], acc[i]);
+            if constexpr (CG == 4) {
+                acc[i] = _mm256_fmadd_ps(channel_of_each_group<CG, 2>(x), wv[2], acc[i]);
+                acc[i] = _mm256_fmadd_ps(channel_of_each_group<CG, 3>(x), wv[3], acc[i]);
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+        if (i < mr) _mm256_storeu_ps(c[i], acc[i]);
+}
+
 }  // namespace
 
 void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
@@ -82,6 +137,17 @@ void f32_igemm_ukernel_8x8__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t
         case 8: return tile<8, 1, 8>(mr, nr, kc, ks, a, a_offset, w, bias, c);
         default: return tile<8, 1>(mr, nr, kc, ks, a, a_offset, w, bias, c);
     }
+}
+
+// kc is the groups' CG channels and nr 8 by contract (igemm.hpp).
+void f32_igemm_ukernel_8x8_group_pairs__avx2_fma(int64_t mr, int64_t, int64_t, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+    group_bundle_tile<4>(mr, ks, a, a_offset, w, bias, c);
+}
+
+void f32_igemm_ukernel_8x8_group_quads__avx2_fma(int64_t mr, int64_t, int64_t, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+    group_bundle_tile<2>(mr, ks, a, a_offset, w, bias, c);
 }
 
 }  // namespace fastconv::igemm
