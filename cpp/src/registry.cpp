@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "igemm/igemm.hpp"
 #include "winograd/winograd.hpp"
 
 namespace fastconv {
@@ -61,7 +62,8 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
 //   few FMAs, unless it can merge the kernel row into the reduction (no dilation along the width:
 //   the RGB stem), so otherwise im2col's long GEMM rows win; groups that thin stay in the direct
 //   family (padded_chw on channels-first memory, igemm's group-bundle or thin tiles on
-//   channels-last), 1.1-5x faster than im2col on groups of 2-6 input channels (ResNeXt's 4 -> 4:
+//   channels-last, except on AVX2 where thin tiles no bundle takes give way to padded_chw behind
+//   copies: thin_groups_prefer_channels_first), 1.1-5x faster than im2col on groups of 2-6 input channels (ResNeXt's 4 -> 4:
 //   0.27-0.38 against 1.3-1.4 ms, Zen 5, 1 thread);
 // - depthwise and thin groups go to the direct family's specialised kernels, and so does the RGB
 //   stem on channels-first memory (padded_chw: no transposes of its 3.2 MB output; Zen 3, 1 thread:
@@ -93,6 +95,20 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
     return Algo::direct;
 }
 
+// On AVX2, a channels-last layer whose groups are thinner than a ymm and that no group-bundle
+// kernel takes (groups of 3, 5, 6, 7 channels out, or an odd count of 4-channel groups) runs
+// faster on the channels-first kernels behind copies of x and y than on igemm's one-group 8x8
+// tile, which wastes lanes and stores each row through a partial vector (ResNeXt-like 192 -> 192
+// in 32 groups of 6 on 56x56, Zen 3, 1 thread: igemm ~8 ms, padded_chw with the copies ~3 ms).
+// AVX-512's masked stores are cheap; its thin tiles stay.
+bool thin_groups_prefer_channels_first(const ConvProblem& p) {
+    if (p.kind != ConvKind::forward || p.groups == 1 || p.out_channels_per_group() >= 8) return false;
+    if (p.dtype != DType::f32 || igemm::active_ukernel().isa != Isa::avx2) return false;
+    for (const igemm::Ukernel& k : igemm::ukernels())
+        if (k.isa == Isa::avx2 && k.groups_per_call > 1 && igemm::takes_group_bundles(k, p)) return false;
+    return true;
+}
+
 }  // namespace
 
 // 3-D: KD depth taps sum KD Winograd products, a reduction as long as KD Cg channels'.
@@ -112,8 +128,11 @@ const std::vector<ConvImpl>& conv_registry() {
 Selection select(const ConvProblem& problem, Algo algo, bool prepacked) {
     const Algo family = algo == Algo::automatic ? auto_family(problem, prepacked) : algo;
     if (problem.layout == Layout::channels_last) {
-        for (const ConvImpl& impl : conv_registry())
-            if (impl.algo == family && impl.declines(problem).empty()) return {&impl, false};
+        for (const ConvImpl& impl : conv_registry()) {
+            if (impl.algo != family || !impl.declines(problem).empty()) continue;
+            if (impl.run == igemm_impl.run && algo == Algo::automatic && thin_groups_prefer_channels_first(problem)) break;
+            return {&impl, false};
+        }
         return {&select_impl(channels_first_view(problem), algo, prepacked), true};
     }
     return {&select_impl(problem, algo, prepacked), false};

@@ -249,6 +249,14 @@ TEST(RunConv, AutoKeepsThinGroupsDirect) {
     EXPECT_EQ(selected_impl(p, Algo::automatic), "padded_chw");
     p.layout = Layout::channels_last;
     EXPECT_EQ(selected_impl(p, Algo::automatic), "igemm");
+    // Groups of 6 fill no group bundle: on AVX2 channels-last memory they go to the channels-first
+    // kernels through copies (igemm's one-group tile wastes lanes and stores partial vectors).
+    ConvProblem sixes = build({"resnext_6x6", false, {1, 192, 56, 56}, {192, 6, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {}, 32},
+                              DType::f32);
+    sixes.layout = Layout::channels_last;
+    const bool avx2 = igemm::active_ukernel().isa == Isa::avx2;
+    EXPECT_EQ(selected_impl(sixes, Algo::automatic), avx2 ? "padded_chw (via channels-first copies)" : "igemm");
+    EXPECT_EQ(selected_impl(sixes, Algo::direct), "igemm");  // an explicit family keeps its layout
     ConvProblem dense = build({"few_channels", false, {1, 4, 28, 28}, {64, 4, 3, 3}, {1, 1}, {1, 2}, {1, 2}, {1, 2}, {}, 1},
                               DType::f32);
     EXPECT_EQ(selected_impl(dense, Algo::automatic), "im2col_gemm");  // dilated along the width: no row merge

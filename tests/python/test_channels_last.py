@@ -61,6 +61,8 @@ def test_channels_last_matches_reference(op, algo, dtype, data):
     ("conv2d", (2, 16, 7, 6), (16, 2, 3, 3), {"padding": (0, 1), "stride": (1, 2), "groups": 8}),
     ("conv2d", (1, 12, 7, 7), (12, 4, 3, 3), {"padding": 1, "dilation": 2, "groups": 3}),
     ("conv2d", (1, 12, 6, 8), (12, 2, 3, 3), {"padding": 1, "groups": 6}),
+    # Groups of 6 fill no bundle: auto runs them channels-first behind copies on AVX2.
+    ("conv2d", (2, 24, 7, 8), (24, 6, 3, 3), {"padding": 1, "stride": (2, 1), "groups": 4}),
 ])
 @pytest.mark.parametrize("algo", ALGOS)
 def test_channels_last_matches_torch_channels_last(torch, op, x_shape, w_shape, kwargs, algo):

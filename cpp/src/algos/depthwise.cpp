@@ -142,7 +142,8 @@ void run_planes(const ConvProblem& p, const PackedDepthwise& pw, const float* w,
     const int64_t threads = ThreadPool::instance().num_threads();
     const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>(16, planes / (4 * threads)));
     parallel_for((planes + per_task - 1) / per_task, [&](int64_t task) {
-        float* plane = scratch<float>(ScratchSlot::layout_src, PH * PW);
+        // Not a layout slot: those may hold the call's channels-first copies (through_transposed_copies).
+        float* plane = scratch<float>(ScratchSlot::columns, PH * PW);
         std::fill_n(plane, top * PW, 0.0f);
         for (int64_t ih = 0; ih < IH; ++ih) {
             float* row = plane + (top + ih) * PW;

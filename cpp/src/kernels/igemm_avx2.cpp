@@ -6,10 +6,10 @@
 // chains, just enough to cover the FMA latency. Its 8 row pointers fit the general registers with
 // the weight pointer and the loop counters; a 12-row tile spilled two of them, reloaded on every
 // channel step (grouped_3x3 on channels-last memory, Zen 3, 1 thread, minima of alternated
-// processes: 0.547 -> 0.522 ms; the tile alone 61 -> 68 GFLOP/s). Partial column blocks use
-// maskload/maskstore with a lane mask built from nr: no scalar tail. Full vectors are stored
-// unmasked: a masked store costs Zen 3 about a dozen cycles, and a tile of a 64-deep reduction (a
-// 1x1 layer) spends only ~400 on its FMAs. Groups of exactly 4 or 2 channels in and out go two or
+// processes: 0.547 -> 0.522 ms; the tile alone 61 -> 68 GFLOP/s). A partial column block loads
+// its bias with a lane mask built from nr and stores its last vector through a stack copy, nr
+// lanes of it: vmaskmovps stores cost Zen 3 a dozen cycles or more each, about as much as a thin
+// group's whole tile (groups of 6 on the 8-wide tile: 25% faster in isolation without them). Groups of exactly 4 or 2 channels in and out go two or
 // four to a ymm instead (the group-bundle kernels, group_bundle_tile).
 #include <immintrin.h>
 
@@ -64,8 +64,13 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
         if (i < mr)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) {
-                if (nr >= 8 * (v + 1)) _mm256_storeu_ps(c[i] + 8 * v, acc[i][v]);
-                else _mm256_maskstore_ps(c[i] + 8 * v, mask[v], acc[i][v]);
+                if (nr >= 8 * (v + 1)) {
+                    _mm256_storeu_ps(c[i] + 8 * v, acc[i][v]);
+                } else {
+                    alignas(32) float lanes[8];
+                    _mm256_store_ps(lanes, acc[i][v]);
+                    for (int64_t j = 0; j < nr - 8 * v; ++j) c[i][8 * v + j] = lanes[j];
+                }
             }
 }
 
