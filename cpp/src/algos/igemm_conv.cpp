@@ -83,6 +83,9 @@ struct PackedConv {
     // copy of only the pixels the stride reads, out_size large, indexed as a stride-1 problem.
     bool subsampled = false;
     Dims src_dims{1, 1, 1};  // the source's spatial size as the indices see it
+    // Full tiles within one output row go to the ukernel's row_of_three (forward, 3 taps wide at
+    // stride 1 and dilation 1 along the width, one class of every tap in order).
+    bool rows_of_three = false;
 };
 
 // Small-channel forward layers (the RGB stem: 3 channels, 7x7) would give the microkernel a
@@ -381,6 +384,8 @@ std::shared_ptr<PackedConv> pack_with(const igemm::Ukernel& ukernel, const ConvP
     // data it reads (resnet_1x1_s2: the transposes were a third of the call).
     packed->subsampled = p.layout == Layout::channels_first && is_strided_pointwise(p);
     packed->src_dims = forward && !packed->subsampled ? p.in_size : p.out_size;
+    packed->rows_of_three = ukernel.row_of_three != nullptr && forward && !merged && p.kernel[2] == 3 &&
+                            p.stride[2] == 1 && p.dilation[2] == 1;
     if (merged) {
         Dims& extent = packed->src_dims;
         for (int d = 0; d < kMaxSpatialDims; ++d) extent[d] = merged_extent(p, d);
@@ -432,6 +437,7 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
     const Dims& dst_size = forward ? p.out_size : p.in_size;
     const int64_t src_spatial = src_size[0] * src_size[1] * src_size[2];
     const int64_t dst_spatial = dst_size[0] * dst_size[1] * dst_size[2];
+    const int64_t out_width = std::max<int64_t>(1, p.out_size[2]);  // a forward tile's pixels are flat output pixels
 
     // Tasks: image x column block x chunk of tiles of one class, every group inside the task: the
     // table of row pointers of a tile is built once and serves all groups through the kernel's
@@ -539,6 +545,10 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                 const int64_t mr = std::min(MR, pixels - tile * MR);
                 const int64_t nr = std::min<int64_t>(NR, pw.columns - cb * NR);
                 const int64_t* dst_row = pw.dst_index + cls.dst_index_offset + tile * MR;
+                const igemm::UkernelFn kernel =
+                    pw.rows_of_three && mr == MR && tile * MR / out_width == (tile * MR + MR - 1) / out_width
+                        ? uk.row_of_three
+                        : uk.fn;
                 for (int64_t g = g0; g < g1; ++g) {
                     for (int64_t i = 0; i < mr; ++i)
                         c_rows[i] = dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR;
@@ -552,7 +562,7 @@ void run_channels_last(const ConvProblem& p, const PackedConv& pw, const float* 
                     // interleaved runs). Within the chunk only: the stage holds no more.
                     for (int64_t i = MR; prefetch && tile + 1 < chunk[2] && i < 2 * MR && tile * MR + i < pixels; ++i)
                         prefetch_lines_for_write(dst_image + dst_row[i] * dst_channels + g * pw.columns + cb * NR, nr);
-                    uk.fn(mr, nr, pw.reduction, ks, rows, g * pw.call_channels, w_block, bias_block, c_rows);
+                    kernel(mr, nr, pw.reduction, ks, rows, g * pw.call_channels, w_block, bias_block, c_rows);
                 }
             };
             if (blocks_outer) {

@@ -17,7 +17,8 @@ const std::vector<Ukernel>& ukernels() {
         {"f32_igemm_ukernel_10x16_group_quads__avx512f", Isa::avx512, 10, 16,
          f32_igemm_ukernel_10x16_group_quads__avx512f, 4},
         {"f32_igemm_ukernel_6x16__avx2_fma", Isa::avx2, 6, 16, f32_igemm_ukernel_6x16__avx2_fma},
-        {"f32_igemm_ukernel_8x8__avx2_fma", Isa::avx2, 8, 8, f32_igemm_ukernel_8x8__avx2_fma},
+        {"f32_igemm_ukernel_8x8__avx2_fma", Isa::avx2, 8, 8, f32_igemm_ukernel_8x8__avx2_fma, 1,
+         f32_igemm_ukernel_8x8_row_of_three__avx2_fma},
         {"f32_igemm_ukernel_8x8_group_pairs__avx2_fma", Isa::avx2, 8, 8, f32_igemm_ukernel_8x8_group_pairs__avx2_fma, 2},
         {"f32_igemm_ukernel_8x8_group_quads__avx2_fma", Isa::avx2, 8, 8, f32_igemm_ukernel_8x8_group_quads__avx2_fma, 4},
 #endif

@@ -30,6 +30,13 @@ using UkernelFn = void (*)(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const
 // the G groups' nr input channels, w holds per (t, p) nr values, group q's filters at lanes
 // q * kc on, and c[i] and bias are the G groups' nr output channels. Every element is still one
 // FMA chain in (t, p) order over its own group's inputs, the bits of the one-group kernels.
+//
+// row_of_three, where present, computes the same tile for a caller that guarantees more: mr == MR
+// pixels in one output row, and taps in rows of 3 along the width at stride 1 and dilation 1 (ks a
+// multiple of 3, tap t + 1 one input column right of tap t within a row), so pixel i through tap
+// column k reads the pixel i + k reads through column 0. It sums each row of taps channel by
+// channel, its 3 columns innermost: other bits than fn's, but which of the two serves a pixel is
+// the caller's choice from the problem alone.
 struct Ukernel {
     const char* name;  // e.g. "f32_igemm_ukernel_6x64__avx512f"
     Isa isa;
@@ -37,6 +44,7 @@ struct Ukernel {
     int nr;
     UkernelFn fn;
     int groups_per_call = 1;
+    UkernelFn row_of_three = nullptr;
 };
 
 // Every compiled kernel, best ISA first, ending with the portable one.
@@ -54,6 +62,8 @@ void f32_igemm_ukernel_6x16__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_
     const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_8x8__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);
+void f32_igemm_ukernel_8x8_row_of_three__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_8x8_group_pairs__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
     int64_t a_offset, const float* w, const float* bias, float* const* c);
 void f32_igemm_ukernel_8x8_group_quads__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a,

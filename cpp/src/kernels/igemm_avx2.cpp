@@ -74,6 +74,65 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
             }
 }
 
+// The 8x8 tile's sums for a full tile whose 8 pixels lie in one output row, the kernel 3 taps wide
+// at stride 1 and dilation 1 along the width (grouped_3x3: 8 channels per group, where the tile
+// above waits on a broadcast load per FMA). Pixel i reads input column i + kw through tap column
+// kw, so one row of taps reads only 10 distinct pixels: each of their channels is broadcast once
+// and feeds up to 3 FMAs, one per tap column (10 broadcasts and 3 weight loads per 24 FMAs, against
+// 8 and 1 per 8). The pointers come from the usual table: pixel m < 8 through tap column 0, pixels 8
+// and 9 through column 2 (a padding column's zero row serves every tap that reads it). The sums
+// run in (row of taps, channel, tap column) order, not the table's (tap, channel): the caller
+// picks this kernel or the tile for a pixel by the problem alone, so results stay deterministic.
+// Register budget: 8 accumulators, 3 weight vectors, one broadcast.
+template <int KC>
+inline void row_of_three_tile(int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
+                              const float* w, const float* bias, float* const* c) {
+    constexpr int MR = 8;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr)), lane);
+    const __m256 b = bias ? _mm256_maskload_ps(bias, mask) : _mm256_setzero_ps();
+    __m256 acc[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) acc[i] = b;
+    const int64_t channels = KC > 0 ? KC : kc;
+    for (int64_t t = 0; t < ks; t += 3) {
+        const float* x[MR + 2];
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; ++m) x[m] = a[t * MR + m] + a_offset;
+        x[MR] = a[(t + 2) * MR + MR - 2] + a_offset;
+        x[MR + 1] = a[(t + 2) * MR + MR - 1] + a_offset;
+        const float* w_row = w + t * channels * 8;
+        const auto step = [&](int64_t p) {
+            const __m256 w0 = _mm256_load_ps(w_row + p * 8);
+            const __m256 w1 = _mm256_load_ps(w_row + (channels + p) * 8);
+            const __m256 w2 = _mm256_load_ps(w_row + (2 * channels + p) * 8);
+#pragma GCC unroll 16
+            for (int m = 0; m < MR + 2; ++m) {
+                const __m256 v = _mm256_broadcast_ss(x[m] + p);
+                if (m < MR) acc[m] = _mm256_fmadd_ps(v, w0, acc[m]);
+                if (m >= 1 && m <= MR) acc[m - 1] = _mm256_fmadd_ps(v, w1, acc[m - 1]);
+                if (m >= 2) acc[m - 2] = _mm256_fmadd_ps(v, w2, acc[m - 2]);
+            }
+        };
+        if constexpr (KC > 0) {
+#pragma GCC unroll 8
+            for (int p = 0; p < KC; ++p) step(p);
+        } else {
+            for (int64_t p = 0; p < kc; ++p) step(p);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        if (nr == 8) {
+            _mm256_storeu_ps(c[i], acc[i]);
+        } else {
+            alignas(32) float lanes[8];
+            _mm256_store_ps(lanes, acc[i]);
+            for (int64_t j = 0; j < nr; ++j) c[i][j] = lanes[j];
+        }
+    }
+}
+
 // 8 / CG groups of CG channels per call: two groups of 4 (ResNeXt's 32 groups of 4 in and 4 out)
 // or four of 2. The one-group tiles above leave a group of 4 half a ymm and store it masked (Zen 3
 // spends about a dozen cycles per masked store, more than the tile's 36 FMAs per row: the
@@ -142,6 +201,12 @@ void f32_igemm_ukernel_8x8__avx2_fma(int64_t mr, int64_t nr, int64_t kc, int64_t
         case 8: return tile<8, 1, 8>(mr, nr, kc, ks, a, a_offset, w, bias, c);
         default: return tile<8, 1>(mr, nr, kc, ks, a, a_offset, w, bias, c);
     }
+}
+
+void f32_igemm_ukernel_8x8_row_of_three__avx2_fma(int64_t, int64_t nr, int64_t kc, int64_t ks, const float* const* a,
+    int64_t a_offset, const float* w, const float* bias, float* const* c) {
+    if (kc == 8) return row_of_three_tile<8>(nr, kc, ks, a, a_offset, w, bias, c);
+    row_of_three_tile<0>(nr, kc, ks, a, a_offset, w, bias, c);
 }
 
 // kc is the groups' CG channels and nr 8 by contract (igemm.hpp).
