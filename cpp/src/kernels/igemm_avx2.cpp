@@ -18,10 +18,32 @@
 namespace fastconv::igemm {
 namespace {
 
-// KC > 0: the channel loop's trip count known at compile time and fully unrolled. A grouped
-// layer's taps reach only 4 or 8 channels each, and with a run-time loop its counter, compare and
-// branch, and the row pointers GCC spills for want of registers, cost as much as the FMAs
-// (grouped_3x3 on Zen 3: ~20% faster unrolled, channels-first and channels-last).
+// step(p) for each channel p < kc. KC > 0: the trip count known at compile time and the loop fully
+// unrolled. A grouped layer's taps reach only 4 or 8 channels each, and with a run-time loop its
+// counter, compare and branch, and the row pointers GCC spills for want of registers, cost as much
+// as the FMAs (grouped_3x3 on Zen 3: ~20% faster unrolled, channels-first and channels-last).
+template <int KC, typename Step>
+inline void for_each_channel(int64_t kc, Step&& step) {
+    if constexpr (KC > 0) {
+#pragma GCC unroll 8
+        for (int p = 0; p < KC; ++p) step(p);
+    } else {
+        for (int64_t p = 0; p < kc; ++p) step(p);
+    }
+}
+
+// The first `count` (1 to 8) lanes of v to c: whole vectors plainly, a partial one through a stack
+// copy (see the file comment on vmaskmovps).
+inline void store_lanes(float* c, __m256 v, int64_t count) {
+    if (count >= 8) {
+        _mm256_storeu_ps(c, v);
+        return;
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    for (int64_t j = 0; j < count; ++j) c[j] = lanes[j];
+}
+
 template <int MR, int NV, int KC = 0>
 inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
                  const float* w, const float* bias, float* const* c) {
@@ -50,12 +72,7 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
             }
             w += 8 * NV;
         };
-        if constexpr (KC > 0) {
-#pragma GCC unroll 8
-            for (int p = 0; p < KC; ++p) step(p);
-        } else {
-            for (int64_t p = 0; p < kc; ++p) step(p);
-        }
+        for_each_channel<KC>(kc, step);
     }
     // Constant row indices: a loop to the runtime mr would index acc with a variable, and GCC then
     // keeps acc in memory, storing all the accumulators to the stack on every k step (3x slower).
@@ -63,15 +80,7 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* co
     for (int i = 0; i < MR; ++i)
         if (i < mr)
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) {
-                if (nr >= 8 * (v + 1)) {
-                    _mm256_storeu_ps(c[i] + 8 * v, acc[i][v]);
-                } else {
-                    alignas(32) float lanes[8];
-                    _mm256_store_ps(lanes, acc[i][v]);
-                    for (int64_t j = 0; j < nr - 8 * v; ++j) c[i][8 * v + j] = lanes[j];
-                }
-            }
+            for (int v = 0; v < NV; ++v) store_lanes(c[i] + 8 * v, acc[i][v], nr - 8 * v);
 }
 
 // The 8x8 tile's sums for a full tile whose 8 pixels lie in one output row, the kernel 3 taps wide
@@ -114,23 +123,10 @@ inline void row_of_three_tile(int64_t nr, int64_t kc, int64_t ks, const float* c
                 if (m >= 2) acc[m - 2] = _mm256_fmadd_ps(v, w2, acc[m - 2]);
             }
         };
-        if constexpr (KC > 0) {
-#pragma GCC unroll 8
-            for (int p = 0; p < KC; ++p) step(p);
-        } else {
-            for (int64_t p = 0; p < kc; ++p) step(p);
-        }
+        for_each_channel<KC>(kc, step);
     }
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-        if (nr == 8) {
-            _mm256_storeu_ps(c[i], acc[i]);
-        } else {
-            alignas(32) float lanes[8];
-            _mm256_store_ps(lanes, acc[i]);
-            for (int64_t j = 0; j < nr; ++j) c[i][j] = lanes[j];
-        }
-    }
+    for (int i = 0; i < MR; ++i) store_lanes(c[i], acc[i], nr);
 }
 
 // 8 / CG groups of CG channels per call: two groups of 4 (ResNeXt's 32 groups of 4 in and 4 out)
@@ -155,7 +151,8 @@ constexpr int lane_pick() {  // vpermilps immediate: within each 4-lane half, la
 
 template <int CG, int P>
 inline __m256 channel_of_each_group(__m256 x) {
-    return _mm256_permute_ps(x, lane_pick<CG, P>());
+    constexpr int pick = lane_pick<CG, P>();  // one name: clang's _mm256_permute_ps is a macro
+    return _mm256_permute_ps(x, pick);
 }
 
 template <int CG>
