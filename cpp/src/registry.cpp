@@ -63,8 +63,8 @@ bool winograd_wins(const ConvProblem& p, bool prepacked) {
 //   the RGB stem), so otherwise im2col's long GEMM rows win; groups that thin stay in the direct
 //   family (padded_chw on channels-first memory, igemm's group-bundle or thin tiles on
 //   channels-last, except on AVX2 where thin tiles no bundle takes give way to padded_chw behind
-//   copies: thin_groups_prefer_channels_first), 1.1-5x faster than im2col on groups of 2-6 input channels (ResNeXt's 4 -> 4:
-//   0.27-0.38 against 1.3-1.4 ms, Zen 5, 1 thread);
+//   copies: thin_groups_prefer_channels_first), 1.1-5x faster than im2col on groups of 2-6 input
+//   channels (ResNeXt's 4 -> 4: 0.27-0.38 against 1.3-1.4 ms, Zen 5, 1 thread);
 // - depthwise and thin groups go to the direct family's specialised kernels, and so does the RGB
 //   stem on channels-first memory (padded_chw: no transposes of its 3.2 MB output; Zen 3, 1 thread:
 //   3.1 against igemm's 3.3-3.4 ms, minima of alternated processes);
@@ -99,7 +99,9 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
 // kernel takes (groups of 3, 5, 6, 7 channels out, or an odd count of 4-channel groups) runs
 // faster on the channels-first kernels behind copies of x and y than on igemm's one-group 8x8
 // tile, which wastes lanes and stores each row through a partial vector (ResNeXt-like 192 -> 192
-// in 32 groups of 6 on 56x56, Zen 3, 1 thread: igemm ~8 ms, padded_chw with the copies ~3 ms).
+// in 32 groups of 6 on 56x56, Zen 3, 1 thread, medians over noisy runs: igemm 6.7 ms with
+// vmaskmovps stores, 3.9-4.1 with the stack copy; padded_chw behind the copies 2.3-4.1 ms, the
+// copies half of it).
 // AVX-512's masked stores are cheap; its thin tiles stay.
 bool thin_groups_prefer_channels_first(const ConvProblem& p) {
     if (p.kind != ConvKind::forward || p.groups == 1 || p.out_channels_per_group() >= 8) return false;
