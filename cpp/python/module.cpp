@@ -88,6 +88,14 @@ py::array aligned_array(DType dtype, const std::vector<int64_t>& shape, int64_t 
     return py::array_t<double>(extents, static_cast<double*>(data), owner);
 }
 
+// A fresh output array, its size checked first (see make_output).
+py::array fresh_output(DType dtype, const std::vector<int64_t>& shape, const char* op) {
+    int64_t bytes = dtype_size(dtype);
+    for (int64_t extent : shape) bytes = checked_mul(bytes, extent, (std::string(op) + ": output size in bytes").c_str());
+    check_allocation(bytes, std::string(op) + ": the output");
+    return aligned_array(dtype, shape, bytes);
+}
+
 // The output array: a fresh one, or the caller's `out` after checking it fits exactly and does not
 // alias an input (a kernel reading what it writes would give silently wrong answers).
 py::array make_output(const py::object& out, DType dtype, const std::vector<int64_t>& shape, const char* op,
@@ -96,10 +104,7 @@ py::array make_output(const py::object& out, DType dtype, const std::vector<int6
         // Checked before NumPy sees it: a size past int64 or the machine's memory fails here with
         // a message naming the output, not as an overflow, a bare MemoryError or a lazy
         // allocation that the kernel OOM-kills once touched.
-        int64_t bytes = dtype_size(dtype);
-        for (int64_t extent : shape) bytes = checked_mul(bytes, extent, (std::string(op) + ": output size in bytes").c_str());
-        check_allocation(bytes, std::string(op) + ": the output");
-        return aligned_array(dtype, shape, bytes);
+        return fresh_output(dtype, shape, op);
     }
     if (!py::isinstance<py::array>(out)) throw UnsupportedType(std::string(op) + ": out must be a numpy array");
     py::array array = py::reinterpret_borrow<py::array>(out);
@@ -464,11 +469,7 @@ PYBIND11_MODULE(_core, m) {
     // An uninitialised output array from the output cache, as the ops allocate theirs (the tests'
     // NaN-poisoned outputs come from here, so the cache's reuse is under every test).
     m.def("empty_output", [](const std::vector<int64_t>& shape, const std::string& dtype_text) {
-        const DType dtype = dtype_named(dtype_text);
-        int64_t bytes = dtype_size(dtype);
-        for (int64_t extent : shape) bytes = checked_mul(bytes, extent, "empty_output: size in bytes");
-        check_allocation(bytes, "empty_output");
-        return aligned_array(dtype, shape, bytes);
+        return fresh_output(dtype_named(dtype_text), shape, "empty_output");
     });
     m.def(
         "fma_peak_gflops",

@@ -105,10 +105,7 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
 // AVX-512's masked stores are cheap; its thin tiles stay.
 bool thin_groups_prefer_channels_first(const ConvProblem& p) {
     if (p.kind != ConvKind::forward || p.groups == 1 || p.out_channels_per_group() >= 8) return false;
-    if (p.dtype != DType::f32 || igemm::active_ukernel().isa != Isa::avx2) return false;
-    for (const igemm::Ukernel& k : igemm::ukernels())
-        if (k.isa == Isa::avx2 && k.groups_per_call > 1 && igemm::takes_group_bundles(k, p)) return false;
-    return true;
+    return p.dtype == DType::f32 && igemm::active_ukernel().isa == Isa::avx2 && !igemm::group_bundle_ukernel(p);
 }
 
 }  // namespace

@@ -672,9 +672,8 @@ void run_packed_impl(const ConvProblem& p, const ConvArgs& args, const void* pac
 // columns when the wide one would leave most lanes of its column block empty; its group-bundle
 // kernels for groups of 8 or 4 channels in and out.
 const igemm::Ukernel& choose_ukernel(const ConvProblem& p) {
+    if (const igemm::Ukernel* bundle = igemm::group_bundle_ukernel(p)) return *bundle;
     const igemm::Ukernel* chosen = &igemm::active_ukernel();
-    for (const igemm::Ukernel& k : igemm::ukernels())
-        if (k.isa == chosen->isa && k.groups_per_call > 1 && igemm::takes_group_bundles(k, p)) return k;
     const int64_t columns = p.kind == ConvKind::forward ? p.out_channels_per_group() : p.in_channels_per_group();
     for (const igemm::Ukernel& k : igemm::ukernels())
         if (k.isa == chosen->isa && k.groups_per_call == 1 && k.nr < chosen->nr && columns <= k.nr) chosen = &k;
@@ -713,6 +712,12 @@ bool takes_group_bundles(const Ukernel& ukernel, const ConvProblem& p) {
     const int64_t channels = ukernel.nr / ukernel.groups_per_call;
     return p.kind == ConvKind::forward && p.groups % ukernel.groups_per_call == 0 &&
            p.in_channels_per_group() == channels && p.out_channels_per_group() == channels;
+}
+
+const Ukernel* group_bundle_ukernel(const ConvProblem& p) {
+    for (const Ukernel& k : ukernels())
+        if (k.isa == active_ukernel().isa && k.groups_per_call > 1 && takes_group_bundles(k, p)) return &k;
+    return nullptr;
 }
 
 // Runs one problem with an explicit microkernel, so tests can check every compiled ISA variant.

@@ -55,6 +55,8 @@ const Ukernel& active_ukernel();
 // Whether a problem can run on a groups_per_call = G > 1 kernel: forward, a multiple of G groups of
 // nr / G input and nr / G output channels.
 bool takes_group_bundles(const Ukernel& ukernel, const ConvProblem& p);
+// The active ISA's group-bundle kernel that takes p, or nullptr.
+const Ukernel* group_bundle_ukernel(const ConvProblem& p);
 
 void f32_igemm_ukernel_4x8__scalar(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
     const float* w, const float* bias, float* const* c);
