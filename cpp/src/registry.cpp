@@ -31,17 +31,35 @@ namespace {
 // and Winograd took 2.9 ms there against small_image_gemm's 2.3 (Xeon, 1 thread; 1.56 against
 // 1.25 at 2). So Winograd must do at most 2/3 of direct's products (AVX2's 6-row tile: F(4x4)
 // 6 x 36 = 216 against 441, the Zen 3 win above).
-bool winograd_wins(const ConvProblem& p, bool prepacked) {
-    const bool accepted = winograd_4x4_impl.declines(p).empty() || winograd_2x2_impl.declines(p).empty();
-    if (!accepted || !winograd_accurate_for_auto(p.dtype, p.kernel[0], p.in_channels_per_group())) return false;
+//
+// A transposed problem is judged by its sub-pixel form (winograd_sub_pixel): direct summation does
+// one product per input pixel, tap and channel pair; the forward form's products per channel pair
+// count once per class (stride_h * stride_w blocks of output channels). So only kernels that give
+// every class a full 3x3 window pay: DCGAN's 4x4 at stride 2 (batch8_up: 0.57 of direct's
+// products; Zen 3, 1 thread, alternated processes: 16% faster than igemm in either layout, in
+// medians and minima; 2 threads: 2-10% in minima); fcn_up_3x3's 2x2 windows or unet_up_2x2's
+// single taps would do more.
+bool winograd_wins(const ConvProblem& problem, bool prepacked) {
+    const bool transposed = problem.kind == ConvKind::transposed;
+    if (transposed ? !winograd_sub_pixel_impl.declines(problem).empty()
+                   : !winograd_4x4_impl.declines(problem).empty() && !winograd_2x2_impl.declines(problem).empty())
+        return false;
+    const ConvProblem p = transposed ? winograd_sub_pixel_problem(problem) : problem;
+    if (!winograd_accurate_for_auto(p.dtype, p.kernel[0], p.in_channels_per_group())) return false;
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group();
     if (Cg < 16 || Kg < 16) return false;
     const int m = winograd::prefers_2x2(p) ? 2 : 4;
-    const int64_t direct_products = p.batch * p.out_spatial() * p.kernel[1] * p.kernel[2];
-    if (3 * winograd::gemm_products(p, m) > 2 * direct_products) return false;
+    const int64_t classes = problem.stride[1] * problem.stride[2];
+    const int64_t direct_products = transposed ? problem.batch * problem.out_spatial() * problem.kernel_spatial()
+                                               : p.batch * p.out_spatial() * p.kernel[1] * p.kernel[2];
+    if (3 * winograd::gemm_products(p, m) * (transposed ? classes : 1) > 2 * direct_products) return false;
     // A plan transforms its filters once, so the tiles need not amortise that: 16 tiles suffice
     // (resnet_3x3_14 as a plan: 1.3-1.4x faster than igemm's).
     const int64_t tiles = p.batch * winograd::tiles_per_image(p, 4);
+    // A transposed layer whose few tiles leave its call to the filters (fused transform) stays on
+    // igemm: dcgan_up_16 (16 tiles of a 16x16 input) ran 10% faster at 1 thread in minima, medians
+    // tied, and at 2 threads 1.6x slower in medians (four parallel phases in half a millisecond).
+    if (transposed && winograd::fuses_filter_transform<float>(p, m)) return false;
     if (prepacked) return tiles >= 16;
     if (winograd::fuses_filter_transform<float>(p, m)) return tiles >= 4;
     return tiles >= std::max<int64_t>(16, Cg * Kg / 512);
@@ -102,7 +120,9 @@ Algo auto_family(const ConvProblem& p, bool prepacked) {
 // in 32 groups of 6 on 56x56, Zen 3, 1 thread, medians over noisy runs: igemm 6.7 ms with
 // vmaskmovps stores, 3.9-4.1 with the stack copy; padded_chw behind the copies 2.3-4.1 ms, the
 // copies half of it).
-// AVX-512's masked stores are cheap; its thin tiles stay.
+// AVX-512's masked stores are cheap; its thin tiles stay. It holds for algo="direct" as for
+// "auto", so a plan and the functional call of its family run the same kernel (bitwise the same
+// result; hypothesis found a plan on padded_chw and algo="direct" on igemm 1 ulp apart).
 bool thin_groups_prefer_channels_first(const ConvProblem& p) {
     if (p.kind != ConvKind::forward || p.groups == 1 || p.out_channels_per_group() >= 8) return false;
     return p.dtype == DType::f32 && igemm::active_ukernel().isa == Isa::avx2 && !igemm::group_bundle_ukernel(p);
@@ -119,7 +139,7 @@ const std::vector<ConvImpl>& conv_registry() {
     static const std::vector<ConvImpl> registry{
         gemm_1x1_impl,     gemm_1x1_nhwc_impl, small_image_gemm_impl, im2col_gemm_impl,       gemm_col2im_impl,
         depthwise_impl,    padded_chw_impl,    direct_chw_impl,       winograd_4x4_impl,      winograd_2x2_impl,
-        igemm_impl,        direct_forward_impl, direct_transposed_impl, reference_impl,
+        winograd_sub_pixel_impl, igemm_impl, direct_forward_impl, direct_transposed_impl, reference_impl,
     };
     return registry;
 }
@@ -129,7 +149,7 @@ Selection select(const ConvProblem& problem, Algo algo, bool prepacked) {
     if (problem.layout == Layout::channels_last) {
         for (const ConvImpl& impl : conv_registry()) {
             if (impl.algo != family || !impl.declines(problem).empty()) continue;
-            if (impl.run == igemm_impl.run && algo == Algo::automatic && thin_groups_prefer_channels_first(problem)) break;
+            if (impl.run == igemm_impl.run && thin_groups_prefer_channels_first(problem)) break;
             return {&impl, false};
         }
         return {&select_impl(channels_first_view(problem), algo, prepacked), true};

@@ -51,6 +51,11 @@ const std::vector<ConvImpl>& conv_registry();
 // "auto" and the Python autotuner both keep to it.
 bool winograd_accurate_for_auto(DType dtype, int64_t depth_taps, int64_t in_channels_per_group);
 
+// The forward 3x3 stride-1 problem (channels-last) that winograd_sub_pixel runs a transposed
+// problem it accepts as (algos/winograd.cpp): input p's input, stride_h * stride_w blocks of p's
+// output channels, one per sub-pixel class, at ceil(size / stride) pixels per dimension.
+ConvProblem winograd_sub_pixel_problem(const ConvProblem& p);
+
 // The first entry of the family that accepts the problem exactly as given; throws InvalidArgument
 // listing every entry's reason when none does.
 const ConvImpl& select_impl(const ConvProblem& problem, Algo algo, bool prepacked = false);
@@ -92,6 +97,7 @@ extern const ConvImpl direct_chw_impl;
 extern const ConvImpl padded_chw_impl;
 extern const ConvImpl winograd_4x4_impl;
 extern const ConvImpl winograd_2x2_impl;
+extern const ConvImpl winograd_sub_pixel_impl;
 extern const ConvImpl igemm_impl;
 extern const ConvImpl direct_forward_impl;
 extern const ConvImpl direct_transposed_impl;

@@ -451,7 +451,7 @@ def _conv(
     if algo == "auto" and _autotune_enabled:
         key = (transposed, x.shape, w.shape, x.dtype.str, channels_last, _core.get_num_threads(),
                tuple((name, tuple(value) if isinstance(value, list) else value) for name, value in geometry.items()))
-        y = _autotuned_call(key, run, lambda: _autotune_families(x.dtype, w.shape))
+        y = _autotuned_call(key, run, lambda: _autotune_families(x.dtype, w.shape, transposed))
     else:
         y = run(algo)
     if channels_last:
@@ -548,8 +548,10 @@ _CONV_TRANSPOSE_DOC = """{d}-D transposed convolution, as torch.nn.functional.co
             than the stride or the dilation of its dimension.
         groups: C_in must be divisible by it.
         dilation: int or {d}-tuple of ints, >= 1.
-        algo: "auto", "direct" (no column buffer), "im2col" (GEMM + col2im) or "reference"
-            ("winograd" handles forward convolutions only).
+        algo: "auto", "direct" (no column buffer), "im2col" (GEMM + col2im), "winograd" (2-D,
+            groups 1, dilation 1, every output pixel reading at most 3 x 3 input pixels, as DCGAN's
+            4x4 kernels at stride 2: F(4x4, 3x3) on the sub-pixel form, docs/winograd.md; others
+            raise ValueError) or "reference".
         allow_tf32: on the GPU, let float32 GEMM paths use TF32 tensor cores; ignored on the CPU.
 
     CUDA device arrays run on the GPU as for conv{d}d and return a fastconv.cuda.DeviceArray.
@@ -948,13 +950,15 @@ _AUTOTUNE_CACHE: Dict[Tuple[Any, ...], str] = {}  # problem -> chosen family
 _AUTOTUNE_LOCK = threading.Lock()
 
 
-def _autotune_families(dtype: np.dtype, w_shape: Tuple[int, ...]) -> Tuple[str, ...]:
+def _autotune_families(dtype: np.dtype, w_shape: Tuple[int, ...], transposed: bool = False) -> Tuple[str, ...]:
     """The candidates for a forward or transposed problem with weights of `w_shape`: Winograd only
     where the registry's accuracy rule lets "auto" take it (_core.winograd_accurate_for_auto:
     float32, at most 512 input channels per group times depth taps; docs/winograd.md). A transposed
-    weight's shape fails nothing here: the winograd family declines transposed problems itself."""
+    layer's Winograd form (winograd_sub_pixel, groups 1) sums over its input channels, w_shape[0];
+    the family declines the transposed problems it cannot run itself."""
     depth_taps = w_shape[2] if len(w_shape) == 5 else 1
-    if _core.winograd_accurate_for_auto(np.dtype(dtype).name, depth_taps, w_shape[1]):
+    reduction = w_shape[0] if transposed else w_shape[1]
+    if _core.winograd_accurate_for_auto(np.dtype(dtype).name, depth_taps, reduction):
         return _AUTOTUNE_FAMILIES
     return tuple(family for family in _AUTOTUNE_FAMILIES if family != "winograd")
 

@@ -102,8 +102,9 @@ class _ConvPlanBase:
                     plans[algo] = make(algo)
                 return _api._call_core(fn, plans[algo].run, x, self.bias)
 
+            families = _api._autotune_families(self.weight.dtype, self.weight.shape, self._transposed)
             with _api._AUTOTUNE_LOCK:
-                chosen, _ = _api._autotune_pick(run, _api._autotune_families(self.weight.dtype, self.weight.shape))
+                chosen, _ = _api._autotune_pick(run, families)
             plan = plans[chosen]
         else:
             plan = make(self.algo)

@@ -385,6 +385,150 @@ TEST(Winograd, DeclinesWithReasons) {
     EXPECT_STREQ(select_impl(small, Algo::winograd).name, "winograd_2x2_3x3");
 }
 
+// Transposed problems on winograd_sub_pixel: x (N, C_in, H, W), torch's weight (C_in, C_out, KH,
+// KW), stride, padding before and after, output padding.
+struct TransposedShape {
+    const char* name;
+    std::vector<int64_t> x, w, stride, pad_before, pad_after, output_padding;
+};
+
+ConvProblem build_transposed(const TransposedShape& s, DType dtype) {
+    ConvParams params;
+    params.stride = s.stride;
+    params.dilation = {1, 1};
+    params.pad_before = s.pad_before;
+    params.pad_after = s.pad_after;
+    params.output_padding = s.output_padding;
+    return make_conv_transpose_problem(dtype, s.x, s.w, params);
+}
+
+const std::vector<TransposedShape>& transposed_shapes() {
+    static const std::vector<TransposedShape> table{
+        // DCGAN's 4x4 at stride 2, odd channel counts, sizes that are no multiple of the tile.
+        {"dcgan", {2, 5, 9, 10}, {5, 3, 4, 4}, {2, 2}, {1, 1}, {1, 1}, {0, 0}},
+        // Strides 2 and 3, 5 and 7 taps, padding that differs before and after, output padding:
+        // classes with 2 and 3 taps, windows starting one pixel left of the class's own.
+        {"mixed_strides", {1, 6, 7, 5}, {6, 4, 5, 7}, {2, 3}, {2, 3}, {1, 2}, {1, 2}},
+        // A window that starts at the class's own pixel (padding 0) and a kernel narrower than
+        // the stride (some classes read nothing: the bias alone).
+        {"unpadded_sparse", {1, 3, 4, 6}, {3, 5, 3, 1}, {2, 3}, {0, 0}, {0, 0}, {1, 0}},
+        // Weights that outweigh the activations: the filter transform fused into the GEMM tasks.
+        {"fused", {1, 40, 3, 3}, {40, 24, 4, 4}, {2, 2}, {1, 1}, {1, 1}, {0, 0}},
+        {"batch0", {0, 4, 5, 5}, {4, 3, 4, 4}, {2, 2}, {1, 1}, {1, 1}, {0, 0}},
+    };
+    return table;
+}
+
+// Against the float64 reference (on the float32-rounded values), with the error scale of the
+// transforms' tiles, which in the sub-pixel form cover m x m pixels of every class: 4e-6 of the
+// largest sum |w| |x| over the image bounds them loosely (and fails any wrong tap or class offset).
+// Then functional calls, prepacked plans and 1, 2 and 3 threads must agree bit for bit.
+TEST(WinogradSubPixel, MatchesReferencePlansAndThreadCounts) {
+    const int saved = get_num_threads();
+    for (const TransposedShape& shape : transposed_shapes()) {
+        const ConvProblem p = build_transposed(shape, DType::f32);
+        ASSERT_EQ(winograd_sub_pixel_impl.declines(p), "") << shape.name;
+        EXPECT_STREQ(select_impl(p, Algo::winograd).name, "winograd_sub_pixel");
+        const auto y = cast<float>(uniform(p.y_elements(), 21)), w = cast<float>(uniform(p.weight_elements(), 22));
+        const auto b = cast<float>(uniform(p.in_channels, 23));
+        ConvProblem q = p;
+        q.dtype = DType::f64;
+        const auto yd = cast<double>(y), wd = cast<double>(w), bd = cast<double>(b);
+        std::vector<double> expected(static_cast<size_t>(p.x_elements())), scale(expected.size());
+        if (!expected.empty()) {
+            reference_impl.run(q, {yd.data(), wd.data(), bd.data(), expected.data()});
+            const auto ya = absolute(yd), wa = absolute(wd), ba = absolute(bd);
+            reference_impl.run(q, {ya.data(), wa.data(), ba.data(), scale.data()});
+        }
+        const double bound = 4e-6 * (scale.empty() ? 0.0 : *std::max_element(scale.begin(), scale.end()));
+        for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
+            ConvProblem r = p;
+            r.layout = layout;
+            const bool last = layout == Layout::channels_last;
+            const auto src = last ? swap_inner(y, p.batch, p.out_channels, p.out_spatial()) : y;
+            const auto run = [&](auto&& call) {
+                std::vector<float> out(static_cast<size_t>(p.x_elements()), std::numeric_limits<float>::quiet_NaN());
+                if (!out.empty()) call(out.data());
+                return last ? swap_inner(out, p.batch, p.in_spatial(), p.in_channels) : out;
+            };
+            set_num_threads(1);
+            const auto functional = run([&](float* d) { winograd_sub_pixel_impl.run(r, {src.data(), w.data(), b.data(), d}); });
+            for (size_t i = 0; i < expected.size(); ++i)
+                ASSERT_LE(std::abs(functional[i] - expected[i]), bound)
+                    << shape.name << " " << layout_name(layout) << " element " << i;
+            const auto planned = run([&](float* d) {
+                ConvPlan plan(r, Algo::winograd, w.data());
+                EXPECT_EQ(plan.impl_name(), "winograd_sub_pixel (prepacked)");
+                plan.run(src.data(), b.data(), d);
+            });
+            if (!functional.empty())
+                ASSERT_EQ(0, std::memcmp(functional.data(), planned.data(), functional.size() * sizeof(float)))
+                    << shape.name << " " << layout_name(layout);
+            for (int threads : {2, 3}) {
+                set_num_threads(threads);
+                const auto again = run([&](float* d) { winograd_sub_pixel_impl.run(r, {src.data(), w.data(), b.data(), d}); });
+                if (!functional.empty())
+                    ASSERT_EQ(0, std::memcmp(functional.data(), again.data(), functional.size() * sizeof(float)))
+                        << shape.name << " " << layout_name(layout) << " threads=" << threads;
+            }
+        }
+    }
+    set_num_threads(saved);
+}
+
+// "fused" runs the fused filter transform and "dcgan" the whole U, on every ISA's GEMM tiles.
+TEST(WinogradSubPixel, ShapesCoverBothFilterPaths) {
+    for (const TransposedShape& shape : transposed_shapes()) {
+        const std::string name = shape.name;
+        if (name != "fused" && name != "dcgan") continue;
+        const ConvProblem f = winograd_sub_pixel_problem(build_transposed(shape, DType::f32));
+        const bool fused = winograd::fuses_filter_transform<float>(f, winograd::prefers_2x2(f) ? 2 : 4);
+        EXPECT_EQ(fused, name == "fused") << name;
+    }
+}
+
+// DCGAN's layer (16x16 x 128 -> 32x32 x 64, 4x4, stride 2, padding 1): output pixel 2j + r reads
+// input pixels j - 1 .. j + 1, so the forward form pads by 1 and keeps the 16x16 size.
+TEST(WinogradSubPixel, ForwardFormAndDeclines) {
+    const auto make = [](std::vector<int64_t> x, std::vector<int64_t> w, std::vector<int64_t> stride,
+                         std::vector<int64_t> pad, std::vector<int64_t> dilation = {1, 1}, int64_t groups = 1) {
+        ConvParams params;
+        params.stride = stride;
+        params.dilation = dilation;
+        params.pad_before = pad;
+        params.pad_after = pad;
+        params.groups = groups;
+        return make_conv_transpose_problem(DType::f32, x, w, params);
+    };
+    const ConvProblem dcgan = make({1, 128, 16, 16}, {128, 64, 4, 4}, {2, 2}, {1, 1});
+    const ConvProblem f = winograd_sub_pixel_problem(dcgan);
+    EXPECT_EQ(f.kind, ConvKind::forward);
+    EXPECT_EQ(f.in_channels, 128);
+    EXPECT_EQ(f.out_channels, 4 * 64);
+    EXPECT_EQ(f.in_size, (Dims{1, 16, 16}));
+    EXPECT_EQ(f.out_size, (Dims{1, 16, 16}));
+    EXPECT_EQ(f.kernel, (Dims{1, 3, 3}));
+    EXPECT_EQ(f.pad_before, (Dims{0, 1, 1}));
+    EXPECT_EQ(f.pad_after, (Dims{0, 1, 1}));
+    EXPECT_EQ(winograd_4x4_impl.declines(f), "");
+
+    const auto reason = [](const ConvProblem& p) { return winograd_sub_pixel_impl.declines(p); };
+    EXPECT_EQ(reason(dcgan), "");
+    EXPECT_NE(reason(f).find("transposed"), std::string::npos);
+    EXPECT_EQ(reason(make({1, 4, 8, 8}, {4, 4, 6, 4}, {2, 2}, {2, 1})), "");  // 3 taps a class
+    EXPECT_NE(reason(make({1, 4, 8, 8}, {4, 4, 7, 4}, {2, 2}, {2, 1})).find("3 x 3"), std::string::npos);
+    EXPECT_NE(reason(make({1, 4, 8, 8}, {4, 2, 4, 4}, {2, 2}, {1, 1}, {1, 1}, 2)).find("groups"), std::string::npos);
+    EXPECT_NE(reason(make({1, 4, 8, 8}, {4, 4, 3, 3}, {2, 2}, {1, 1}, {2, 1})).find("dilation"), std::string::npos);
+    EXPECT_NE(reason(make({1, 4, 8, 8}, {4, 4, 5, 5}, {5, 4}, {1, 1})).find("16 sub-pixel classes"), std::string::npos);
+    ConvParams one_d;
+    one_d.stride = {2};
+    one_d.dilation = {1};
+    one_d.pad_before = {1};
+    one_d.pad_after = {1};
+    EXPECT_NE(reason(make_conv_transpose_problem(DType::f32, {1, 4, 8}, {4, 4, 4}, one_d)).find("2-D"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace fastconv
 

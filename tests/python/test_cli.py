@@ -326,8 +326,8 @@ def test_animate_without_pillow_says_what_to_install(monkeypatch, capsys, tmp_pa
 def test_an_algo_that_cannot_run_a_layer_gets_no_row(capsys):
     layers = {layer.name: layer for layer in bench.load_suite()}
     assert bench.accepts(layers["resnet_3x3_7"], "winograd")
-    assert not bench.accepts(layers[SMALL_LAYER], "winograd")  # transposed: winograd declines
-    assert main(["bench", "--layers", SMALL_LAYER, "--algos", "im2col,winograd", "--threads", "1",
+    assert not bench.accepts(layers["resnet_1x1_s2"], "winograd")  # a 1x1 kernel
+    assert main(["bench", "--layers", "resnet_1x1_s2", "--algos", "im2col,winograd", "--threads", "1",
                  "--layouts", "nchw", *FAST]) == 0
-    rows = _measurement_rows(capsys.readouterr().out, SMALL_LAYER)
+    rows = _measurement_rows(capsys.readouterr().out, "resnet_1x1_s2")
     assert [row[4] for row in rows] == ["im2col"]

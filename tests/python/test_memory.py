@@ -48,7 +48,7 @@ print(max(peak - before - y.nbytes, 0))
 
 LAYERS = ["vgg_3x3_224", "conv3d_video", "batch8_up"]  # the suite's largest activations
 # reference allocates nothing by construction (plain loops) and would take ~30 s on these layers.
-ALGOS = ["auto", "direct", "im2col"]
+ALGOS = ["auto", "direct", "im2col", "winograd"]
 THREADS = 2
 
 
@@ -59,11 +59,34 @@ def suite_layer(name):
     return next(layer for layer in suite["layers"] if layer["name"] == name)
 
 
+def family(layer, algo):
+    """The algo family a call with `algo` runs: auto's choice made explicit."""
+    if algo != "auto":
+        return algo
+    kwargs = {k: layer[k] for k in ("stride", "padding", "dilation", "groups", "output_padding") if k in layer}
+    selected = fastconv.algorithms(layer["op"], layer["input"], layer["weight"], **kwargs)["selected"]
+    return "winograd" if selected.startswith("winograd") else "im2col" if "gemm" in selected else "direct"
+
+
 def bound(layer, algo, threads):
     """The documented bound on a call's extra memory (docs/reliability.md), in bytes."""
     x = 4 * math.prod(layer["input"])
     w = 4 * math.prod(layer["weight"])
     transposed = layer["op"].startswith("conv_transpose")
+    algo = family(layer, algo)
+    if algo == "winograd":
+        # The 3x3 weights of the forward form (a transposed layer's sub-pixel form: 9 taps for each
+        # of stride^2 classes), their transform U (36 values per 9 in F(4x4)), the channels-first
+        # copies of x and y, and per thread V and M blocks within 2 MiB or as large as U.
+        classes = math.prod(layer["stride"] if isinstance(layer["stride"], list) else [layer["stride"]] * 2)
+        forward_w = w * 9 * classes // math.prod(layer["weight"][2:]) if transposed else w
+        u = 4 * forward_w
+        size = tuple(layer["input"][2:]), tuple(layer["weight"][2:]), layer.get("stride", 1), layer.get("padding", 0)
+        out = (fastconv.conv_transpose_output_size(*size, layer.get("output_padding", 0), layer.get("dilation", 1))
+               if transposed else fastconv.conv_output_size(*size, layer.get("dilation", 1)))
+        out_channels = layer["weight"][1] if transposed else layer["weight"][0]
+        x_and_y = x + 4 * layer["input"][0] * out_channels * math.prod(out)
+        return x_and_y + forward_w + u + threads * (u + 2 * MIB) + MIB
     # Output pixels of the forward view (the transposed op's input pixels) times kernel taps: the
     # size of igemm's indirection table, 8 bytes per entry.
     pixels = math.prod(layer["input"][2:]) if transposed else math.prod(

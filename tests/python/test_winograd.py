@@ -285,6 +285,67 @@ def test_auto_rule():
     assert fastconv.algorithms("conv2d", (1, 64, 56, 56), (64, 64, 3, 3), stride=2, padding=1)["selected"] == "igemm"
 
 
+# Transposed convolutions on their sub-pixel form (winograd_sub_pixel): every output pixel reads
+# at most 3 x 3 input pixels. The bound scales with the largest sum |w||x| + |b| of each output
+# plane: the tiles mix 4 x 4 pixels of every sub-pixel class, so a tile scale would need the
+# classes' interleaving; the plane's is looser but an O(1) mistake (a wrong class, tap or window
+# offset) still fails it by orders of magnitude.
+@settings(max_examples=40)
+@given(data=st.data())
+def test_transposed_random_layers_match_torch(torch, data):
+    stride = tuple(data.draw(st.integers(1, 3)) for _ in range(2))
+    # Kernels up to 3 strides wide (wider ones that still fit occur at some paddings only).
+    kernel = tuple(data.draw(st.integers(1, 3 * s)) for s in stride)
+    padding = tuple(data.draw(st.integers(0, k - 1)) for k in kernel)
+    output_padding = tuple(data.draw(st.integers(0, s - 1)) for s in stride)
+    c_in, c_out = data.draw(st.integers(1, 20)), data.draw(st.integers(1, 20))
+    size = tuple(data.draw(st.integers(1, 13)) for _ in range(2))
+    batch = data.draw(st.sampled_from([0, 1, 2]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x, w = rng.uniform(-1, 1, (batch, c_in) + size), rng.uniform(-1, 1, (c_in, c_out) + kernel)
+    b = rng.uniform(-1, 1, c_out) if data.draw(st.booleans()) else None
+    dtype = data.draw(st.sampled_from(DTYPES))
+    kwargs = dict(stride=stride, padding=padding, output_padding=output_padding)
+    torch_args = lambda a, wt, bb: (torch.from_numpy(a.astype(dtype)).double(), torch.from_numpy(wt.astype(dtype)).double(),
+                                    None if bb is None else torch.from_numpy(bb.astype(dtype)).double())
+    try:
+        expected = torch.nn.functional.conv_transpose2d(*torch_args(x, w, b), **kwargs).numpy()
+    except RuntimeError:  # a negative output size
+        return
+    if 0 in expected.shape[2:]:  # an empty output: fastconv raises ValueError for it, tested elsewhere
+        return
+    try:
+        fastconv.algorithms("conv_transpose2d", x.shape, w.shape, dtype=np.dtype(dtype).name, algo="winograd", **kwargs)
+    except ValueError as error:  # the only reason left: some class reads more than 3 x 3 input pixels
+        assert "winograd_sub_pixel: each output pixel may read at most 3 x 3 input pixels" in str(error)
+        return
+    xm = channels_last(x.astype(dtype)) if data.draw(st.booleans()) else x.astype(dtype)
+    y = fastconv.conv_transpose2d(xm, w.astype(dtype), None if b is None else b.astype(dtype), algo="winograd",
+                                  **kwargs)
+    magnitude = torch.nn.functional.conv_transpose2d(*torch_args(np.abs(x), np.abs(w), None if b is None else np.abs(b)),
+                                                     **kwargs).numpy()
+    plane = magnitude.max(axis=(2, 3), keepdims=True, initial=0) * np.ones_like(magnitude)
+    assert_close(y, expected, plane, dtype, c_in * 9)
+    plan = fastconv.ConvTranspose2d(w.astype(dtype), None if b is None else b.astype(dtype), algo="winograd", **kwargs)
+    np.testing.assert_array_equal(plan(xm), y)
+
+
+def test_auto_rule_transposed():
+    """auto runs a transposed layer on Winograd's sub-pixel form where every class has a full 3x3
+    window and it does at most 2/3 of direct summation's products with enough tiles to amortise a
+    whole filter transform (batch8_up); not on few tiles (dcgan_up_16: the filter transform fused
+    into the GEMM tasks), narrower windows (fcn_up_3x3's 2x2, unet_up_2x2's 1x1) or float64."""
+    def selected(x_shape, w_shape, dtype="float32", **kwargs):
+        return fastconv.algorithms("conv_transpose2d", x_shape, w_shape, dtype=dtype, **kwargs)["selected"]
+
+    assert selected((8, 128, 32, 32), (128, 64, 4, 4), stride=2, padding=1) == "winograd_sub_pixel"
+    assert selected((8, 128, 32, 32), (128, 64, 4, 4), "float64", stride=2, padding=1) != "winograd_sub_pixel"
+    assert selected((1, 128, 16, 16), (128, 64, 4, 4), stride=2, padding=1) == "igemm"
+    assert selected((1, 64, 56, 56), (64, 64, 3, 3), stride=2, padding=1, output_padding=1) == "igemm"
+    assert selected((1, 256, 28, 28), (256, 128, 2, 2), stride=2) == "igemm"
+    assert selected((8, 128, 32, 32), (128, 64, 4, 4), stride=2, padding=1, groups=2) != "winograd_sub_pixel"
+
+
 def test_algorithms_explains_declines():
     rows = fastconv.algorithms("conv2d", (1, 8, 9, 9), (8, 8, 5, 5), padding=2)["candidates"]
     reasons = {row["name"]: row["reason"] for row in rows}
@@ -297,7 +358,9 @@ def test_algorithms_explains_declines():
     (lambda x, w: fastconv.conv2d(x, np.ones((3, 4, 5, 5)), algo="winograd"), "needs a 3x3 kernel"),
     (lambda x, w: fastconv.conv1d(x[..., 0], w[..., 0], algo="winograd"), "2-D and 3-D convolutions only"),
     (lambda x, w: fastconv.conv3d(x[..., None], w[..., None], algo="winograd"), "needs a 3x3 kernel"),
-    (lambda x, w: fastconv.conv_transpose2d(x, np.ones((4, 3, 3, 3)), algo="winograd"), "forward convolutions only"),
+    (lambda x, w: fastconv.conv_transpose2d(x, np.ones((4, 3, 3, 3)), dilation=2, algo="winograd"), "needs dilation 1"),
+    (lambda x, w: fastconv.conv_transpose2d(x, np.ones((4, 3, 7, 4)), stride=2, algo="winograd"),
+     "at most 3 x 3 input pixels"),
 ])
 def test_layers_it_cannot_run_raise(call, reason):
     x, w = np.ones((1, 4, 8, 8)), np.ones((3, 4, 3, 3))

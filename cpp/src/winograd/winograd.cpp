@@ -170,13 +170,26 @@ namespace {
 // those channels are one contiguous run, read in long pieces (8 channels at a time, element by
 // element, the reads waited on memory: 45% of resnet_3x3_7's Winograd call on Zen 3).
 // (Transposing all the weights first, through memory, took as long as the transform itself on
-// resnet_3x3_14.)
+// resnet_3x3_14.) Tap-major weights need no tile: each channel's taps of the sliver are rows.
 template <typename T>
-void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, int64_t g, int64_t j,
-                      int64_t c_begin, int64_t c_end, T* out, int64_t xi_stride, int64_t kd_stride) {
+void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, FilterLayout layout,
+                      int64_t g, int64_t j, int64_t c_begin, int64_t c_end, T* out, int64_t xi_stride,
+                      int64_t kd_stride) {
     const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
     const int64_t Cg = p.in_channels_per_group(), Kg = p.out_channels_per_group(), KD = p.kernel[0];
     const int64_t nr = gemm::active_ukernel<T>().nr, count = std::min(nr, Kg - j * nr);
+    const auto zero_tail = [&](T* to) {
+        if (count < nr)
+            for (int64_t xi = 0; xi < alpha2; ++xi) std::fill_n(to + xi * xi_stride + count, nr - count, T(0));
+    };
+    if (layout == FilterLayout::tap_major) {
+        for (int64_t c = c_begin; c < c_end; ++c) {
+            T* to = out + (c - c_begin) * nr;
+            ukernel.filter(count, weight + c * 9 * Kg + j * nr, Kg, to, xi_stride);
+            zero_tail(to);
+        }
+        return;
+    }
     const int64_t per_channel = KD * 9;  // a filter's values per input channel
     const T* filters = weight + (g * Kg + j * nr) * Cg * per_channel;
     const int64_t chunk =
@@ -189,8 +202,7 @@ void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
             for (int64_t kd = 0; kd < KD; ++kd) {
                 T* to = out + kd * kd_stride + (c - c_begin) * nr;
                 ukernel.filter(count, tile + ((c - c0) * KD + kd) * 9 * nr, nr, to, xi_stride);
-                if (count < nr)
-                    for (int64_t xi = 0; xi < alpha2; ++xi) std::fill_n(to + xi * xi_stride + count, nr - count, T(0));
+                zero_tail(to);
             }
     }
 }
@@ -199,15 +211,15 @@ void transform_sliver(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
 
 // One task per (group, sliver) writes its packed sliver in order.
 template <typename T>
-void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u) {
+void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u, FilterLayout layout) {
     const int64_t alpha2 = (ukernel.m + 2) * (ukernel.m + 2);
     const int64_t Cg = p.in_channels_per_group(), nr = gemm::active_ukernel<T>().nr, KD = p.kernel[0];
     const int64_t slivers = slivers_per_group<T>(p);
     const int64_t xi_stride = position_stride<T>(slivers * KD * Cg * nr);
     parallel_for(p.groups * slivers, [&](int64_t task) {
         const int64_t g = task / slivers, j = task % slivers;
-        transform_sliver(ukernel, p, weight, g, j, 0, Cg, u + g * alpha2 * xi_stride + j * KD * Cg * nr, xi_stride,
-                         Cg * nr);
+        transform_sliver(ukernel, p, weight, layout, g, j, 0, Cg, u + g * alpha2 * xi_stride + j * KD * Cg * nr,
+                         xi_stride, Cg * nr);
     });
 }
 
@@ -216,14 +228,17 @@ namespace {
 // What one call's tile loop needs, computed once.
 template <typename T>
 struct TileLoop {
-    TileLoop(const Ukernel<T>& transforms, const ConvProblem& problem, const T* filters, const T* bias_values)
-        : ukernel(transforms), gk(gemm::active_ukernel<T>()), p(problem), u(filters), bias(bias_values) {}
+    TileLoop(const Ukernel<T>& transforms, const ConvProblem& problem, const T* filters, const T* bias_values,
+             const SubPixelOutput* sub_pixel = nullptr)
+        : ukernel(transforms), gk(gemm::active_ukernel<T>()), p(problem), u(filters), bias(bias_values),
+          scatter(sub_pixel) {}
 
     const Ukernel<T>& ukernel;
     const gemm::Ukernel<T>& gk;
     const ConvProblem& p;
     const T* u;
     const T* bias;
+    const SubPixelOutput* scatter;
     const int m = ukernel.m, alpha = m + 2, alpha2 = alpha * alpha;
     const int64_t mr = gk.mr, nr = gk.nr, kc_max = gemm::blocking_for(gk.mr, gk.nr, sizeof(T)).kc;
     const int64_t C = p.in_channels, K = p.out_channels;
@@ -316,11 +331,34 @@ void gemm_part(const TileLoop<T>& l, int64_t used_slivers, int64_t g, int xi, in
     }
 }
 
+// Output transform of a sub-pixel tile (see SubPixelOutput): one call per channel block, each
+// writing its pixels every stride rows and columns of the image, starting at its residue.
+template <typename T>
+void output_sub_pixel_tile(const TileLoop<T>& l, const typename TileLoop<T>::Origin& o, const T* m, int64_t m_stride,
+                           const BlockMemory<T>& mem) {
+    const SubPixelOutput& s = *l.scatter;
+    T* image = mem.y + o.n * mem.y_image;
+    for (int64_t ry = 0; ry < s.stride_h; ++ry)
+        for (int64_t rx = 0; rx < s.stride_w; ++rx) {
+            // This block's pixels in the image's rows (columns) of residue ry (rx), from tile row o.oh on.
+            const int64_t rows = std::min<int64_t>(l.m, (s.height - ry + s.stride_h - 1) / s.stride_h - o.oh);
+            const int64_t cols = std::min<int64_t>(l.m, (s.width - rx + s.stride_w - 1) / s.stride_w - o.ow);
+            if (rows <= 0 || cols <= 0) continue;
+            T* y = image + ((s.stride_h * o.oh + ry) * s.width + s.stride_w * o.ow + rx) * s.channels;
+            l.ukernel.output(s.channels, m + (ry * s.stride_w + rx) * s.channels, m_stride, l.bias, y,
+                             s.stride_h * s.width * s.channels, s.stride_w * s.channels, rows, cols);
+        }
+}
+
 // Output transform of tile first + i.
 template <typename T>
 void output_tile(const TileLoop<T>& l, int64_t first, int64_t i, const T* mm, int64_t m_stride,
                  const BlockMemory<T>& mem) {
     const auto o = l.origin(first + i);
+    if (l.scatter) {
+        output_sub_pixel_tile(l, o, mm + i * l.padded_k, m_stride, mem);
+        return;
+    }
     // Pixels of the tile inside the output, counted along its phase's sub-grid.
     const int64_t rows = std::min<int64_t>(l.m, (l.OH - o.oh + l.dh - 1) / l.dh);
     const int64_t cols = std::min<int64_t>(l.m, (l.OW - o.ow + l.dw - 1) / l.dw);
@@ -465,10 +503,12 @@ inline bool runs_phased(int64_t total, int64_t block, int64_t mr) {
 }  // namespace
 
 template <typename T>
-void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y) {
-    const TileLoop<T> l(ukernel, p, u, bias);
+void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y,
+                       const SubPixelOutput* scatter) {
+    const TileLoop<T> l(ukernel, p, u, bias, scatter);
     const int64_t total = p.batch * l.per_image, block = tiles_per_block<T>(p, l.m, l.padded_k, total);
-    const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, l.OD * l.OH * l.OW * l.K, 0};
+    const int64_t y_image = scatter ? scatter->height * scatter->width * scatter->channels : l.OD * l.OH * l.OW * l.K;
+    const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, y_image, 0};
     if (l.KD > 1 || l.ID > 1 || l.OD > 1) {
         run_depth_sweep(l, mem);
         return;
@@ -492,10 +532,12 @@ namespace {
 // chain from C and adds the terms in depth order, so chunking the depth leaves the bits of the
 // plan's path, where U is whole.
 template <typename T>
-void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, const T* x,
-                                    const T* bias, T* y) {
-    const TileLoop<T> l(ukernel, p, nullptr, bias);
-    const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, l.OD * l.OH * l.OW * l.K, 0};
+void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight,
+                                    FilterLayout layout, const T* x, const T* bias, T* y,
+                                    const SubPixelOutput* scatter) {
+    const TileLoop<T> l(ukernel, p, nullptr, bias, scatter);
+    const int64_t y_image = scatter ? scatter->height * scatter->width * scatter->channels : l.OD * l.OH * l.OW * l.K;
+    const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, y_image, 0};
     const int64_t count = p.batch * l.per_image, used_slivers = (count + l.mr - 1) / l.mr;
     const BlockScratch<T> b(l, used_slivers * l.mr);
     parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, 0, b.v, b.v_stride, b.zero, mem); });
@@ -507,7 +549,7 @@ void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem
         T* u = scratch<T>(ScratchSlot::packed_weights, l.alpha2 * chunk_stride);
         for (int64_t pc = 0; pc < l.Cg; pc += chunk) {
             const int64_t kc = std::min(chunk, l.Cg - pc);
-            transform_sliver(ukernel, p, weight, g, j, pc, pc + kc, u, chunk_stride, 0);
+            transform_sliver(ukernel, p, weight, layout, g, j, pc, pc + kc, u, chunk_stride, 0);
             for (int xi = 0; xi < l.alpha2; ++xi)
                 for (int64_t s = 0; s < used_slivers; ++s)
                     l.gk.fn(kc, b.v + xi * b.v_stride + (s * l.C + g * l.Cg + pc) * l.mr, l.mr, u + xi * chunk_stride,
@@ -533,14 +575,15 @@ bool fuses_filter_transform(const ConvProblem& p, int m) {
 
 template <typename T>
 void run_fused_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, const T* x, const T* bias,
-                      T* y) {
+                      T* y, const SubPixelOutput* scatter, FilterLayout layout) {
     if (p.layout == Layout::channels_last) {
-        run_fused_filter_channels_last(ukernel, p, weight, x, bias, y);
+        run_fused_filter_channels_last(ukernel, p, weight, layout, x, bias, y, scatter);
         return;
     }
     through_transposed_copies(x, y, p.batch, p.in_channels, p.in_spatial(), p.out_spatial(), p.out_channels,
                               [&](const T* x_last, T* y_last) {
-                                  run_fused_filter_channels_last(ukernel, p, weight, x_last, bias, y_last);
+                                  run_fused_filter_channels_last(ukernel, p, weight, layout, x_last, bias, y_last,
+                                                                 nullptr);
                               });
 }
 
@@ -591,18 +634,19 @@ template const Ukernel<float>& active_ukernel<float>(int);
 template const Ukernel<double>& active_ukernel<double>(int);
 template int64_t filter_elements<float>(const ConvProblem&, int);
 template int64_t filter_elements<double>(const ConvProblem&, int);
-template void transform_filter<float>(const Ukernel<float>&, const ConvProblem&, const float*, float*);
-template void transform_filter<double>(const Ukernel<double>&, const ConvProblem&, const double*, double*);
+template void transform_filter<float>(const Ukernel<float>&, const ConvProblem&, const float*, float*, FilterLayout);
+template void transform_filter<double>(const Ukernel<double>&, const ConvProblem&, const double*, double*,
+                                       FilterLayout);
 template bool fuses_filter_transform<float>(const ConvProblem&, int);
 template bool fuses_filter_transform<double>(const ConvProblem&, int);
 template void run_fused_filter<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
-                                      const float*, float*);
+                                      const float*, float*, const SubPixelOutput*, FilterLayout);
 template void run_fused_filter<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,
-                                       const double*, double*);
+                                       const double*, double*, const SubPixelOutput*, FilterLayout);
 template void run_channels_last<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
-                                       const float*, float*);
+                                       const float*, float*, const SubPixelOutput*);
 template void run_channels_last<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,
-                                        const double*, double*);
+                                        const double*, double*, const SubPixelOutput*);
 template void run_channels_first<float>(const Ukernel<float>&, const ConvProblem&, const float*, const float*,
                                         const float*, float*);
 template void run_channels_first<double>(const Ukernel<double>&, const ConvProblem&, const double*, const double*,

@@ -69,8 +69,15 @@ const Ukernel<T>& active_ukernel(int m);
 // NR-wide column sliver, depth tap by depth tap; filter_elements<T>(p, m) values.
 template <typename T>
 int64_t filter_elements(const ConvProblem& p, int m);
+
+// How the weights the filter transform reads lie: as the forward weight (K, C/groups, KD, 3, 3), or
+// tap-major, (C, 9, K) with groups = 1 and KD = 1: input channel c's tap t of every output channel
+// in one row, which the transform reads without transposing (the sub-pixel form writes it so).
+enum class FilterLayout { forward, tap_major };
+
 template <typename T>
-void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u);
+void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, T* u,
+                      FilterLayout layout = FilterLayout::forward);
 
 // Whether a call (functional or a plan's run) runs p with run_fused_filter: a 2-D problem whose
 // transformed filters weigh at least as much as all tiles' transformed inputs and products, which
@@ -78,17 +85,28 @@ void transform_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* 
 template <typename T>
 bool fuses_filter_transform(const ConvProblem& p, int m);
 
+// Where run_channels_last and run_fused_filter put the output of a transposed convolution run as
+// its sub-pixel forward problem (algos/winograd.cpp, winograd_sub_pixel_problem): output channel
+// block b = ry * stride_w + rx (`channels` wide) of pixel (h, w) is pixel (stride_h * h + ry,
+// stride_w * w + rx) of a channels-last height x width image; pixels past its edge are dropped.
+// The bias has `channels` values, the same for every block.
+struct SubPixelOutput {
+    int64_t stride_h, stride_w, channels, height, width;
+};
+
 // y = conv(x) + bias for a forward 2-D 3x3 stride-1 problem in either layout, transforming the
 // filters chunk by chunk inside the GEMM tasks that use them (bitwise the same as transform_filter
-// followed by run_channels_last or run_channels_first).
+// followed by run_channels_last or run_channels_first). `scatter` as for run_channels_last, on
+// channels-last memory only.
 template <typename T>
 void run_fused_filter(const Ukernel<T>& ukernel, const ConvProblem& p, const T* weight, const T* x, const T* bias,
-                      T* y);
+                      T* y, const SubPixelOutput* scatter = nullptr, FilterLayout layout = FilterLayout::forward);
 
 // y = conv(x) + bias on channels-last x and y (N, H, W, C) for a forward 2-D 3x3 stride-1 problem,
-// with u from transform_filter with the same kernel.
+// with u from transform_filter with the same kernel; with `scatter`, y is laid out as it says.
 template <typename T>
-void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y);
+void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T* u, const T* x, const T* bias, T* y,
+                       const SubPixelOutput* scatter = nullptr);
 
 // The same on channels-first x and y (N, C, H, W).
 template <typename T>
