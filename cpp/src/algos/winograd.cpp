@@ -161,7 +161,9 @@ std::string declines_sub_pixel(const ConvProblem& p) {
     if (p.ndim != 2) return "2-D transposed convolutions only";
     if (p.groups != 1) return "groups = 1 only";
     if (p.dilation[1] != 1 || p.dilation[2] != 1) return "needs dilation 1";
-    if (p.stride[1] * p.stride[2] > kMaxSubPixelClasses)
+    // Each factor bounded first: strides near 2^32 would overflow the product.
+    if (p.stride[1] > kMaxSubPixelClasses || p.stride[2] > kMaxSubPixelClasses ||
+        p.stride[1] * p.stride[2] > kMaxSubPixelClasses)
         return "at most 16 sub-pixel classes (stride_h * stride_w)";
     if (sub_pixel_window(p, 1).width > 3 || sub_pixel_window(p, 2).width > 3)
         return "each output pixel may read at most 3 x 3 input pixels (a kernel up to about 3 strides wide)";
@@ -202,6 +204,17 @@ void sub_pixel_weights(const ConvProblem& p, const T* w, T* out) {
 // F(2x2, 3x3) where it needs hardly more products, as for forward problems.
 int sub_pixel_tile(const ConvProblem& forward) { return winograd::prefers_2x2(forward) ? 2 : 4; }
 
+// Runs run_last(src, dst) on p's channels-last memory, or on channels-last copies of its
+// channels-first src and dst (the sub-pixel output transform writes channels-last pixels).
+template <typename T, typename Run>
+void on_channels_last(const ConvProblem& p, const ConvArgs& args, Run&& run_last) {
+    const T* src = static_cast<const T*>(args.src);
+    T* dst = static_cast<T*>(args.dst);
+    if (p.layout == Layout::channels_last) run_last(src, dst);
+    else through_transposed_copies(src, dst, p.batch, p.out_channels, p.out_spatial(), p.in_spatial(), p.in_channels,
+                                   run_last);
+}
+
 template <typename T>
 void run_sub_pixel_typed(const ConvProblem& p, const ConvArgs& args) {
     const ConvProblem forward = winograd_sub_pixel_problem(p);
@@ -212,12 +225,7 @@ void run_sub_pixel_typed(const ConvProblem& p, const ConvArgs& args) {
     const auto run_last = [&](const T* src, T* dst) {
         run_with_scratch_filter(ukernel, forward, {src, w, args.bias, dst}, &scatter);
     };
-    if (p.layout == Layout::channels_last) {
-        run_last(static_cast<const T*>(args.src), static_cast<T*>(args.dst));
-        return;
-    }
-    through_transposed_copies(static_cast<const T*>(args.src), static_cast<T*>(args.dst), p.batch, p.out_channels,
-                              p.out_spatial(), p.in_spatial(), p.in_channels, run_last);
+    on_channels_last<T>(p, args, run_last);
 }
 
 void run_sub_pixel(const ConvProblem& p, const ConvArgs& args) {
@@ -247,12 +255,7 @@ void run_packed_sub_pixel_typed(const ConvProblem& p, const ConvArgs& args, cons
     const auto run_last = [&](const T* src, T* dst) {
         run_packed_typed(ukernel, forward, {src, args.weight, args.bias, dst}, packed, &scatter);
     };
-    if (p.layout == Layout::channels_last) {
-        run_last(static_cast<const T*>(args.src), static_cast<T*>(args.dst));
-        return;
-    }
-    through_transposed_copies(static_cast<const T*>(args.src), static_cast<T*>(args.dst), p.batch, p.out_channels,
-                              p.out_spatial(), p.in_spatial(), p.in_channels, run_last);
+    on_channels_last<T>(p, args, run_last);
 }
 
 void run_packed_sub_pixel(const ConvProblem& p, const ConvArgs& args, const void* packed) {

@@ -51,6 +51,20 @@ std::string gib(int64_t bytes) {
     return text;
 }
 
+// A 64-byte aligned block of at least `bytes` bytes and at least one cache line, its size a whole
+// number of lines as aligned_alloc requires: {data, capacity}. Throws std::bad_alloc when there is
+// none.
+struct Lines {
+    void* data;
+    size_t capacity;
+};
+Lines allocate_lines(size_t bytes) {
+    const size_t capacity = std::max<size_t>((bytes + 63) / 64 * 64, 64);
+    void* data = std::aligned_alloc(64, capacity);
+    if (data == nullptr) throw std::bad_alloc();
+    return {data, capacity};
+}
+
 // Blocks freed by their arrays, oldest first.
 struct OutputCache {
     std::mutex mutex;
@@ -81,15 +95,10 @@ void* scratch_bytes(ScratchSlot slot, size_t bytes) {
     if (bytes > buffer.capacity || buffer.data == nullptr) {
         check_allocation(static_cast<int64_t>(bytes), "the workspace");
         // Grow by at least half again so a slowly growing sequence of calls reallocates rarely.
-        size_t capacity = bytes > buffer.capacity + buffer.capacity / 2 ? bytes
-                                                                         : buffer.capacity + buffer.capacity / 2;
-        capacity = (capacity + 63) / 64 * 64;
-        if (capacity == 0) capacity = 64;
-        void* data = std::aligned_alloc(64, capacity);
-        if (data == nullptr) throw std::bad_alloc();
+        const Lines grown = allocate_lines(std::max(bytes, buffer.capacity + buffer.capacity / 2));
         std::free(buffer.data);
-        buffer.data = data;
-        buffer.capacity = capacity;
+        buffer.data = grown.data;
+        buffer.capacity = grown.capacity;
     }
     return buffer.data;
 }
@@ -110,10 +119,8 @@ OutputBlock acquire_output_block(size_t bytes) {
             return block;
         }
     }
-    const size_t capacity = std::max<size_t>((bytes + 63) / 64 * 64, 64);
-    void* data = std::aligned_alloc(64, capacity);
-    if (data == nullptr) throw std::bad_alloc();
-    return {data, capacity};
+    const Lines lines = allocate_lines(bytes);
+    return {lines.data, lines.capacity};
 }
 
 void release_output_block(OutputBlock block) {
@@ -148,10 +155,8 @@ void clear_output_cache() {
 
 void* packed_buffer(size_t bytes, bool use_scratch, OwnedBuffer& owned) {
     if (use_scratch) return scratch_bytes(ScratchSlot::packed_weights, bytes);
-    void* data = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + (bytes == 0 ? 64 : 0));
-    if (!data) throw std::bad_alloc();
-    owned.reset(data);
-    return data;
+    owned.reset(allocate_lines(bytes).data);
+    return owned.get();
 }
 
 }  // namespace fastconv

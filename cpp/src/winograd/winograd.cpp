@@ -284,6 +284,13 @@ struct BlockMemory {
     int64_t y_image, y_row0;
 };
 
+// The whole channels-last tensors of a call, y laid out as l.scatter says where given.
+template <typename T>
+BlockMemory<T> whole_tensors(const TileLoop<T>& l, const T* x, T* y) {
+    const SubPixelOutput* s = l.scatter;
+    return {x, l.ID * l.IH * l.IW * l.C, 0, y, s ? s->height * s->width * s->channels : l.OD * l.OH * l.OW * l.K, 0};
+}
+
 // The three phases over tiles [first, first + count) (numbered over images, dilation phases, tile
 // rows, tile columns) of a 2-D problem. The input transform writes V in packed-A order,
 // [xi][row sliver][C][MR]; each GEMM
@@ -507,8 +514,7 @@ void run_channels_last(const Ukernel<T>& ukernel, const ConvProblem& p, const T*
                        const SubPixelOutput* scatter) {
     const TileLoop<T> l(ukernel, p, u, bias, scatter);
     const int64_t total = p.batch * l.per_image, block = tiles_per_block<T>(p, l.m, l.padded_k, total);
-    const int64_t y_image = scatter ? scatter->height * scatter->width * scatter->channels : l.OD * l.OH * l.OW * l.K;
-    const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, y_image, 0};
+    const BlockMemory<T> mem = whole_tensors(l, x, y);
     if (l.KD > 1 || l.ID > 1 || l.OD > 1) {
         run_depth_sweep(l, mem);
         return;
@@ -536,8 +542,7 @@ void run_fused_filter_channels_last(const Ukernel<T>& ukernel, const ConvProblem
                                     FilterLayout layout, const T* x, const T* bias, T* y,
                                     const SubPixelOutput* scatter) {
     const TileLoop<T> l(ukernel, p, nullptr, bias, scatter);
-    const int64_t y_image = scatter ? scatter->height * scatter->width * scatter->channels : l.OD * l.OH * l.OW * l.K;
-    const BlockMemory<T> mem{x, l.ID * l.IH * l.IW * l.C, 0, y, y_image, 0};
+    const BlockMemory<T> mem = whole_tensors(l, x, y);
     const int64_t count = p.batch * l.per_image, used_slivers = (count + l.mr - 1) / l.mr;
     const BlockScratch<T> b(l, used_slivers * l.mr);
     parallel_for(used_slivers, [&](int64_t s) { input_sliver(l, 0, count, s, 0, b.v, b.v_stride, b.zero, mem); });
