@@ -2,8 +2,9 @@
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/winograd.py [--rounds 9] [--threads 1]
 
-The layers are those of the shared suite that algo="winograd" accepts: 3x3 stride-1 2-D layers,
-dilated ones and 3-D ones with 3x3 height x width kernels. One thread for everyone by default.
+The layers are the shared suite's forward layers that algo="winograd" accepts: 3x3 stride-1 2-D
+layers, dilated ones and 3-D ones with 3x3 height x width kernels (the transposed ones it runs on
+their sub-pixel form have winograd rows in the suite benchmark, run_suite.py). One thread for everyone by default.
 Each round times every variant once, in turn, so that load from other processes hits all of them
 alike; the table shows medians over rounds, as GFLOP/s of the direct algorithm (the suite's FLOP
 count) so the paths compare on the same scale. "plan" is the prepacked op (fastconv.Conv2d,

@@ -166,7 +166,8 @@ def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
 
 def accepts(layer: Layer, algo: str, dtype: str = "float32") -> bool:
     """Whether some implementation of `algo` takes the layer (winograd takes only 3x3 stride-1
-    forward layers): an algo that cannot run a layer gets no row, rather than an error row."""
+    forward layers and transposed ones whose pixels read at most 3 x 3 inputs): an algo that cannot
+    run a layer gets no row, rather than an error row."""
     import fastconv
 
     if algo in _NOT_ALGOS:
