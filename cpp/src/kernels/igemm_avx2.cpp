@@ -14,8 +14,6 @@
 // kernels, group_bundle_tile).
 #include <immintrin.h>
 
-#include <algorithm>
-
 #include "igemm/igemm.hpp"
 
 namespace fastconv::igemm {
@@ -47,21 +45,15 @@ inline void store_lanes(float* c, __m256 v, int64_t count) {
     for (int64_t j = 0; j < count; ++j) c[j] = lanes[j];
 }
 
-// bias[0, count) in the first lanes, zeros in the rest (count <= 0: all zeros) and for a null
-// bias; lanes past count are not read, so a bias of fewer than 8 channels is never overrun.
-inline __m256 load_bias_lanes(const float* bias, int64_t count) {
-    if (bias == nullptr || count <= 0) return _mm256_setzero_ps();
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(count, 8))), lane);
-    return _mm256_maskload_ps(bias, mask);
-}
-
 template <int MR, int NV, int KC = 0>
 inline void tile(int64_t mr, int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
                  const float* w, const float* bias, float* const* c) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mask[NV];
+    for (int v = 0; v < NV; ++v) mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr - 8 * v)), lane);
     __m256 acc[MR][NV];
     for (int v = 0; v < NV; ++v) {
-        const __m256 b = load_bias_lanes(bias ? bias + 8 * v : nullptr, nr - 8 * v);
+        const __m256 b = bias ? _mm256_maskload_ps(bias + 8 * v, mask[v]) : _mm256_setzero_ps();
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) acc[i][v] = b;
     }
@@ -106,7 +98,9 @@ template <int KC>
 inline void row_of_three_tile(int64_t nr, int64_t kc, int64_t ks, const float* const* a, int64_t a_offset,
                               const float* w, const float* bias, float* const* c) {
     constexpr int MR = 8;
-    const __m256 b = load_bias_lanes(bias, nr);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nr)), lane);
+    const __m256 b = bias ? _mm256_maskload_ps(bias, mask) : _mm256_setzero_ps();
     __m256 acc[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) acc[i] = b;
