@@ -56,12 +56,13 @@ bool winograd_wins(const ConvProblem& problem, bool prepacked) {
     // A plan transforms its filters once, so the tiles need not amortise that: 16 tiles suffice
     // (resnet_3x3_14 as a plan: 1.3-1.4x faster than igemm's).
     const int64_t tiles = p.batch * winograd::tiles_per_image(p, 4);
+    const bool fused = winograd::fuses_filter_transform<float>(p, m);
     // A transposed layer whose few tiles leave its call to the filters (fused transform) stays on
     // igemm: dcgan_up_16 (16 tiles of a 16x16 input) ran 10% faster at 1 thread in minima, medians
     // tied, and at 2 threads 1.6x slower in medians (four parallel phases in half a millisecond).
-    if (transposed && winograd::fuses_filter_transform<float>(p, m)) return false;
+    if (transposed && fused) return false;
     if (prepacked) return tiles >= 16;
-    if (winograd::fuses_filter_transform<float>(p, m)) return tiles >= 4;
+    if (fused) return tiles >= 4;
     return tiles >= std::max<int64_t>(16, Cg * Kg / 512);
 }
 

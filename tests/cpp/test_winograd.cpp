@@ -120,15 +120,16 @@ struct Expected {
     std::vector<double> y, scale;
 };
 
+// src is what the op reads: x for a forward problem, y for a transposed one.
 template <typename T>
-Expected expected_for(const ConvProblem& p, const std::vector<double>& x, const std::vector<double>& w,
+Expected expected_for(const ConvProblem& p, const std::vector<double>& src, const std::vector<double>& w,
                       const std::vector<double>& b) {
     ConvProblem q = p;
     q.dtype = DType::f64;
     q.layout = Layout::channels_first;
-    const auto xr = cast<double>(cast<T>(x)), wr = cast<double>(cast<T>(w)), br = cast<double>(cast<T>(b));
-    Expected e{std::vector<double>(p.y_elements()), std::vector<double>(p.y_elements())};
-    if (p.y_elements() == 0) return e;
+    const auto xr = cast<double>(cast<T>(src)), wr = cast<double>(cast<T>(w)), br = cast<double>(cast<T>(b));
+    Expected e{std::vector<double>(p.dst_elements()), std::vector<double>(p.dst_elements())};
+    if (p.dst_elements() == 0) return e;
     reference_impl.run(q, {xr.data(), wr.data(), br.data(), e.y.data()});
     const auto xa = absolute(xr), wa = absolute(wr), ba = absolute(br);
     reference_impl.run(q, {xa.data(), wa.data(), ba.data(), e.scale.data()});
@@ -431,16 +432,9 @@ TEST(WinogradSubPixel, MatchesReferencePlansAndThreadCounts) {
         EXPECT_STREQ(select_impl(p, Algo::winograd).name, "winograd_sub_pixel");
         const auto y = cast<float>(uniform(p.y_elements(), 21)), w = cast<float>(uniform(p.weight_elements(), 22));
         const auto b = cast<float>(uniform(p.in_channels, 23));
-        ConvProblem q = p;
-        q.dtype = DType::f64;
-        const auto yd = cast<double>(y), wd = cast<double>(w), bd = cast<double>(b);
-        std::vector<double> expected(static_cast<size_t>(p.x_elements())), scale(expected.size());
-        if (!expected.empty()) {
-            reference_impl.run(q, {yd.data(), wd.data(), bd.data(), expected.data()});
-            const auto ya = absolute(yd), wa = absolute(wd), ba = absolute(bd);
-            reference_impl.run(q, {ya.data(), wa.data(), ba.data(), scale.data()});
-        }
-        const double bound = 4e-6 * (scale.empty() ? 0.0 : *std::max_element(scale.begin(), scale.end()));
+        const Expected e = expected_for<float>(p, cast<double>(y), cast<double>(w), cast<double>(b));
+        const std::vector<double>& expected = e.y;
+        const double bound = 4e-6 * (e.scale.empty() ? 0.0 : *std::max_element(e.scale.begin(), e.scale.end()));
         for (Layout layout : {Layout::channels_first, Layout::channels_last}) {
             ConvProblem r = p;
             r.layout = layout;

@@ -65,7 +65,8 @@ def family(layer, algo):
         return algo
     kwargs = {k: layer[k] for k in ("stride", "padding", "dilation", "groups", "output_padding") if k in layer}
     selected = fastconv.algorithms(layer["op"], layer["input"], layer["weight"], **kwargs)["selected"]
-    return "winograd" if selected.startswith("winograd") else "im2col" if "gemm" in selected else "direct"
+    families = {row["name"]: row["algo"] for row in fastconv.info()["implementations"]}
+    return families[selected.split(" ")[0]]
 
 
 def bound(layer, algo, threads):

@@ -55,7 +55,12 @@ std::string declines_f2(const ConvProblem& p) {
     return reason;
 }
 
-// With `scatter` (sub-pixel problems, channels-last only), y is laid out as it says.
+// With `scatter` (sub-pixel problems, channels-last only), y is laid out as it says, and the
+// weights come tap-major (sub_pixel_weights): the layout of the weights a call with `scatter` passes.
+winograd::FilterLayout filter_layout(const winograd::SubPixelOutput* scatter) {
+    return scatter ? winograd::FilterLayout::tap_major : winograd::FilterLayout::forward;
+}
+
 template <typename T>
 void run_typed(const winograd::Ukernel<T>& ukernel, const ConvProblem& p, const ConvArgs& args, const T* u,
                const winograd::SubPixelOutput* scatter = nullptr) {
@@ -71,11 +76,10 @@ void run_typed(const winograd::Ukernel<T>& ukernel, const ConvProblem& p, const 
 // faster than through a whole U). Otherwise it transforms them into scratch reused across calls
 // (4x the weights for F(4x4), 16/9 for F(2x2): fresh pages every call would cost more than the
 // transform).
-// A sub-pixel problem (`scatter` given) comes with tap-major weights (sub_pixel_weights).
 template <typename T>
 void run_with_scratch_filter(const winograd::Ukernel<T>& ukernel, const ConvProblem& p, const ConvArgs& args,
                              const winograd::SubPixelOutput* scatter = nullptr) {
-    const auto layout = scatter ? winograd::FilterLayout::tap_major : winograd::FilterLayout::forward;
+    const winograd::FilterLayout layout = filter_layout(scatter);
     if (winograd::fuses_filter_transform<T>(p, ukernel.m)) {
         winograd::run_fused_filter(ukernel, p, static_cast<const T*>(args.weight), static_cast<const T*>(args.src),
                                    static_cast<const T*>(args.bias), static_cast<T*>(args.dst), scatter, layout);
@@ -124,7 +128,7 @@ void run_packed_typed(const winograd::Ukernel<T>& ukernel, const ConvProblem& p,
     if (filters.fused) {
         winograd::run_fused_filter(ukernel, p, filters.values.data(), static_cast<const T*>(args.src),
                                    static_cast<const T*>(args.bias), static_cast<T*>(args.dst), scatter,
-                                   scatter ? winograd::FilterLayout::tap_major : winograd::FilterLayout::forward);
+                                   filter_layout(scatter));
         return;
     }
     run_typed(ukernel, p, args, filters.values.data(), scatter);
